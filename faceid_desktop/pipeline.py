@@ -1,0 +1,68 @@
+"""The face pipeline: RGB frame -> faces -> aligned chips -> 128-d embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .alignment import face_chip
+from .detection import Face, FaceDetector
+from .embedding import Embedder
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A face found in a frame and its embedding.
+
+    Attributes:
+        face: where the face is (box, landmarks, detector score).
+        vector: (128,) float32 embedding in dlib's scale.
+        chip: (150, 150, 3) uint8 RGB aligned chip the vector was computed from.
+    """
+
+    face: Face
+    vector: np.ndarray = field(repr=False)
+    chip: np.ndarray = field(repr=False)
+
+
+class FacePipeline:
+    """Detector, aligner and embedder in one object; build it once, call :meth:`process` per frame.
+
+    Args:
+        detector: a FaceDetector; a default one (320 px detection height) when None.
+        embedder: an Embedder; the pretrained one when None.
+    """
+
+    def __init__(self, detector: FaceDetector | None = None, embedder: Embedder | None = None) -> None:
+        self.detector = detector or FaceDetector()
+        self.embedder = embedder or Embedder.pretrained()
+
+    def process(self, image: np.ndarray, max_faces: int | None = None) -> list[Embedding]:
+        """Detect, align and embed the faces of one frame, largest first.
+
+        Args:
+            image: (H, W, 3) uint8 RGB frame.
+            max_faces: embed only the largest this many faces (None: all).
+
+        Returns:
+            One Embedding per face embedded; empty when no face is found.
+
+        Raises:
+            ValueError: the image is not (H, W, 3) uint8.
+        """
+        return self.embed_faces(image, self.detector.detect(image)[:max_faces])
+
+    def embed_faces(self, image: np.ndarray, faces: list[Face]) -> list[Embedding]:
+        """Align and embed faces already detected in ``image`` (same order as ``faces``)."""
+        if not faces:
+            return []
+        chips = np.stack([face_chip(image, f.landmarks) for f in faces])
+        vectors = self.embedder.embed(chips)
+        return [Embedding(f, v, c) for f, v, c in zip(faces, vectors, chips)]
+
+
+def default_pipeline(cache_dir: Path | None = None, max_height: int = 320, upsample: int = 0) -> FacePipeline:
+    """A FacePipeline with the pretrained embedder, weights cached in ``cache_dir`` (user cache when None)."""
+    return FacePipeline(FaceDetector(max_height, upsample), Embedder.pretrained(cache_dir))
