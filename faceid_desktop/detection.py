@@ -25,7 +25,8 @@ class Face:
     Attributes:
         box: (left, top, right, bottom) in full-resolution pixels, inclusive as dlib's rectangles are.
         landmarks: (5, 2) float64 (x, y) pixels in the order of ``shape_predictor_5_face_landmarks.dat``:
-            right eye outer and inner corner, left eye outer and inner corner, base of the nose.
+            outer and inner corner of the eye on the image's right (the person's left eye), outer and inner
+            corner of the other eye, base of the nose.
         score: the HOG detector's confidence (SVM margin; larger is surer, ~0 is borderline).
     """
 
@@ -88,6 +89,13 @@ class FaceDetector:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.dtype} {image.shape}")
         image = np.ascontiguousarray(image)
+        faces = [Face(box, self.landmarks(image, box), score) for box, score in self.boxes(image)]
+        faces.sort(key=lambda f: f.area, reverse=True)
+        return faces
+
+    def boxes(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+        """Run only the HOG detector: (box, score) pairs, box (left, top, right, bottom) in full-resolution
+        pixels, in the detector's order. ``image`` is (H, W, 3) uint8 RGB."""
         height = image.shape[0]
         scale = min(1.0, self.max_height / height)
         small = image
@@ -95,11 +103,13 @@ class FaceDetector:
             size = (max(1, round(image.shape[1] * scale)), max(1, round(height * scale)))
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
-        faces = []
-        for rect, score in zip(rects, scores):
-            box = tuple(int(round(v / scale)) for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
-            shape = self._predictor(image, dlib.rectangle(*box))
-            points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-            faces.append(Face(box, points, float(score)))  # type: ignore[arg-type]
-        faces.sort(key=lambda f: f.area, reverse=True)
-        return faces
+        return [
+            (tuple(int(round(v / scale)) for v in (r.left(), r.top(), r.right(), r.bottom())), float(s))  # type: ignore[misc]
+            for r, s in zip(rects, scores)
+        ]
+
+    def landmarks(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Fit the 5 landmarks in ``box`` (full-resolution pixels) of the (H, W, 3) uint8 RGB ``image``;
+        returns (5, 2) float64 (x, y) pixels."""
+        shape = self._predictor(image, dlib.rectangle(*box))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)

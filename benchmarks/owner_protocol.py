@@ -1,0 +1,275 @@
+"""Accuracy on the owner protocol and on LFW pairs: ours beside the plain dlib pipeline, in one run.
+
+The owner protocol (../shared/faces/README.md): every identity with at least 10 images is an owner in
+turn; its first 5 images (by file name) are enrolled; its other images are genuine probes; every image of
+every other identity is an impostor probe. An image without a usable face is a failure to acquire: a false
+reject when genuine, a correct reject when impostor. One global threshold for all owners.
+
+Systems, side by side:
+* ours: the same enrollment and verification code as ``faceid enroll`` / ``faceid verify``
+  (FacePipeline, enrollment_problem, gate, distance to the templates' mean); also with the minimum
+  distance to any template, to show why the mean was chosen;
+* dlib: dlib's HOG detector (upsampled once), 5-point landmarks and ``compute_face_descriptor`` on the
+  image, enrolled encodings compared by their minimum distance (Howdy's and face_recognition's method).
+
+Per-image results are cached by file hash (and by a fingerprint of the code that made them) in the user
+cache directory, so reruns take seconds.
+
+    python benchmarks/owner_protocol.py [--dataset DIR] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+import faceid_desktop
+from faceid_desktop.datasets import data_dir, lfw_dir
+from faceid_desktop.metrics import eer, eer_value, frr_at_far, rates_at
+from faceid_desktop.profile import DecisionSettings
+from faceid_desktop.verification import distances
+from faceid_desktop.weights import default_cache_dir
+
+ENROLL_IMAGES = 5
+MIN_IMAGES = 10
+TARGET_FARS = (1e-3, 1e-4, 1e-5)
+DLIB_THRESHOLD = 0.6  # dlib's documented same-person threshold for this model
+CORE_MODULES = ("alignment", "detection", "dlib_resnet", "network", "pipeline", "quality", "verification",
+                "enrollment", "images")
+
+
+def list_dataset(root: Path) -> dict[str, list[Path]]:
+    """identity -> image paths sorted by name, for a folder laid out as identity/image."""
+    suffixes = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+    people = {}
+    for person in sorted(p for p in root.iterdir() if p.is_dir()):
+        images = sorted(p for p in person.iterdir() if p.suffix.lower() in suffixes)
+        if images:
+            people[person.name] = images
+    return people
+
+
+def file_key(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def code_fingerprint() -> str:
+    package = Path(faceid_desktop.__file__).parent
+    digest = hashlib.sha1()
+    for name in CORE_MODULES:
+        digest.update((package / f"{name}.py").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+# -- per-image work, run in worker processes ---------------------------------------------------------------
+
+_STATE: dict = {}
+
+
+def _ours_init(threads: int) -> None:
+    import torch
+
+    from faceid_desktop.pipeline import default_pipeline
+
+    torch.set_num_threads(threads)
+    _STATE["pipeline"] = default_pipeline()
+
+
+def _ours(path: str) -> tuple[np.ndarray, str, str]:
+    from faceid_desktop.enrollment import enrollment_problem
+    from faceid_desktop.images import ImageError, read_rgb
+    from faceid_desktop.verification import gate
+
+    try:
+        found = _STATE["pipeline"].process(read_rgb(path))
+    except ImageError:
+        return np.full(128, np.nan, np.float32), "unreadable", "unreadable"
+    vector = found[0].vector if found else np.full(128, np.nan, np.float32)
+    return vector, gate(found) or "", enrollment_problem(found) or ""
+
+
+def _dlib_init(threads: int) -> None:
+    import dlib
+
+    from faceid_desktop.model_files import LANDMARKS_5_MODEL, RECOGNITION_MODEL, model_path
+
+    _STATE["detector"] = dlib.get_frontal_face_detector()
+    _STATE["predictor"] = dlib.shape_predictor(str(model_path(LANDMARKS_5_MODEL)))
+    _STATE["model"] = dlib.face_recognition_model_v1(str(model_path(RECOGNITION_MODEL)))
+
+
+def _dlib(path: str) -> tuple[np.ndarray, str, str]:
+    from faceid_desktop.images import ImageError, read_rgb
+
+    try:
+        image = read_rgb(path)
+    except ImageError:
+        return np.full(128, np.nan, np.float32), "unreadable", "unreadable"
+    rects = _STATE["detector"](image, 1)
+    if not rects:
+        return np.full(128, np.nan, np.float32), "no face", "no face"
+    rect = max(rects, key=lambda r: r.area())
+    shape = _STATE["predictor"](image, rect)
+    vector = np.array(_STATE["model"].compute_face_descriptor(image, shape), np.float32)
+    return vector, "", ""
+
+
+def embed_all(system: str, paths: list[Path], workers: int, fingerprint: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(vectors (N,128) float32 with NaN rows for no face, verify reasons (N,), enroll reasons (N,))."""
+    cache = default_cache_dir() / "benchmarks" / f"{system}-{fingerprint}.npz"
+    known: dict[str, tuple[np.ndarray, str, str]] = {}
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as data:
+            for k, v, r, e in zip(data["keys"], data["vectors"], data["verify"], data["enroll"]):
+                known[str(k)] = (v, str(r), str(e))
+    keys = [file_key(p) for p in paths]
+    todo = sorted({k: str(p) for k, p in zip(keys, paths) if k not in known}.items())
+    if todo:
+        started = time.perf_counter()
+        init, work = (_ours_init, _ours) if system == "ours" else (_dlib_init, _dlib)
+        threads = max(1, 2 // workers)
+        with ProcessPoolExecutor(workers, initializer=init, initargs=(threads,)) as pool:
+            for i, ((key, _), result) in enumerate(zip(todo, pool.map(work, [p for _, p in todo], chunksize=16))):
+                known[key] = result
+                if (i + 1) % 500 == 0:
+                    rate = (i + 1) / (time.perf_counter() - started)
+                    print(f"  {system}: {i + 1}/{len(todo)} images, {rate:.1f}/s", file=sys.stderr)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        names = sorted(known)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(names), vectors=np.stack([known[k][0] for k in names]),
+                 verify=np.array([known[k][1] for k in names]), enroll=np.array([known[k][2] for k in names]))
+        tmp.replace(cache)
+    vectors = np.stack([known[k][0] for k in keys]).astype(np.float32)
+    return vectors, np.array([known[k][1] for k in keys]), np.array([known[k][2] for k in keys])
+
+
+# -- protocol ------------------------------------------------------------------------------------------------
+
+def owner_scores(people: dict[str, list[Path]], index: dict[Path, int], vectors: np.ndarray, usable: np.ndarray,
+                 enrollable: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Genuine and impostor distances (+inf = rejected without comparison) and the owners with no template."""
+    genuine, impostor, empty_owners = [], [], 0
+    all_rows = np.arange(len(vectors))
+    for name, images in people.items():
+        if len(images) < MIN_IMAGES:
+            continue
+        rows = [index[p] for p in images]
+        enrolled = [r for r in rows[:ENROLL_IMAGES] if enrollable[r]]
+        probe_rows = np.array(rows[ENROLL_IMAGES:])
+        others = np.setdiff1d(all_rows, rows)
+        if not enrolled:
+            empty_owners += 1
+            genuine.append(np.full(len(probe_rows), np.inf))
+            impostor.append(np.full(len(others), np.inf))
+            continue
+        templates = vectors[enrolled]
+        for probe_set, out in ((probe_rows, genuine), (others, impostor)):
+            d = np.full(len(probe_set), np.inf)
+            ok = usable[probe_set]
+            d[ok] = distances(vectors[probe_set[ok]], templates, measure)
+            out.append(d)
+    return np.concatenate(genuine), np.concatenate(impostor), empty_owners
+
+
+def pairs_accuracy(pairs_file: Path, root: Path, index: dict[Path, int], vectors: np.ndarray, usable: np.ndarray,
+                   threshold: float) -> tuple[float, int] | None:
+    """Accuracy on LFW's pairs file at ``threshold``; a pair with a failure to acquire is decided 'different'."""
+    if not pairs_file.is_file():
+        return None
+    lines = pairs_file.read_text().split("\n")[1:]
+    correct = total = 0
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3:
+            a, b, same = (parts[0], int(parts[1])), (parts[0], int(parts[2])), True
+        elif len(parts) == 4:
+            a, b, same = (parts[0], int(parts[1])), (parts[2], int(parts[3])), False
+        else:
+            continue
+        ra, rb = (index.get(root / n / f"{n}_{i:04d}.jpg") for n, i in (a, b))
+        if ra is None or rb is None:
+            continue
+        accepted = bool(usable[ra] and usable[rb] and np.linalg.norm(vectors[ra] - vectors[rb]) <= threshold)
+        correct += accepted == same
+        total += 1
+    return correct / max(total, 1), total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, help="identity/image folder (default: the shared lfw-devtrain)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2: one per core)")
+    args = parser.parse_args(argv)
+    root = args.dataset
+    if root is None:
+        shared = data_dir()
+        if shared is None:
+            print("owner_protocol: shared data folder not found (set FACEID_DATA or pass --dataset)", file=sys.stderr)
+            return 2
+        root = lfw_dir(shared)
+    if not root.is_dir():
+        print(f"owner_protocol: {root}: no such folder", file=sys.stderr)
+        return 2
+
+    started = time.perf_counter()
+    people = list_dataset(root)
+    paths = [p for images in people.values() for p in images]
+    index = {p: i for i, p in enumerate(paths)}
+    owners = sum(1 for images in people.values() if len(images) >= MIN_IMAGES)
+    print(f"Owner protocol on {root.name}: {len(people)} identities, {len(paths)} images, {owners} owners "
+          f"(>= {MIN_IMAGES} images, first {ENROLL_IMAGES} enrolled)")
+
+    threshold = DecisionSettings().threshold
+    columns: list[tuple[str, dict]] = []
+    fingerprint = code_fingerprint()
+    systems = {"ours": embed_all("ours", paths, args.workers, fingerprint)}
+    import dlib
+
+    systems["dlib"] = embed_all("dlib", paths, args.workers, f"dlib{dlib.__version__}")
+    for label, system, measure, default_threshold in (
+        ("ours (mean)", "ours", "mean", threshold),
+        ("ours (min)", "ours", "min", threshold),
+        ("dlib (min, Howdy)", "dlib", "min", DLIB_THRESHOLD),
+    ):
+        vectors, verify, enroll = systems[system]
+        usable = (verify == "") & ~np.isnan(vectors).any(axis=1)
+        enrollable = (enroll == "") & ~np.isnan(vectors).any(axis=1)
+        genuine, impostor, empty = owner_scores(people, index, vectors, usable, enrollable, measure)
+        row = {"genuine": len(genuine), "impostor": len(impostor), "fta": int((~usable).sum()), "empty": empty}
+        for far in TARGET_FARS:
+            row[far] = frr_at_far(genuine, impostor, far)
+        row["eer"] = eer(genuine, impostor)
+        row["default"] = (default_threshold, rates_at(genuine, impostor, default_threshold))
+        row["pairs"] = pairs_accuracy(root / "pairsDevTrain.txt", root, index, vectors, usable, default_threshold)
+        columns.append((label, row))
+
+    first = columns[0][1]
+    print(f"{first['genuine']} genuine and {first['impostor']} impostor probes per system\n")
+    width = 22
+    print(f"{'':<34}" + "".join(f"{label:>{width}}" for label, _ in columns))
+    for far in TARGET_FARS:
+        print(f"{f'FRR at FAR {far:.0e}':<34}" + "".join(f"{r[far].frr:>{width}.2%}" for _, r in columns))
+    for far in TARGET_FARS:
+        print(f"{f'  threshold at FAR {far:.0e}':<34}" + "".join(f"{r[far].threshold:>{width}.4f}" for _, r in columns))
+    print(f"{'EER':<34}" + "".join(f"{eer_value(r['eer']):>{width}.2%}" for _, r in columns))
+    print(f"{'failures to acquire (images)':<34}" + "".join(f"{r['fta']:>{width}}" for _, r in columns))
+    print(f"{'owners with no usable enrollment':<34}" + "".join(f"{r['empty']:>{width}}" for _, r in columns))
+    print(f"{'default threshold':<34}" + "".join(f"{r['default'][0]:>{width}.2f}" for _, r in columns))
+    print(f"{'  FAR at default threshold':<34}" + "".join(f"{r['default'][1].far:>{width}.2e}" for _, r in columns))
+    print(f"{'  FRR at default threshold':<34}" + "".join(f"{r['default'][1].frr:>{width}.2%}" for _, r in columns))
+    if first["pairs"] is not None:
+        print(f"{'LFW pairs accuracy at default':<34}" + "".join(f"{r['pairs'][0]:>{width}.2%}" for _, r in columns)
+              + f"   ({first['pairs'][1]} pairs)")
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""Frame sources: a webcam, a video file or a folder of photos, read as one stream of BGR frames.
+
+:func:`open_source` picks the source from a single spec (a camera index, a video path or a folder path)
+and returns a :class:`FrameSource`, an iterator of :class:`Frame` that is also a context manager. All
+three kinds behave the same way, so the unlock loop, enrolment and tests can run on recorded media as on
+a live camera.
+
+Unlit frames are skipped as Howdy does (``howdy/src/compare.py``, option ``dark_threshold`` in
+``[video]`` of its ``config.ini``, default 60): the frame is turned grey and contrast-equalised with CLAHE
+(clip limit 2, 8x8 tiles), its histogram taken in 8 bins, and the frame skipped when the darkest bin
+(grey levels 0-31) holds more than ``dark_threshold`` percent of the pixels. Howdy needs this for IR
+cameras whose emitter flashes, leaving every other frame black; on a colour webcam it drops the black
+frames some cameras deliver while starting up. The CLAHE step is kept because the threshold was tuned
+with it: without it a merely dim but usable frame (a face at 30% brightness) already counts as dark.
+
+No Qt and no module state: every source owns its capture, and sources are independent. A source is not
+thread-safe; iterate and close it from one thread.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageError, read_bgr
+
+#: File name endings opened as videos.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mov", ".mkv")
+
+#: Howdy's default ``dark_threshold``: percent of pixels in the darkest eighth above which a frame is skipped.
+DEFAULT_DARK_THRESHOLD = 60.0
+
+_CAMERA_SPEC = re.compile(r"(?:camera:)?(\d+)", re.ASCII)
+
+
+class SourceError(OSError):
+    """A frame source cannot be opened or stopped working; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of a source.
+
+    Attributes:
+        image: (H, W, 3) uint8 BGR, as OpenCV delivers it.
+        timestamp: seconds; a video's position in the stream, the time since a camera was opened
+            (monotonic clock), or ``index / fps`` for an image folder.
+        index: the frame's number in its source from 0, counting frames that were skipped.
+        source: ``"camera:N"``, the video's path, or the path of the folder's image file.
+    """
+
+    image: np.ndarray
+    timestamp: float
+    index: int
+    source: str
+
+
+def darkness(image: np.ndarray, clahe: cv2.CLAHE | None = None) -> float:
+    """Percentage (0-100) of pixels in the darkest eighth of grey levels (0-31) after CLAHE, as Howdy measures.
+
+    Args:
+        image: (H, W, 3) uint8 BGR, or (H, W) uint8 grey.
+        clahe: a ``cv2.createCLAHE(2.0, (8, 8))`` object to reuse; a new one when None.
+
+    Raises:
+        ValueError: the image is not uint8, or not (H, W) or (H, W, 3).
+    """
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(f"expected an (H, W) or (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    if image.size == 0:
+        return 100.0
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    grey = (clahe or _new_clahe()).apply(grey)
+    # counting levels below 32 is the first bin of Howdy's 8-bin calcHist, at a third of the cost
+    return 100.0 * np.count_nonzero(grey < 32) / grey.size
+
+
+def _new_clahe() -> cv2.CLAHE:
+    return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+
+
+class FrameSource:
+    """An iterator of :class:`Frame` over a camera, a video or an image folder; made by :func:`open_source`.
+
+    Use it as a context manager, or call :meth:`close`, to release the camera or video file. Iterating
+    skips unlit frames (see the module docstring) and, in a folder, unreadable images.
+
+    Attributes:
+        kind: ``"camera"``, ``"video"`` or ``"folder"``.
+        name: ``"camera:N"``, or the video's or folder's path.
+        fps: nominal frames per second: the camera's or video's reported rate (the ``fps`` argument of
+            :func:`open_source` when it reports none), or the ``fps`` argument for a folder.
+        dark_threshold: the darkness percentage above which frames are skipped; 100 disables the check.
+        skipped_dark: frames skipped so far as unlit.
+        read_errors: folder images skipped so far as unreadable (always 0 for a camera or video).
+        errors: one line per unreadable folder image, naming the file.
+    """
+
+    def __init__(self, kind: str, name: str, fps: float, dark_threshold: float) -> None:
+        self.kind = kind
+        self.name = name
+        self.fps = fps
+        self.dark_threshold = dark_threshold
+        self.skipped_dark = 0
+        self.read_errors = 0
+        self.errors: list[str] = []
+        self._closed = False
+        self._clahe = _new_clahe() if dark_threshold < 100 else None
+
+    def _read(self) -> Frame | None:
+        """The next frame before the dark check, or None at the end of the source."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        pass
+
+    def __iter__(self) -> FrameSource:
+        return self
+
+    def __next__(self) -> Frame:
+        """The next lit frame.
+
+        Raises:
+            StopIteration: the video or folder ended, or the source is closed.
+            SourceError: a camera stopped delivering frames.
+        """
+        while not self._closed:
+            frame = self._read()
+            if frame is None:
+                self.close()
+                break
+            if self._clahe is not None and darkness(frame.image, self._clahe) > self.dark_threshold:
+                self.skipped_dark += 1
+                continue
+            return frame
+        raise StopIteration
+
+    def close(self) -> None:
+        """Release the camera or video file; iteration then ends. Closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called or the source ended."""
+        return self._closed
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<FrameSource {self.kind} {self.name!r} {state}>"
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    # some IR cameras and codecs deliver grey or BGRA frames despite OpenCV's default RGB conversion
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def _reported_fps(capture: cv2.VideoCapture, fallback: float) -> float:
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return fps if math.isfinite(fps) and 0 < fps < 1000 else fallback
+
+
+class _CaptureSource(FrameSource):
+    """A camera or video read through ``cv2.VideoCapture``; the first frame is read at open to fail early."""
+
+    def __init__(self, kind: str, name: str, capture: cv2.VideoCapture, fps: float, dark_threshold: float) -> None:
+        super().__init__(kind, name, _reported_fps(capture, fps), dark_threshold)
+        self._capture = capture
+        self._index = 0
+        self._pending: np.ndarray | None = None
+
+    def _grab(self) -> np.ndarray | None:
+        ok, image = self._capture.read()
+        return _as_bgr(image) if ok and image is not None and image.size else None
+
+    def _check_first(self, image: np.ndarray | None, max_pixels: int, no_frame: str) -> None:
+        if image is None:
+            self.close()
+            raise SourceError(no_frame)
+        height, width = image.shape[:2]
+        if width * height > max_pixels:
+            self.close()
+            raise SourceError(f"{self.name}: frames too large ({width}x{height}; the limit is {max_pixels:,} pixels)")
+        self._pending = image
+
+    def _next_image(self) -> np.ndarray | None:
+        if self._pending is not None:
+            image, self._pending = self._pending, None
+            return image
+        return self._grab()
+
+    def _release(self) -> None:
+        self._pending = None
+        self._capture.release()
+
+
+class _CameraSource(_CaptureSource):
+    def __init__(self, index: int, fps: float, dark_threshold: float, max_pixels: int) -> None:
+        capture = cv2.VideoCapture(index)
+        name = f"camera:{index}"
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError(f"camera {index} could not be opened (is it connected, or used by another program?)")
+        super().__init__("camera", name, capture, fps, dark_threshold)
+        self._camera = index
+        self._opened_at = time.monotonic()
+        self._check_first(
+            self._grab(), max_pixels, f"camera {index} opened but delivered no frame (is it used by another program?)"
+        )
+        self._first_at = time.monotonic() - self._opened_at
+
+    def _read(self) -> Frame | None:
+        pending = self._pending is not None
+        image = self._next_image()
+        if image is None:
+            index = self._camera
+            self.close()
+            # a camera has no end: a failed read means it was unplugged or taken, which must not look
+            # like a stream that finished normally
+            raise SourceError(
+                f"camera {index} stopped delivering frames after {self._index} frames (was it unplugged?)"
+            )
+        timestamp = self._first_at if pending else time.monotonic() - self._opened_at
+        frame = Frame(image, timestamp, self._index, self.name)
+        self._index += 1
+        return frame
+
+
+class _VideoSource(_CaptureSource):
+    def __init__(self, path: Path, fps: float, dark_threshold: float, max_pixels: int) -> None:
+        # FFmpeg first: the default backend order would let the image-sequence reader treat a "%" in the
+        # file name as a pattern
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            capture.release()
+            capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError(f"{path}: not a readable video (damaged, or a format OpenCV cannot decode)")
+        super().__init__("video", str(path), capture, fps, dark_threshold)
+        self._check_first(self._grab(), max_pixels, f"{path}: video holds no readable frame")
+        self._first_ms = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+
+    def _read(self) -> Frame | None:
+        pending = self._pending is not None
+        image = self._next_image()
+        if image is None:
+            return None
+        position_ms = self._first_ms if pending else self._capture.get(cv2.CAP_PROP_POS_MSEC)
+        # containers without timestamps report 0 (or less) for every frame: fall back to the nominal rate
+        if self._index > 0 and not position_ms > 0:
+            timestamp = self._index / self.fps
+        else:
+            timestamp = max(position_ms, 0.0) / 1000.0
+        frame = Frame(image, timestamp, self._index, self.name)
+        self._index += 1
+        return frame
+
+
+class _FolderSource(FrameSource):
+    def __init__(self, folder: Path, fps: float, dark_threshold: float, max_pixels: int) -> None:
+        try:
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        except OSError as error:
+            raise SourceError(f"folder {folder} cannot be listed ({error.strerror or error})") from None
+        if not files:
+            raise SourceError(f"folder {folder} holds no image ({', '.join(IMAGE_SUFFIXES)})")
+        super().__init__("folder", str(folder), fps, dark_threshold)
+        self.files = files
+        self._max_pixels = max_pixels
+        self._index = 0
+
+    def _read(self) -> Frame | None:
+        while self._index < len(self.files):
+            index, path = self._index, self.files[self._index]
+            self._index += 1
+            try:
+                image = read_bgr(path, self._max_pixels)
+            except ImageError as error:
+                self.read_errors += 1
+                self.errors.append(str(error))
+                continue
+            return Frame(image, index / self.fps, index, str(path))
+        return None
+
+
+def open_source(
+    spec: str | int | Path,
+    *,
+    dark_threshold: float = DEFAULT_DARK_THRESHOLD,
+    fps: float = 10.0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> FrameSource:
+    """Open a camera, a video file or an image folder as a :class:`FrameSource`.
+
+    Args:
+        spec: an int or a string of digits (optionally ``"camera:N"``): that camera index; a
+            :class:`~pathlib.Path` or other string: an existing folder is read as an image folder (files
+            ending with one of ``IMAGE_SUFFIXES``, sorted by name), an existing file ending with one of
+            :data:`VIDEO_SUFFIXES` as a video.
+        dark_threshold: percent (0-100); frames whose darkest grey-level eighth holds more of the pixels
+            are skipped (Howdy's default 60); 100 disables the check.
+        fps: frames per second for a folder's timestamps, and for a video or camera that reports no rate.
+        max_pixels: largest frame accepted, in pixels; a bigger folder image is skipped as unreadable, a
+            bigger video or camera frame refused at open.
+
+    Returns:
+        An open source; a camera or video has already read its first frame (to fail here rather than
+        in the loop), a folder reads each image when it is reached.
+
+    Raises:
+        SourceError: the camera cannot be opened or delivers no frame; the path does not exist, is neither
+            a video nor a folder, is a folder without images, or is a video OpenCV cannot read.
+        ValueError: ``dark_threshold``, ``fps`` or ``max_pixels`` out of range, or a negative camera index.
+        TypeError: ``spec`` is of another type.
+    """
+    if not 0 <= dark_threshold <= 100:
+        raise ValueError(f"dark_threshold must be a percentage in [0, 100], got {dark_threshold}")
+    if not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be positive, got {fps}")
+    if max_pixels <= 0:
+        raise ValueError(f"max_pixels must be positive, got {max_pixels}")
+    if isinstance(spec, bool) or not isinstance(spec, (str, int, Path)):
+        raise TypeError(f"a source is a camera index, a video path or a folder path, not {type(spec).__name__}")
+    if isinstance(spec, int):
+        if spec < 0:
+            raise ValueError(f"a camera index is 0 or more, got {spec}")
+        return _CameraSource(spec, fps, dark_threshold, max_pixels)
+    if isinstance(spec, str) and (match := _CAMERA_SPEC.fullmatch(spec.strip())):
+        return _CameraSource(int(match[1]), fps, dark_threshold, max_pixels)
+    path = Path(spec)
+    if path.is_dir():
+        return _FolderSource(path, fps, dark_threshold, max_pixels)
+    if not path.exists():
+        raise SourceError(f"no such file or folder: {path}")
+    if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+        return _VideoSource(path, fps, dark_threshold, max_pixels)
+    raise SourceError(f"{path}: not a video file or image folder (videos: {', '.join(VIDEO_SUFFIXES)})")
+
+
+__all__ = [
+    "DEFAULT_DARK_THRESHOLD",
+    "VIDEO_SUFFIXES",
+    "Frame",
+    "FrameSource",
+    "SourceError",
+    "darkness",
+    "open_source",
+]

@@ -1,0 +1,110 @@
+"""What a user enrolls: a profile of templates and the settings its decisions are made with (pure data)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+#: Profile names: letters, digits, '.', '_' and '-', 1 to 64 characters, not starting with '.'.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid profile name.
+
+    Raises:
+        ValueError: the name is empty, too long, starts with '.', or holds characters other than letters,
+            digits, '.', '_' and '-' (so that it is always a safe file name).
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ValueError(
+            f"invalid profile name {name!r}: use 1-64 letters, digits, '.', '_' or '-', not starting with '.'"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Template:
+    """One enrollment sample.
+
+    Attributes:
+        embedding: (128,) float32 embedding in dlib's scale.
+        captured_at: capture time, seconds since the Unix epoch.
+        source: where it came from: a file path, ``path#t=12.34`` for a video frame, ``camera:0``.
+        quality: 0..1 quality score of the frame it came from (sharpness, pose, light); 1 is best.
+    """
+
+    embedding: np.ndarray = field(repr=False)
+    captured_at: float
+    source: str
+    quality: float
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """How probes are decided against a profile.
+
+    Attributes:
+        threshold: accept when the probe's distance to the profile is at most this (Euclidean distance
+            in dlib's embedding space).
+        alpha: margin of the cohort (alpha) rule: accept when d(probe, owner) + alpha <= d(probe, nearest
+            cohort negative); used once on-device training lands.
+        frames_to_accept: M of the multi-frame rule: accept a stream when M of the last N frames match.
+        window: N of the multi-frame rule (frames).
+        timeout: seconds a stream may take before it is rejected.
+    """
+
+    threshold: float = 0.5
+    alpha: float = 0.2
+    frames_to_accept: int = 2
+    window: int = 5
+    timeout: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 4.0:
+            raise ValueError(f"threshold must be a distance in (0, 4), got {self.threshold}")
+        if not 0.0 <= self.alpha < 4.0:
+            raise ValueError(f"alpha must be in [0, 4), got {self.alpha}")
+        if not 1 <= self.frames_to_accept <= self.window:
+            raise ValueError(
+                f"frames_to_accept must be between 1 and window ({self.window}), got {self.frames_to_accept}"
+            )
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """An enrolled person.
+
+    Attributes:
+        name: the profile's name (see :func:`check_name`).
+        model_id: SHA-256 of the weights the templates were made with; templates from other weights are
+            meaningless and are refused at load.
+        templates: the enrollment samples.
+        settings: decision settings.
+        created_at, updated_at: seconds since the Unix epoch.
+    """
+
+    name: str
+    model_id: str
+    templates: tuple[Template, ...]
+    settings: DecisionSettings = DecisionSettings()
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """(N, 128) float32 matrix of the templates' embeddings."""
+        if not self.templates:
+            return np.zeros((0, 128), np.float32)
+        return np.stack([t.embedding for t in self.templates]).astype(np.float32, copy=False)
+
+    def with_settings(self, **changes: float) -> "Profile":
+        """A copy with some decision settings changed (validated)."""
+        return replace(self, settings=replace(self.settings, **changes))

@@ -1,0 +1,100 @@
+"""How usable a face is for enrollment or verification: sharpness, light, head pose and size.
+
+All measures are cheap (a Laplacian on the 150x150 chip and a few landmark sums) so they run on every
+camera frame, and each one maps to advice a person can follow ("move closer", "too dark", ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .detection import Face
+
+#: Below this variance of the Laplacian of the grey chip, a chip is motion-blurred or out of focus. Sharp
+#: LFW chips measure 15-90, webcam chips 80-300, so this only catches real blur.
+MIN_SHARPNESS = 8.0
+#: Mean grey level (0-255) of the chip below which the face is too dark, above which it is washed out.
+MIN_BRIGHTNESS, MAX_BRIGHTNESS = 40.0, 220.0
+#: Face box width in pixels below which the chip is upsampled too much to be trusted.
+MIN_FACE_WIDTH = 60
+#: |yaw| (nose offset from the eyes' midpoint, in inter-eye distances) beyond which the head is turned too
+#: far for a reliable embedding; ~0 is frontal, ~0.35 is a clear three-quarter view.
+MAX_YAW = 0.45
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Quality measures of one face.
+
+    Attributes:
+        sharpness: variance of the Laplacian of the grey chip (higher is sharper).
+        brightness: mean grey level of the chip, 0-255.
+        yaw: horizontal nose offset from the eyes' midpoint divided by the inter-eye distance; negative
+            when the nose is left of centre in the image. 0 is frontal.
+        pitch: vertical nose offset below the eye line in inter-eye distances (about 0.75 when frontal).
+        face_width: detector box width, pixels.
+        score: 0..1 overall usability, the product of the per-measure scores (1 is best).
+    """
+
+    sharpness: float
+    brightness: float
+    yaw: float
+    pitch: float
+    face_width: int
+    score: float
+
+    def problems(self) -> list[str]:
+        """The reasons this face should not be used, as short advice ("too dark", ...); empty when fine."""
+        found = []
+        if self.face_width < MIN_FACE_WIDTH:
+            found.append("too small: move closer")
+        if self.brightness < MIN_BRIGHTNESS:
+            found.append("too dark")
+        elif self.brightness > MAX_BRIGHTNESS:
+            found.append("too bright")
+        if self.sharpness < MIN_SHARPNESS:
+            found.append("blurred: hold still")
+        if abs(self.yaw) > MAX_YAW:
+            found.append("face the camera")
+        return found
+
+
+def head_pose(landmarks: np.ndarray) -> tuple[float, float]:
+    """Rough (yaw, pitch) from dlib's 5 landmarks, in units of the inter-eye distance (see :class:`Quality`).
+
+    The nose base sits midway between the eyes in dlib's mean face (get_face_chip_details' 5-point
+    template: eyes' midpoint x = 0.490, nose x = 0.490), so its offset along the eye line measures yaw.
+    """
+    eye_a = (landmarks[0] + landmarks[1]) / 2.0
+    eye_b = (landmarks[2] + landmarks[3]) / 2.0
+    axis = eye_a - eye_b
+    distance = float(np.hypot(*axis))
+    if distance == 0.0:
+        return 0.0, 0.0
+    axis /= distance
+    offset = landmarks[4] - (eye_a + eye_b) / 2.0
+    yaw = float(offset @ axis) / distance
+    pitch = float(offset @ np.array([-axis[1], axis[0]])) / distance
+    return yaw, pitch
+
+
+def _ramp(value: float, zero: float, one: float) -> float:
+    return float(np.clip((value - zero) / (one - zero), 0.0, 1.0))
+
+
+def assess(face: Face, chip: np.ndarray) -> Quality:
+    """Measure the quality of a face from its detection and its (150, 150, 3) uint8 RGB chip."""
+    grey = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY)
+    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    brightness = float(grey[30:120, 30:120].mean())  # the face itself, not the padding around it
+    yaw, pitch = head_pose(face.landmarks)
+    score = (
+        _ramp(sharpness, MIN_SHARPNESS, 5 * MIN_SHARPNESS)
+        * min(_ramp(brightness, MIN_BRIGHTNESS - 20, MIN_BRIGHTNESS + 30), _ramp(brightness, MAX_BRIGHTNESS + 20, MAX_BRIGHTNESS - 30))
+        * _ramp(abs(yaw), MAX_YAW + 0.1, 0.15)
+        * _ramp(face.width, MIN_FACE_WIDTH - 20, 2 * MIN_FACE_WIDTH)
+    )
+    return Quality(sharpness, brightness, yaw, pitch, face.width, score)

@@ -1,0 +1,635 @@
+"""Profiles on disk: one JSON file per profile plus the files it references, never lost or half-written.
+
+Layout of the profile directory (``<data dir>/profiles``, mode 0700; every file 0600)::
+
+    alice.json                   the profile: schema, metadata, settings, and the files it references
+    alice.3f2a9c0d1b4e5f67.npy   its (N, 128) float32 embeddings; the middle part is the file's SHA-256[:16]
+    .alice.<16 hex>.tmp          a write that a crash interrupted: ignored, removed by the next save of alice
+
+``alice.json`` looks like this (``"files"`` maps a role to a referenced file; schema 1 has one role,
+``"embeddings"``; a later schema can add, say, adapted network weights the same way)::
+
+    {"schema": 1, "name": "alice", "model_id": "<sha-256 of the weights>",
+     "created_at": 1700000000.0, "updated_at": 1700000100.0,
+     "settings": {"threshold": 0.5, "alpha": 0.2, "frames_to_accept": 2, "window": 5, "timeout": 4.0},
+     "templates": [{"captured_at": 1700000000.0, "source": "camera:0", "quality": 0.9}, ...],
+     "files": {"embeddings": {"file": "alice.3f2a9c0d1b4e5f67.npy", "sha256": "<64 hex>",
+                              "size": 2688, "dtype": "<f4", "shape": [N, 128]}}}
+
+The JSON file is the single point of commit. A save writes the referenced files first, under names derived
+from their content (so it never changes the bytes the current JSON points to), then replaces the JSON, and
+only then deletes what is no longer referenced: a crash at any moment leaves the old or the new profile
+whole. Saves and removals hold an exclusive ``flock`` on the directory, loads a shared one, so a load never
+sees the files of a profile half-way through a save from another process. :meth:`ProfileStore.load`
+checks everything and only reads: it never deletes, rewrites or repairs.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import math
+import numbers
+import os
+import re
+import secrets
+import shlex
+import stat
+import time
+from contextlib import contextmanager, suppress
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import platformdirs
+
+from .profile import NAME_PATTERN, DecisionSettings, Profile, Template, check_name
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no advisory locks, so saves from two processes at once are not serialized
+    fcntl = None  # type: ignore[assignment]
+
+APP_NAME = "faceid-desktop"
+#: Version of the profile JSON format written and read by this module.
+SCHEMA = 1
+#: Length of an embedding (dlib's face descriptor).
+EMBEDDING_DIM = 128
+
+_POSIX = os.name == "posix"
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+_DIR_MODE, _FILE_MODE = 0o700, 0o600
+_MAX_JSON_BYTES = 16 << 20  # far above any real profile; stops a stray huge file from eating memory
+_LOCK_TIMEOUT = 10.0  # seconds; a save takes milliseconds, so only a stopped process holds the lock longer
+_ARRAYS_DTYPE = "<f4"  # little-endian, so a profile directory can move between machines
+
+_TOP_KEYS = ("schema", "name", "model_id", "created_at", "updated_at", "settings", "templates", "files")
+_TEMPLATE_KEYS = ("captured_at", "source", "quality")
+_FILE_KEYS = ("file", "sha256", "size", "dtype", "shape")
+_SETTINGS_FIELDS = tuple((f.name, f.type in ("int", int)) for f in fields(DecisionSettings))
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# Suffixes of the files a profile references; a later schema adds e.g. ".safetensors" here.
+_REFERENCED_SUFFIXES = ("npy",)
+
+
+class ProfileError(ValueError):
+    """A profile cannot be loaded or removed, or the profile directory cannot be trusted.
+
+    The message is one line naming the file and the problem, fit to show the user as is.
+
+    Attributes:
+        path: the file or directory at fault, when there is one.
+    """
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class _Invalid(Exception):
+    """A problem with a profile's content; the caller adds which file or profile it is about."""
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory: ``$FACEID_HOME`` when set, else platformdirs' user data directory.
+
+    That is e.g. ``~/.local/share/faceid-desktop`` on Linux. Profiles live in its ``profiles`` subfolder.
+    """
+    home = os.environ.get("FACEID_HOME")
+    return Path(home).expanduser() if home else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+class ProfileStore:
+    """The enrolled profiles under a data directory, saved atomically and checked on load.
+
+    Args:
+        root: the data directory; :func:`default_data_dir` when None. Profiles live in ``root/profiles``,
+            which is created (mode 0700) by the first save.
+
+    Attributes:
+        root: the data directory.
+        directory: the profile directory, ``root / "profiles"``.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_data_dir()
+        self.directory = self.root / "profiles"
+
+    def __repr__(self) -> str:
+        return f"ProfileStore({str(self.root)!r})"
+
+    # ------------------------------------------------------------------ queries
+
+    def names(self) -> list[str]:
+        """Sorted names of the saved profiles (empty when the directory does not exist yet).
+
+        Only ``<name>.json`` files with a valid name count; temporary files are ignored. A listed profile
+        may still fail to load (see :meth:`load`).
+        """
+        try:
+            entries = list(os.scandir(self.directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        found = []
+        for entry in entries:
+            stem, dot, suffix = entry.name.rpartition(".")
+            if dot and suffix == "json" and NAME_PATTERN.match(stem) and entry.is_file():
+                found.append(stem)
+        return sorted(found)
+
+    def exists(self, name: str) -> bool:
+        """Whether a profile named ``name`` is saved (its JSON file exists; it may still fail to load).
+
+        Raises:
+            ValueError: ``name`` is not a valid profile name (see :func:`~faceid_desktop.profile.check_name`).
+        """
+        return self._json_path(check_name(name)).is_file()
+
+    # ------------------------------------------------------------------ load
+
+    def load(self, name: str, model_id: str | None = None) -> Profile:
+        """Read and check a profile; the files are only read, never changed.
+
+        Args:
+            name: the profile's name.
+            model_id: SHA-256 of the weights in use; when given, a profile enrolled with other weights is
+                refused (its embeddings would be meaningless).
+
+        Returns:
+            The profile, its templates in enrollment order, each embedding a (128,) float32 row exactly as
+            saved.
+
+        Raises:
+            ValueError: ``name`` is not a valid profile name.
+            ProfileError: no such profile (the message lists those that exist); the JSON file is not
+                valid JSON, truncated, of another schema version, or has missing, extra or mistyped fields,
+                a ``name`` other than its file's, settings out of range, or a template count other than
+                the embeddings' rows; the embeddings file is missing, damaged (size or SHA-256 mismatch),
+                not a (N, 128) float32 array or holds NaN/inf; the directory or a file is writable by group
+                or others; the profile was enrolled with other weights than ``model_id``; a file cannot be
+                read.
+        """
+        check_name(name)
+        json_path = self._json_path(name)
+        try:
+            with self._locked(exclusive=False) as dir_fd:
+                self._check_directory(dir_fd)
+                raw = self._read(json_path, None, missing=lambda: self._unknown(name))
+                try:
+                    doc = _parse_json(raw)
+                    parts = _decode(doc, name)
+                except _Invalid as problem:
+                    raise ProfileError(f"{json_path}: {problem}", json_path) from None
+                record = doc["files"]["embeddings"]
+                arrays_path = self.directory / record["file"]
+                data = self._read(
+                    arrays_path,
+                    record["size"],
+                    missing=lambda: ProfileError(
+                        f"{arrays_path}: embeddings file of profile {name!r} is missing "
+                        f"(referenced by {json_path.name}); enroll again",
+                        arrays_path,
+                    ),
+                )
+        except FileNotFoundError:
+            raise self._unknown(name) from None
+        except NotADirectoryError:
+            raise ProfileError(f"{self.directory}: not a directory", self.directory) from None
+        try:
+            embeddings = _decode_arrays(data, record)
+        except _Invalid as problem:
+            raise ProfileError(f"{arrays_path}: {problem}", arrays_path) from None
+        try:
+            settings = DecisionSettings(**parts["settings"])
+        except ValueError as problem:
+            raise ProfileError(f"{json_path}: settings out of range: {problem}", json_path) from None
+        if model_id is not None and parts["model_id"] != model_id:
+            raise ProfileError(
+                f"profile {name} was enrolled with other model weights; enroll again (faceid enroll {name} ...)",
+                json_path,
+            )
+        templates = tuple(
+            Template(embedding=embeddings[i], **meta) for i, meta in enumerate(parts["templates"])
+        )
+        return Profile(
+            name=name,
+            model_id=parts["model_id"],
+            templates=templates,
+            settings=settings,
+            created_at=parts["created_at"],
+            updated_at=parts["updated_at"],
+        )
+
+    # ------------------------------------------------------------------ save / remove
+
+    def save(self, profile: Profile) -> None:
+        """Write a profile atomically, replacing any saved profile of the same name.
+
+        The profile is stored as given (``created_at``/``updated_at`` included); embeddings are stored as
+        float32. After a crash at any point, :meth:`load` returns the old or the new version; leftovers of
+        the crash are removed by the next save of this profile.
+
+        Raises:
+            ValueError: the profile cannot be stored faithfully: an embedding that is not a (128,) float
+                array or holds NaN/inf, a non-finite time, a quality outside [0, 1], a mistyped field.
+            ProfileError: the profile directory is writable by group or others, or is locked by another
+                process for too long.
+            OSError: the directory or files cannot be written (disk full, read-only, ...).
+        """
+        try:
+            doc, arrays = _encode(profile)
+        except _Invalid as problem:
+            raise ValueError(f"cannot save profile {getattr(profile, 'name', '?')!r}: {problem}") from None
+        name = profile.name
+        digest = hashlib.sha256(arrays).hexdigest()
+        arrays_name = f"{name}.{digest[:16]}.npy"
+        doc["files"] = {
+            "embeddings": {
+                "file": arrays_name,
+                "sha256": digest,
+                "size": len(arrays),
+                "dtype": _ARRAYS_DTYPE,
+                "shape": [len(profile.templates), EMBEDDING_DIM],
+            }
+        }
+        text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
+        self._make_directory()
+        with self._locked(exclusive=True) as dir_fd:
+            self._check_directory(dir_fd)
+            # The referenced file must be durable under its name before the JSON can point to it.
+            self._write_atomically(name, arrays_name, arrays, dir_fd)
+            self._write_atomically(name, f"{name}.json", text.encode("ascii"), dir_fd)
+            self._collect_garbage(name, keep={arrays_name})
+
+    def remove(self, name: str) -> None:
+        """Delete a profile: its JSON file first (the profile is gone from then on), then its other files.
+
+        Raises:
+            ValueError: ``name`` is not a valid profile name.
+            ProfileError: no such profile (the message lists those that exist).
+            OSError: the files cannot be deleted.
+        """
+        check_name(name)
+        try:
+            with self._locked(exclusive=True) as dir_fd:
+                try:
+                    os.unlink(self._json_path(name))
+                except FileNotFoundError:
+                    raise self._unknown(name) from None
+                _sync_directory(dir_fd)
+                self._collect_garbage(name, keep=set())
+        except FileNotFoundError:
+            raise self._unknown(name) from None
+
+    # ------------------------------------------------------------------ internals
+
+    def _json_path(self, name: str) -> Path:
+        return self.directory / f"{name}.json"
+
+    def _unknown(self, name: str) -> ProfileError:
+        existing = self.names()
+        listing = f"existing profiles: {', '.join(existing)}" if existing else "no profile is enrolled yet"
+        path = self._json_path(name)
+        return ProfileError(f"unknown profile {name!r} (no {path}); {listing}", path)
+
+    def _make_directory(self) -> None:
+        # Only the levels created here get 0700; existing parents (e.g. ~/.local/share) are left alone.
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        for path in (self.root, self.directory):
+            with suppress(FileExistsError):
+                os.mkdir(path, _DIR_MODE)
+
+    @contextmanager
+    def _locked(self, exclusive: bool) -> Iterator[int | None]:
+        """Open the profile directory and hold a flock on it; yields its fd (None where not POSIX).
+
+        Raises FileNotFoundError when the directory does not exist.
+        """
+        if not _POSIX:
+            if not self.directory.is_dir():
+                raise FileNotFoundError(errno.ENOENT, "no profile directory", str(self.directory))
+            yield None
+            return
+        fd = os.open(self.directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+        try:
+            if fcntl is not None:
+                operation = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+                deadline = time.monotonic() + _LOCK_TIMEOUT
+                while True:
+                    try:
+                        fcntl.flock(fd, operation)
+                        break
+                    except BlockingIOError:
+                        # Polling rather than blocking so that a stopped process cannot hang an unlock.
+                        if time.monotonic() > deadline:
+                            raise ProfileError(
+                                f"{self.directory}: locked by another FaceID Desktop process for more than "
+                                f"{_LOCK_TIMEOUT:.0f} s; try again",
+                                self.directory,
+                            ) from None
+                        time.sleep(0.005)
+            yield fd
+        finally:
+            os.close(fd)  # also releases the lock
+
+    def _check_directory(self, dir_fd: int | None) -> None:
+        if dir_fd is not None and os.fstat(dir_fd).st_mode & 0o022:
+            raise ProfileError(
+                f"{self.directory}: profile directory is writable by group or others, so another user could "
+                "replace your face templates; refusing to use it. "
+                f"Fix with: chmod 700 {shlex.quote(str(self.directory))}",
+                self.directory,
+            )
+
+    def _read(self, path: Path, expected_size: int | None, missing) -> bytes:
+        """The bytes of a regular, private file; ``missing()`` is raised when it does not exist."""
+        try:
+            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY)
+        except FileNotFoundError:
+            raise missing() from None
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                problem = "is a symbolic link; profile files must be regular files"
+            else:
+                problem = f"cannot read: {error.strerror}"
+            raise ProfileError(f"{path}: {problem}", path) from None
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ProfileError(f"{path}: not a regular file", path)
+            if _POSIX and info.st_mode & 0o022:
+                raise ProfileError(
+                    f"{path}: writable by group or others, so another user could replace your face "
+                    f"templates; refusing to use it. Fix with: chmod 600 {shlex.quote(str(path))}",
+                    path,
+                )
+            if expected_size is None:
+                if info.st_size > _MAX_JSON_BYTES:
+                    raise ProfileError(f"{path}: {info.st_size} bytes, too large for a profile file", path)
+            elif info.st_size != expected_size:
+                short = " (truncated)" if info.st_size < expected_size else ""
+                raise ProfileError(
+                    f"{path}: {info.st_size} bytes but the profile records {expected_size}{short}; "
+                    "the file is damaged, enroll again",
+                    path,
+                )
+            try:
+                return f.read()
+            except OSError as error:
+                raise ProfileError(f"{path}: cannot read: {error.strerror}", path) from None
+
+    def _write_atomically(self, name: str, target: str, data: bytes, dir_fd: int | None) -> None:
+        # The temporary name carries the profile name so that the next save of that profile finds it.
+        tmp = self.directory / f".{name}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY, _FILE_MODE)
+        try:
+            try:
+                if _POSIX:
+                    os.fchmod(fd, _FILE_MODE)  # exactly 0600 whatever the umask, before any byte is written
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.directory / target)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _sync_directory(dir_fd)
+
+    def _collect_garbage(self, name: str, keep: set[str]) -> None:
+        """Delete the profile's unreferenced files and its leftover temporary files (best effort)."""
+        owned = re.compile(re.escape(name) + r"\.[0-9a-f]{16}\.(?:" + "|".join(_REFERENCED_SUFFIXES) + ")")
+        temporary = re.compile(r"\." + re.escape(name) + r"\.[0-9a-f]{16}\.tmp")
+        for entry in os.listdir(self.directory):
+            # fullmatch keeps profile 'a' off the files of profile 'a.0123456789abcdef' and vice versa.
+            if (owned.fullmatch(entry) and entry not in keep) or temporary.fullmatch(entry):
+                with suppress(FileNotFoundError):
+                    os.unlink(self.directory / entry)
+
+
+def _sync_directory(dir_fd: int | None) -> None:
+    # Makes the renames durable; without it a power cut could persist the JSON but not its arrays file.
+    if dir_fd is not None:
+        os.fsync(dir_fd)
+
+
+# ---------------------------------------------------------------------- encoding and checking
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+    text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return "null" if value is None else f"{kind.get(type(value), type(value).__name__)} {text}"
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _Invalid(f"field {where} must be a number, got {_describe(value)}")
+    try:
+        result = float(value)
+    except OverflowError:
+        result = math.inf
+    if not math.isfinite(result):
+        raise _Invalid(f"field {where} must be finite, got {value!r}")
+    return result
+
+
+def _integer(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise _Invalid(f"field {where} must be an integer, got {_describe(value)}")
+    return int(value)
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"field {where} must be a string, got {_describe(value)}")
+    return value
+
+
+def _quality(value: Any, where: str) -> float:
+    quality = _number(value, where)
+    if not 0.0 <= quality <= 1.0:
+        raise _Invalid(f"field {where} must be in [0, 1], got {quality}")
+    return quality
+
+
+def _object(value: Any, keys: tuple[str, ...], where: str) -> dict:
+    if not isinstance(value, dict):
+        raise _Invalid(f"{where} must be an object, got {_describe(value)}")
+    missing = [k for k in keys if k not in value]
+    extra = sorted(k for k in value if k not in keys)
+    if missing or extra:
+        problems = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
+            [f"unexpected {', '.join(map(repr, extra))}"] if extra else []
+        )
+        raise _Invalid(f"{where}: {'; '.join(problems)}")
+    return value
+
+
+def _encode(profile: Profile) -> tuple[dict, bytes]:
+    """The profile's JSON document (without ``"files"``) and its embeddings as ``.npy`` bytes."""
+    if not isinstance(profile, Profile):
+        raise _Invalid(f"expected a Profile, got {type(profile).__name__}")
+    model_id = _string(profile.model_id, "'model_id'")
+    if not model_id:
+        raise _Invalid("field 'model_id' is empty")
+    settings = profile.settings
+    if not isinstance(settings, DecisionSettings):
+        raise _Invalid(f"settings must be DecisionSettings, got {type(settings).__name__}")
+    settings_doc = {
+        key: (_integer if is_int else _number)(getattr(settings, key), f"'settings.{key}'")
+        for key, is_int in _SETTINGS_FIELDS
+    }
+    rows, metadata = [], []
+    for i, template in enumerate(profile.templates):
+        if not isinstance(template, Template):
+            raise _Invalid(f"templates[{i}] must be a Template, got {type(template).__name__}")
+        embedding = np.asarray(template.embedding)
+        if embedding.shape != (EMBEDDING_DIM,) or embedding.dtype.kind != "f":
+            raise _Invalid(
+                f"templates[{i}].embedding must be a ({EMBEDDING_DIM},) float array, "
+                f"got {embedding.dtype} {embedding.shape}"
+            )
+        row = embedding.astype(_ARRAYS_DTYPE)
+        if not np.isfinite(row).all():
+            raise _Invalid(f"templates[{i}].embedding holds NaN or infinite values (as float32)")
+        rows.append(row)
+        metadata.append(
+            {
+                "captured_at": _number(template.captured_at, f"'templates[{i}].captured_at'"),
+                "source": _string(template.source, f"'templates[{i}].source'"),
+                "quality": _quality(template.quality, f"'templates[{i}].quality'"),
+            }
+        )
+    matrix = np.stack(rows) if rows else np.zeros((0, EMBEDDING_DIM), _ARRAYS_DTYPE)
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(matrix), allow_pickle=False)
+    doc = {
+        "schema": SCHEMA,
+        "name": profile.name,
+        "model_id": model_id,
+        "created_at": _number(profile.created_at, "'created_at'"),
+        "updated_at": _number(profile.updated_at, "'updated_at'"),
+        "settings": settings_doc,
+        "templates": metadata,
+    }
+    return doc, buffer.getvalue()
+
+
+def _reject_constant(token: str) -> None:
+    raise _Invalid(f"invalid JSON: {token} is not a number JSON allows")
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw.strip():
+        raise _Invalid("empty file (truncated by a crash or a full disk?); enroll again")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _Invalid(f"invalid JSON: not UTF-8 text (byte {error.start}); the file is damaged") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        ends_early = error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string")
+        what = "truncated JSON (the file ends too early)" if ends_early else "invalid JSON"
+        raise _Invalid(f"{what}: {error.msg} at line {error.lineno} column {error.colno}") from None
+
+
+def _decode(doc: Any, name: str) -> dict[str, Any]:
+    """Check a parsed profile document against schema 1 and return its fields (settings as a dict)."""
+    if not isinstance(doc, dict):
+        raise _Invalid(f"not a profile: the top level must be an object, got {_describe(doc)}")
+    if "schema" not in doc:
+        raise _Invalid("not a profile: no 'schema' field")
+    schema = doc["schema"]
+    if isinstance(schema, bool) or not isinstance(schema, int):
+        raise _Invalid(f"field 'schema' must be an integer, got {_describe(schema)}")
+    if schema != SCHEMA:
+        newer = " (written by a newer FaceID Desktop; update it)" if schema > SCHEMA else ""
+        raise _Invalid(f"schema version {schema} is not supported; this version reads version {SCHEMA}{newer}")
+    _object(doc, _TOP_KEYS, "profile")
+    stored_name = _string(doc["name"], "'name'")
+    if stored_name != name:
+        raise _Invalid(f"field 'name' is {stored_name!r} but the file is named for profile {name!r}")
+    model_id = _string(doc["model_id"], "'model_id'")
+    if not model_id:
+        raise _Invalid("field 'model_id' is empty")
+    settings = _object(doc["settings"], tuple(k for k, _ in _SETTINGS_FIELDS), "field 'settings'")
+    settings = {
+        key: (_integer if is_int else _number)(settings[key], f"'settings.{key}'")
+        for key, is_int in _SETTINGS_FIELDS
+    }
+    if not isinstance(doc["templates"], list):
+        raise _Invalid(f"field 'templates' must be an array, got {_describe(doc['templates'])}")
+    templates = []
+    for i, meta in enumerate(doc["templates"]):
+        meta = _object(meta, _TEMPLATE_KEYS, f"field 'templates[{i}]'")
+        templates.append(
+            {
+                "captured_at": _number(meta["captured_at"], f"'templates[{i}].captured_at'"),
+                "source": _string(meta["source"], f"'templates[{i}].source'"),
+                "quality": _quality(meta["quality"], f"'templates[{i}].quality'"),
+            }
+        )
+    files = _object(doc["files"], ("embeddings",), "field 'files'")
+    record = _object(files["embeddings"], _FILE_KEYS, "field 'files.embeddings'")
+    digest = _string(record["sha256"], "'files.embeddings.sha256'")
+    if not _SHA256_HEX.fullmatch(digest):
+        raise _Invalid(f"field 'files.embeddings.sha256' must be 64 lowercase hex digits, got {_describe(digest)}")
+    file_name = _string(record["file"], "'files.embeddings.file'")
+    if file_name != f"{name}.{digest[:16]}.npy":
+        # Also keeps a hand-edited file name from pointing outside the profile directory.
+        raise _Invalid(
+            f"field 'files.embeddings.file' must be {name}.{digest[:16]}.npy (from its SHA-256), got {file_name!r}"
+        )
+    size = _integer(record["size"], "'files.embeddings.size'")
+    if size < 0:
+        raise _Invalid(f"field 'files.embeddings.size' must be >= 0, got {size}")
+    if record["dtype"] != _ARRAYS_DTYPE:
+        raise _Invalid(f"field 'files.embeddings.dtype' must be {_ARRAYS_DTYPE!r}, got {_describe(record['dtype'])}")
+    shape = record["shape"]
+    if not (isinstance(shape, list) and len(shape) == 2 and all(type(v) is int for v in shape)):
+        raise _Invalid(f"field 'files.embeddings.shape' must be [rows, {EMBEDDING_DIM}], got {_describe(shape)}")
+    if shape != [len(templates), EMBEDDING_DIM]:
+        raise _Invalid(
+            f"{len(templates)} templates but the embeddings are recorded as shape {tuple(shape)}; "
+            f"expected ({len(templates)}, {EMBEDDING_DIM})"
+        )
+    return {
+        "model_id": model_id,
+        "created_at": _number(doc["created_at"], "'created_at'"),
+        "updated_at": _number(doc["updated_at"], "'updated_at'"),
+        "settings": settings,
+        "templates": templates,
+    }
+
+
+def _decode_arrays(data: bytes, record: dict) -> np.ndarray:
+    """The (N, 128) float32 embeddings from checked ``.npy`` bytes (size already checked by the reader)."""
+    if hashlib.sha256(data).hexdigest() != record["sha256"]:
+        raise _Invalid("SHA-256 does not match the one the profile records; the file is damaged, enroll again")
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise _Invalid(f"not a valid .npy file ({error})") from None
+    if not isinstance(array, np.ndarray) or array.dtype != np.dtype(_ARRAYS_DTYPE):
+        raise _Invalid(f"embeddings must be float32 ({_ARRAYS_DTYPE}), got {getattr(array, 'dtype', type(array))}")
+    expected = tuple(record["shape"])
+    if array.shape != expected:
+        raise _Invalid(f"embeddings have shape {array.shape}, the profile records {expected}")
+    finite = np.isfinite(array).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        rows = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+        raise _Invalid(f"embeddings hold NaN or infinite values (rows {rows})")
+    return array.astype(np.float32, copy=False)

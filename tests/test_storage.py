@@ -1,0 +1,508 @@
+"""ProfileStore: round trip, layout and permissions, every corruption refused in one line, crash safety.
+
+Everything happens under tmp_path; no test touches the user's real data directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceid_desktop import storage
+from faceid_desktop.profile import DecisionSettings, Profile, Template
+from faceid_desktop.storage import ProfileError, ProfileStore, default_data_dir
+
+MODEL = "ab" * 32
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_profile(name: str = "alice", version: int = 1, rows: int = 3, model_id: str = MODEL) -> Profile:
+    """A profile whose content (embeddings, metadata, settings) differs from version to version."""
+    rng = np.random.default_rng(version)
+    templates = tuple(
+        Template(
+            embedding=(rng.standard_normal(128) * 0.1).astype(np.float32),
+            captured_at=1.7e9 + 100.0 * version + i + 0.123456789,
+            source=f"/home/u/Café/{version}_{i}.jpg#t={i * 0.04:.2f}",
+            quality=0.5 + 0.125 * (i % 4),
+        )
+        for i in range(rows)
+    )
+    settings = DecisionSettings(threshold=0.4 + version / 100, alpha=0.15, frames_to_accept=3, window=7, timeout=2.5)
+    return Profile(name, model_id, templates, settings, created_at=1.7e9 + 0.5, updated_at=1.7e9 + version)
+
+
+def assert_same(loaded: Profile, expected: Profile) -> None:
+    assert (loaded.name, loaded.model_id) == (expected.name, expected.model_id)
+    assert (loaded.created_at, loaded.updated_at) == (expected.created_at, expected.updated_at)
+    assert loaded.settings == expected.settings
+    assert [(t.captured_at, t.source, t.quality) for t in loaded.templates] == [
+        (t.captured_at, t.source, t.quality) for t in expected.templates
+    ]
+    assert loaded.embeddings.dtype == np.float32 and loaded.embeddings.shape == (len(expected.templates), 128)
+    assert loaded.embeddings.tobytes() == expected.embeddings.tobytes()  # bit-exact
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ProfileStore:
+    return ProfileStore(tmp_path / "data")
+
+
+@pytest.fixture
+def saved(store: ProfileStore) -> ProfileStore:
+    store.save(make_profile())
+    return store
+
+
+def json_path(store: ProfileStore, name: str = "alice") -> Path:
+    return store.directory / f"{name}.json"
+
+
+def arrays_path(store: ProfileStore, name: str = "alice") -> Path:
+    return store.directory / json.loads(json_path(store, name).read_text())["files"]["embeddings"]["file"]
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes() if p.is_file() else b"", p.lstat().st_mode) for p in directory.iterdir()}
+
+
+def refused(store: ProfileStore, *fragments: str, name: str = "alice", model_id: str | None = None) -> str:
+    """Assert that load fails with one line holding ``fragments`` and leaves the directory untouched."""
+    before = snapshot(store.directory)
+    with pytest.raises(ProfileError) as info:
+        store.load(name, model_id)
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert snapshot(store.directory) == before  # load never deletes, rewrites or repairs
+    return message
+
+
+def edit_json(store: ProfileStore, change) -> None:
+    path = json_path(store)
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc, indent=2))
+
+
+def replace_arrays(store: ProfileStore, array: np.ndarray) -> None:
+    """Swap in other embeddings with a consistent record (name, hash, size), as a buggy writer would."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    arrays_path(store).unlink()
+    fd = os.open(store.directory / f"alice.{digest[:16]}.npy", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+    def change(doc):
+        doc["files"]["embeddings"].update(file=f"alice.{digest[:16]}.npy", sha256=digest, size=len(data))
+
+    edit_json(store, change)
+
+
+# ---------------------------------------------------------------------- round trip and layout
+
+
+def test_round_trip_is_exact(store):
+    profile = make_profile()
+    store.save(profile)
+    assert_same(store.load("alice"), profile)
+    assert_same(store.load("alice", model_id=MODEL), profile)
+
+
+def test_layout_and_json_content(saved):
+    doc = json.loads(json_path(saved).read_text())
+    record = doc["files"]["embeddings"]
+    data = arrays_path(saved).read_bytes()
+    assert sorted(os.listdir(saved.directory)) == sorted(["alice.json", record["file"]])
+    assert record == {
+        "file": f"alice.{hashlib.sha256(data).hexdigest()[:16]}.npy",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "dtype": "<f4",
+        "shape": [3, 128],
+    }
+    assert doc["schema"] == 1 and doc["name"] == "alice" and doc["model_id"] == MODEL
+    assert doc["settings"] == {"threshold": 0.41, "alpha": 0.15, "frames_to_accept": 3, "window": 7, "timeout": 2.5}
+    assert [t["quality"] for t in doc["templates"]] == [0.5, 0.625, 0.75]
+    assert np.load(arrays_path(saved), allow_pickle=False).dtype == np.dtype("<f4")
+
+
+def test_save_replaces_and_deletes_unreferenced_files(saved):
+    old_arrays = arrays_path(saved)
+    second = make_profile(version=2, rows=5)
+    saved.save(second)
+    assert_same(saved.load("alice"), second)
+    assert not old_arrays.exists()
+    assert sorted(os.listdir(saved.directory)) == sorted(["alice.json", arrays_path(saved).name])
+
+
+def test_settings_only_change_keeps_one_arrays_file(saved):
+    saved.save(make_profile().with_settings(threshold=0.3))
+    assert saved.load("alice").settings.threshold == 0.3
+    assert len(os.listdir(saved.directory)) == 2
+
+
+def test_empty_profile_and_float64_embeddings(store):
+    store.save(Profile("empty", MODEL, ()))
+    assert store.load("empty").embeddings.shape == (0, 128)
+    values = np.linspace(-1, 1, 128)  # float64: stored as float32, as Profile.embeddings does
+    store.save(Profile("wide", MODEL, (Template(values, 1.0, "camera:0", 1.0),)))
+    assert store.load("wide").embeddings.tobytes() == values.astype(np.float32).tobytes()
+
+
+@pytest.mark.parametrize(
+    "template, fragment",
+    [
+        (Template(np.full(128, np.nan, np.float32), 1.0, "x", 0.5), "NaN or infinite"),
+        (Template(np.full(128, 1e39), 1.0, "x", 0.5), "NaN or infinite"),  # overflows float32
+        (Template(np.zeros(127, np.float32), 1.0, "x", 0.5), "(128,) float array"),
+        (Template(np.zeros(128, np.int32), 1.0, "x", 0.5), "(128,) float array"),
+        (Template(np.zeros(128, np.float32), float("inf"), "x", 0.5), "captured_at' must be finite"),
+        (Template(np.zeros(128, np.float32), 1.0, Path("x"), 0.5), "source' must be a string"),
+        (Template(np.zeros(128, np.float32), 1.0, "x", 1.5), "quality' must be in [0, 1]"),
+    ],
+)
+def test_save_refuses_what_it_could_not_store_faithfully(store, template, fragment):
+    with pytest.raises(ValueError, match="cannot save profile 'bob'") as info:
+        store.save(Profile("bob", MODEL, (template,)))
+    assert fragment in str(info.value)
+    assert store.names() == []
+
+
+def test_names_exists_remove(store):
+    assert store.names() == [] and not store.exists("alice")  # nothing created yet
+    for name in ("bob", "alice", "a.0123456789abcdef", "a"):
+        store.save(make_profile(name))
+    for stray in (".alice.0123456789abcdef.tmp", "notes.txt", "alice.fedcba9876543210.npy", ".hidden.json"):
+        (store.directory / stray).write_text("x")
+    assert store.names() == ["a", "a.0123456789abcdef", "alice", "bob"]
+    assert store.exists("bob") and not store.exists("carol")
+
+    store.remove("alice")
+    assert store.names() == ["a", "a.0123456789abcdef", "bob"] and not store.exists("alice")
+    assert not [n for n in os.listdir(store.directory) if n.startswith(("alice", ".alice"))]
+    assert sorted(os.listdir(store.directory)).count("notes.txt") == 1
+    refused(store, "unknown profile 'alice'", "existing profiles: a, a.0123456789abcdef, bob")
+    with pytest.raises(ProfileError, match="unknown profile 'alice'"):
+        store.remove("alice")
+    for name in ("a", "a.0123456789abcdef", "bob"):  # prefixes of each other's file names, yet untouched
+        assert_same(store.load(name), make_profile(name))
+
+
+def test_unknown_profile_message(store):
+    with pytest.raises(ProfileError, match=r"unknown profile 'carol' \(no .*carol\.json\); no profile is enrolled"):
+        store.load("carol")
+    with pytest.raises(ProfileError, match="unknown profile 'carol'"):
+        store.remove("carol")
+
+
+def test_model_id_mismatch(saved):
+    message = refused(saved, model_id="cd" * 32)
+    assert message == "profile alice was enrolled with other model weights; enroll again (faceid enroll alice ...)"
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "", "x" * 65, ".hidden", "a b", "é"])
+def test_invalid_names(store, name):
+    for call in (store.load, store.exists, store.remove):
+        with pytest.raises(ValueError, match="invalid profile name"):
+            call(name)
+    with pytest.raises(ValueError, match="invalid profile name"):
+        make_profile(name)
+
+
+def test_longest_name(store):
+    store.save(make_profile("x" * 64))
+    assert store.names() == ["x" * 64]
+
+
+def test_default_data_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("FACEID_HOME", str(tmp_path / "home"))
+    assert default_data_dir() == tmp_path / "home"
+    assert ProfileStore().directory == tmp_path / "home" / "profiles"
+    monkeypatch.delenv("FACEID_HOME")
+    monkeypatch.setattr(storage.platformdirs, "user_data_dir", lambda app: str(tmp_path / "xdg" / app))
+    assert ProfileStore().directory == tmp_path / "xdg" / "faceid-desktop" / "profiles"
+    assert ProfileStore(tmp_path / "cli").directory == tmp_path / "cli" / "profiles"
+
+
+# ---------------------------------------------------------------------- permissions
+
+
+def test_files_and_directories_are_private_whatever_the_umask(store):
+    old = os.umask(0)
+    try:
+        store.save(make_profile())
+        store.save(make_profile(version=2))
+    finally:
+        os.umask(old)
+    for path in (store.root, store.directory):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    for path in store.directory.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_group_writable_directory_refused(saved):
+    saved.directory.chmod(0o770)
+    refused(saved, str(saved.directory), "writable by group or others", f"chmod 700 {saved.directory}")
+    with pytest.raises(ProfileError, match="chmod 700"):
+        saved.save(make_profile(version=2))
+    saved.directory.chmod(0o700)
+    assert_same(saved.load("alice"), make_profile())
+
+
+@pytest.mark.parametrize("which", ["json", "arrays"])
+@pytest.mark.parametrize("mode", [0o620, 0o602])
+def test_group_or_world_writable_file_refused(saved, which, mode):
+    path = json_path(saved) if which == "json" else arrays_path(saved)
+    path.chmod(mode)
+    refused(saved, str(path), "writable by group or others", f"chmod 600 {path}")
+
+
+def test_symlinked_profile_file_refused(saved, tmp_path):
+    target = tmp_path / "elsewhere.json"
+    json_path(saved).rename(target)
+    json_path(saved).symlink_to(target)
+    refused(saved, "symbolic link")
+
+
+# ---------------------------------------------------------------------- corruption
+
+
+def _set(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def change(doc):
+        for key in keys[:-1]:
+            doc = doc[key]
+        doc[keys[-1]] = value
+
+    return change
+
+
+def _delete(key):
+    return lambda doc: doc.pop(key)
+
+
+JSON_EDITS = {
+    "schema 2": (_set("schema", 2), ["schema version 2 is not supported", "newer FaceID Desktop"]),
+    "schema 0": (_set("schema", 0), ["schema version 0 is not supported"]),
+    "schema string": (_set("schema", "1"), ["'schema' must be an integer, got string '1'"]),
+    "no schema": (_delete("schema"), ["no 'schema' field"]),
+    "missing field": (_delete("model_id"), ["missing 'model_id'"]),
+    "extra field": (_set("colour", "blue"), ["unexpected 'colour'"]),
+    "name differs": (_set("name", "bob"), ["field 'name' is 'bob'", "'alice'"]),
+    "empty model_id": (_set("model_id", ""), ["'model_id' is empty"]),
+    "created_at type": (_set("created_at", "yesterday"), ["'created_at' must be a number, got string"]),
+    "updated_at bool": (_set("updated_at", True), ["'updated_at' must be a number, got boolean"]),
+    "window string": (_set("settings", "window", "5"), ["'settings.window' must be an integer"]),
+    "frames float": (_set("settings", "frames_to_accept", 2.0), ["'settings.frames_to_accept' must be an integer"]),
+    "settings missing": (lambda d: d["settings"].pop("alpha"), ["missing 'alpha'"]),
+    "settings not object": (_set("settings", [0.5]), ["'settings' must be an object, got array"]),
+    "threshold NaN": (_set("settings", "threshold", float("nan")), ["NaN is not a number JSON allows"]),
+    "threshold range": (_set("settings", "threshold", 7.0), ["settings out of range", "threshold"]),
+    "frames > window": (_set("settings", "frames_to_accept", 9), ["settings out of range", "frames_to_accept"]),
+    "quality null": (_set("templates", 0, "quality", None), ["'templates[0].quality' must be a number, got null"]),
+    "quality range": (_set("templates", 2, "quality", 1.5), ["'templates[2].quality' must be in [0, 1]"]),
+    "source type": (_set("templates", 1, "source", 7), ["'templates[1].source' must be a string"]),
+    "template extra": (_set("templates", 0, "pose", 3), ["'templates[0]'", "unexpected 'pose'"]),
+    "templates type": (_set("templates", {}), ["'templates' must be an array"]),
+    "fewer templates": (lambda d: d["templates"].pop(), ["2 templates", "(3, 128)"]),
+    "shape edited": (_set("files", "embeddings", "shape", [3, 64]), ["recorded as shape (3, 64)"]),
+    "extra file role": (_set("files", "weights", {}), ["'files'", "unexpected 'weights'"]),
+    "hash not hex": (_set("files", "embeddings", "sha256", "x" * 64), ["64 lowercase hex"]),
+    "file outside": (_set("files", "embeddings", "file", "../../etc/passwd"), ["'files.embeddings.file' must be"]),
+    "dtype edited": (_set("files", "embeddings", "dtype", "<f8"), ["'files.embeddings.dtype' must be '<f4'"]),
+    "size type": (_set("files", "embeddings", "size", "1664"), ["'files.embeddings.size' must be an integer"]),
+    "hash edited": (
+        lambda d: d["files"]["embeddings"].update(sha256=d["files"]["embeddings"]["sha256"][:-1] + "0"),
+        ["SHA-256 does not match", ".npy"],
+    ),
+    "not an object": (lambda d: d.clear(), ["missing 'name'"]),
+}
+
+
+@pytest.mark.parametrize("case", list(JSON_EDITS))
+def test_hand_edited_json_refused(saved, case):
+    change, fragments = JSON_EDITS[case]
+    if case == "hash edited" and json.loads(json_path(saved).read_text())["files"]["embeddings"]["sha256"][-1] == "0":
+        change = _set("files", "embeddings", "sha256", "f" * 64)
+    edit_json(saved, change)
+    refused(saved, *fragments)
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (None, "truncated JSON"),  # None: the first half of the real file
+        (b"", "empty file"),
+        (b"{not json}", "invalid JSON"),
+        (b"\x00\xff\xfegarbage", "not UTF-8"),
+        (b'{"schema": 1, "name": "ali', "truncated JSON"),
+        (b"[1, 2, 3]", "top level must be an object"),
+        (b'{"schema": 1} trailing', "invalid JSON"),
+    ],
+)
+def test_damaged_json_refused(saved, content, fragment):
+    path = json_path(saved)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2] if content is None else content)
+    message = refused(saved, fragment)
+    assert message.startswith(f"{path}: ")
+
+
+def test_missing_arrays_file_refused(saved):
+    path = arrays_path(saved)
+    path.unlink()
+    refused(saved, str(path), "is missing", "enroll again")
+
+
+def test_truncated_arrays_file_refused(saved):
+    path = arrays_path(saved)
+    path.write_bytes(path.read_bytes()[:1000])
+    refused(saved, str(path), "1000 bytes", "(truncated)")
+
+
+def test_damaged_arrays_file_refused(saved):
+    path = arrays_path(saved)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01  # one flipped bit in the last embedding
+    path.write_bytes(bytes(data))
+    refused(saved, str(path), "SHA-256 does not match")
+
+
+@pytest.mark.parametrize(
+    "array, fragments",
+    [
+        (np.where(np.arange(3)[:, None] == 1, np.nan, np.zeros((3, 128))).astype(np.float32), ["NaN", "rows 1"]),
+        (np.full((3, 128), np.inf, np.float32), ["NaN or infinite", "rows 0, 1, 2"]),
+        (np.zeros((3, 128), np.float64), ["must be float32"]),
+        (np.zeros((3, 128), ">f4"), ["must be float32"]),
+        (np.zeros((3, 64), np.float32), ["shape (3, 64)", "(3, 128)"]),
+        (np.zeros((3, 128), object), ["not a valid .npy file"]),
+    ],
+)
+def test_bad_arrays_with_consistent_record_refused(saved, array, fragments):
+    replace_arrays(saved, array)
+    refused(saved, *fragments)
+
+
+# ---------------------------------------------------------------------- concurrency and crashes
+
+
+def test_lock_timeout(saved, monkeypatch):
+    import fcntl
+
+    monkeypatch.setattr(storage, "_LOCK_TIMEOUT", 0.05)
+    fd = os.open(saved.directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(ProfileError, match="locked by another FaceID Desktop process"):
+            saved.load("alice")
+    finally:
+        os.close(fd)
+    saved.load("alice")
+
+
+def test_concurrent_saves_and_loads(saved):
+    versions = {v: make_profile(version=v) for v in range(1, 5)}
+    errors: list[BaseException] = []
+
+    def writer(v):
+        try:
+            for _ in range(8):
+                saved.save(versions[v])
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    def reader():
+        try:
+            for _ in range(30):
+                loaded = saved.load("alice")
+                assert loaded.updated_at in {p.updated_at for p in versions.values()}
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(v,)) for v in versions] + [threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    final = saved.load("alice")
+    assert_same(final, versions[int(final.updated_at - 1.7e9)])
+    assert len(os.listdir(saved.directory)) == 2
+
+
+_CHILD = """
+import os, signal, sys
+from pathlib import Path
+from faceid_desktop.storage import ProfileStore
+
+staging, target, func, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+profile = ProfileStore(Path(staging)).load("alice")
+real = getattr(os, func)
+calls = 0
+
+def dying(*args, **kwargs):
+    global calls
+    calls += 1
+    if calls == k:
+        if func == "write":  # leave a half-written temporary file behind
+            real(args[0], bytes(args[1])[: len(args[1]) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+
+setattr(os, func, dying)
+ProfileStore(Path(target)).save(profile)
+"""
+
+
+def test_killed_mid_save_leaves_old_or_new_version(tmp_path):
+    v1, v2, v3 = make_profile(version=1), make_profile(version=2, rows=4), make_profile(version=3)
+    ProfileStore(tmp_path / "staging").save(v2)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    seen = {1: 0, 2: 0}
+    for func in ("write", "fsync", "replace", "unlink"):
+        for k in range(1, 20):
+            root = tmp_path / f"{func}{k}"
+            store = ProfileStore(root)
+            store.save(v1)
+            store.save(make_profile("bob"))
+            run = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(tmp_path / "staging"), str(root), func, str(k)],
+                env=env,
+                capture_output=True,
+                timeout=30,
+            )
+            assert run.returncode in (0, -signal.SIGKILL), run.stderr.decode()
+            loaded = store.load("alice", model_id=MODEL)  # never an error
+            expected = v1 if loaded.updated_at == v1.updated_at else v2
+            assert_same(loaded, expected)
+            assert store.names() == ["alice", "bob"]
+            if run.returncode == 0:
+                assert expected is v2
+                assert len(os.listdir(store.directory)) == 4  # nothing left over
+                break
+            seen[1 if expected is v1 else 2] += 1
+            store.save(v3)  # cleans up what the crash left
+            assert_same(store.load("alice"), v3)
+            alice_files = sorted(n for n in os.listdir(store.directory) if "alice" in n)
+            assert alice_files == sorted(["alice.json", arrays_path(store).name])
+            assert_same(store.load("bob"), make_profile("bob"))
+        else:
+            pytest.fail(f"save never completed with os.{func} patched")
+    assert seen[1] and seen[2], seen  # both sides of the commit point were hit
