@@ -193,7 +193,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if not args.json:
             verdict = "MATCH" if result["accepted"] else "NO MATCH"
             distance = "-" if result["distance"] is None else f"{result['distance']:.3f}"
-            extra = "" if result["accepted"] else f" ({result['reason']})"
+            extra = "" if result["accepted"] or result["reason"] == "no match" else f" ({result['reason']})"
             if result["kind"] == "stream":
                 extra += (f"; {result['matches']} matching of {result['frames']} frames, "
                           f"{result['elapsed']:.2f} s of video, {result['wall_seconds']:.2f} s wall")

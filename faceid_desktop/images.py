@@ -21,8 +21,10 @@ Other truncated formats (PNG, WebP, TIFF, BMP, PGM/PPM) are refused by OpenCV's 
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -31,11 +33,20 @@ from PIL import Image, UnidentifiedImageError
 #: File name endings read as photos.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 
-#: Largest image read by default, in pixels (width x height): 40 MP, above any phone or DSLR photo
-#: (a 12 MP photo is about 36 MB once decoded to BGR, a 40 MP one 120 MB).
+#: Largest image read by default, in pixels (width x height): 40 MP, above the usual 12-24 MP phone photo
+#: (36-72 MB once decoded to BGR; 40 MP is 120 MB). Pass more for 50-200 MP phone modes or 45-61 MP cameras.
 DEFAULT_MAX_PIXELS = 40_000_000
 
 _EOI = 0xD9
+
+#: Leading bytes of the usual formats, to tell a damaged photo from a file that is no image at all.
+_SIGNATURES = (
+    (re.compile(rb"\xff\xd8\xff"), "JPEG"),
+    (re.compile(rb"\x89PNG\r\n\x1a\n"), "PNG"),
+    (re.compile(rb"RIFF....WEBP", re.DOTALL), "WebP"),
+    (re.compile(rb"II\*\x00|MM\x00\*"), "TIFF"),
+    (re.compile(rb"BM"), "BMP"),
+)
 
 
 class ImageError(ValueError):
@@ -76,15 +87,16 @@ def read_bgr(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
         raise ImageError(f"{path}: empty file (0 bytes)")
     try:
         with open(path, "rb") as f:
-            image_format, (width, height) = _read_header(path, f, max_pixels)
+            image_format, (width, height) = _read_header(path, f)
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"{path}: image too large ({width}x{height} = {width * height:,} pixels; "
+                    f"the limit is {max_pixels:,})"
+                )
             f.seek(0)
             data = f.read()
     except OSError as error:
         raise ImageError(f"{path}: cannot be read ({error.strerror or error})") from None
-    if width * height > max_pixels:
-        raise ImageError(
-            f"{path}: image too large ({width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,})"
-        )
     buffer = np.frombuffer(data, dtype=np.uint8)
     if image_format in ("JPEG", "MPO") and not _jpeg_reaches_eoi(buffer):
         raise ImageError(f"{path}: truncated JPEG (the file ends before the image does; an interrupted copy?)")
@@ -107,7 +119,7 @@ def read_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
     return cv2.cvtColor(read_bgr(path, max_pixels), cv2.COLOR_BGR2RGB)
 
 
-def _read_header(path: Path, f, max_pixels: int) -> tuple[str, tuple[int, int]]:
+def _read_header(path: Path, f: BinaryIO) -> tuple[str, tuple[int, int]]:
     """(format name, (width, height)) from the header of the open file ``f``, without decoding pixels."""
     try:
         with Image.open(f) as image:
@@ -116,15 +128,21 @@ def _read_header(path: Path, f, max_pixels: int) -> tuple[str, tuple[int, int]]:
         # Pillow refuses headers above twice its own limit before we see the size; such an image is far
         # beyond any photo, so it is refused as too large whatever max_pixels says
         raise ImageError(f"{path}: image too large (over {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels)") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image (contents not recognised as JPEG, PNG, BMP, WebP, TIFF, ...)") from None
     except OSError as error:
-        if error.errno is not None:
+        if error.errno is not None and not isinstance(error, UnidentifiedImageError):
             raise  # the disk or file system failed, not the format: reported by the caller
-        raise ImageError(f"{path}: truncated or damaged image header ({error})") from None
+        problem = error
     except Exception as error:  # noqa: BLE001 - plugins raise SyntaxError, struct.error, ... on bad headers
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ImageError(f"{path}: damaged image header ({detail})") from None
+        problem = error
+    f.seek(0)
+    start = f.read(12)
+    kind = next((name for magic, name in _SIGNATURES if magic.match(start)), None)
+    unidentified = isinstance(problem, UnidentifiedImageError)
+    if kind is None and unidentified:
+        raise ImageError(f"{path}: not an image (contents not recognised as JPEG, PNG, BMP, WebP, TIFF, ...)")
+    # Pillow's own message only helps when a format plugin accepted the file and then failed
+    detail = "" if unidentified else ": " + (str(problem).splitlines() or [type(problem).__name__])[0]
+    raise ImageError(f"{path}: damaged or truncated {kind or 'image'} file (unreadable header{detail})")
 
 
 def _jpeg_reaches_eoi(data: np.ndarray) -> bool:

@@ -41,6 +41,15 @@ class Template:
     source: str
     quality: float
 
+    def __post_init__(self) -> None:
+        vector = np.array(self.embedding, dtype=np.float32)  # a private copy, frozen below
+        if vector.shape != (128,) or not np.isfinite(vector).all():
+            raise ValueError(f"a template embedding must be 128 finite numbers, got shape {vector.shape}")
+        if not 0.0 <= self.quality <= 1.0:
+            raise ValueError(f"template quality must be in [0, 1], got {self.quality}")
+        vector.flags.writeable = False
+        object.__setattr__(self, "embedding", vector)
+
 
 @dataclass(frozen=True)
 class DecisionSettings:
@@ -63,6 +72,11 @@ class DecisionSettings:
     timeout: float = 4.0
 
     def __post_init__(self) -> None:
+        for name in ("frames_to_accept", "window"):
+            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a whole number of frames, got {getattr(self, name)!r}")
+        if not 1 <= self.window <= 100:
+            raise ValueError(f"window must be 1 to 100 frames, got {self.window}")
         if not 0.0 < self.threshold < 4.0:
             raise ValueError(f"threshold must be a distance in (0, 4), got {self.threshold}")
         if not 0.0 <= self.alpha < 4.0:
@@ -71,8 +85,8 @@ class DecisionSettings:
             raise ValueError(
                 f"frames_to_accept must be between 1 and window ({self.window}), got {self.frames_to_accept}"
             )
-        if not self.timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
+        if not 0 < self.timeout <= 3600:
+            raise ValueError(f"timeout must be in (0, 3600] seconds, got {self.timeout}")
 
 
 @dataclass(frozen=True)

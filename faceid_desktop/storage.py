@@ -214,9 +214,7 @@ class ProfileStore:
                 f"profile {name} was enrolled with other model weights; enroll again (faceid enroll {name} ...)",
                 json_path,
             )
-        templates = tuple(
-            Template(embedding=embeddings[i], **meta) for i, meta in enumerate(parts["templates"])
-        )
+        templates = tuple(Template(embedding=embeddings[i], **meta) for i, meta in enumerate(parts["templates"]))
         return Profile(
             name=name,
             model_id=parts["model_id"],
@@ -302,8 +300,16 @@ class ProfileStore:
         # Only the levels created here get 0700; existing parents (e.g. ~/.local/share) are left alone.
         self.root.parent.mkdir(parents=True, exist_ok=True)
         for path in (self.root, self.directory):
-            with suppress(FileExistsError):
+            try:
                 os.mkdir(path, _DIR_MODE)
+            except FileExistsError:
+                continue
+            if _POSIX:  # so that a power cut cannot lose the new directory with the profile in it
+                fd = os.open(path.parent, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
 
     @contextmanager
     def _locked(self, exclusive: bool) -> Iterator[int | None]:
@@ -463,16 +469,19 @@ def _quality(value: Any, where: str) -> float:
     return quality
 
 
-def _object(value: Any, keys: tuple[str, ...], where: str) -> dict:
+def _object(value: Any, keys: tuple[str, ...], prefix: str) -> dict:
+    """``value`` if it is an object with exactly ``keys``; ``prefix`` is its fields' dotted path ('settings.')."""
     if not isinstance(value, dict):
-        raise _Invalid(f"{where} must be an object, got {_describe(value)}")
-    missing = [k for k in keys if k not in value]
-    extra = sorted(k for k in value if k not in keys)
-    if missing or extra:
-        problems = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
-            [f"unexpected {', '.join(map(repr, extra))}"] if extra else []
-        )
-        raise _Invalid(f"{where}: {'; '.join(problems)}")
+        raise _Invalid(f"field '{prefix[:-1]}' must be an object, got {_describe(value)}")
+    missing = [repr(prefix + k) for k in keys if k not in value]
+    extra = sorted(repr(prefix + k) for k in value if k not in keys)
+    problems = [
+        f"{what} field{'s' if len(names) > 1 else ''} {', '.join(names)}"
+        for what, names in (("missing", missing), ("unexpected", extra))
+        if names
+    ]
+    if problems:
+        raise _Invalid("; ".join(problems))
     return value
 
 
@@ -500,7 +509,8 @@ def _encode(profile: Profile) -> tuple[dict, bytes]:
                 f"templates[{i}].embedding must be a ({EMBEDDING_DIM},) float array, "
                 f"got {embedding.dtype} {embedding.shape}"
             )
-        row = embedding.astype(_ARRAYS_DTYPE)
+        with np.errstate(over="ignore"):  # values beyond float32's range become inf, refused just below
+            row = embedding.astype(_ARRAYS_DTYPE)
         if not np.isfinite(row).all():
             raise _Invalid(f"templates[{i}].embedding holds NaN or infinite values (as float32)")
         rows.append(row)
@@ -542,7 +552,7 @@ def _parse_json(raw: bytes) -> Any:
     except json.JSONDecodeError as error:
         ends_early = error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string")
         what = "truncated JSON (the file ends too early)" if ends_early else "invalid JSON"
-        raise _Invalid(f"{what}: {error.msg} at line {error.lineno} column {error.colno}") from None
+        raise _Invalid(f"{what}: {error.msg} (line {error.lineno}, column {error.colno})") from None
 
 
 def _decode(doc: Any, name: str) -> dict[str, Any]:
@@ -557,14 +567,14 @@ def _decode(doc: Any, name: str) -> dict[str, Any]:
     if schema != SCHEMA:
         newer = " (written by a newer FaceID Desktop; update it)" if schema > SCHEMA else ""
         raise _Invalid(f"schema version {schema} is not supported; this version reads version {SCHEMA}{newer}")
-    _object(doc, _TOP_KEYS, "profile")
+    _object(doc, _TOP_KEYS, "")
     stored_name = _string(doc["name"], "'name'")
     if stored_name != name:
         raise _Invalid(f"field 'name' is {stored_name!r} but the file is named for profile {name!r}")
     model_id = _string(doc["model_id"], "'model_id'")
     if not model_id:
         raise _Invalid("field 'model_id' is empty")
-    settings = _object(doc["settings"], tuple(k for k, _ in _SETTINGS_FIELDS), "field 'settings'")
+    settings = _object(doc["settings"], tuple(k for k, _ in _SETTINGS_FIELDS), "settings.")
     settings = {
         key: (_integer if is_int else _number)(settings[key], f"'settings.{key}'")
         for key, is_int in _SETTINGS_FIELDS
@@ -573,7 +583,7 @@ def _decode(doc: Any, name: str) -> dict[str, Any]:
         raise _Invalid(f"field 'templates' must be an array, got {_describe(doc['templates'])}")
     templates = []
     for i, meta in enumerate(doc["templates"]):
-        meta = _object(meta, _TEMPLATE_KEYS, f"field 'templates[{i}]'")
+        meta = _object(meta, _TEMPLATE_KEYS, f"templates[{i}].")
         templates.append(
             {
                 "captured_at": _number(meta["captured_at"], f"'templates[{i}].captured_at'"),
@@ -581,8 +591,8 @@ def _decode(doc: Any, name: str) -> dict[str, Any]:
                 "quality": _quality(meta["quality"], f"'templates[{i}].quality'"),
             }
         )
-    files = _object(doc["files"], ("embeddings",), "field 'files'")
-    record = _object(files["embeddings"], _FILE_KEYS, "field 'files.embeddings'")
+    files = _object(doc["files"], ("embeddings",), "files.")
+    record = _object(files["embeddings"], _FILE_KEYS, "files.embeddings.")
     digest = _string(record["sha256"], "'files.embeddings.sha256'")
     if not _SHA256_HEX.fullmatch(digest):
         raise _Invalid(f"field 'files.embeddings.sha256' must be 64 lowercase hex digits, got {_describe(digest)}")
