@@ -118,8 +118,10 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
     if store.exists(name):
         existing = store.load(name, pipeline.embedder.model_id)
     result = collect_templates(pipeline, paths)
-    for error in result.errors:
-        print(f"faceid: {error}", file=sys.stderr)
+    if result.errors:  # enroll all or nothing: a profile missing photos the user chose would surprise them
+        for error in result.errors:
+            print(f"faceid: {error} (nothing enrolled)", file=sys.stderr)
+        return EXIT_ERROR
     dropped = ", ".join(f"{count} {reason}" for reason, count in result.dropped.most_common()) or "none"
     if not result.templates:
         raise InputError(f"no usable face in the inputs (dropped: {dropped}); nothing enrolled")
@@ -131,10 +133,10 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
         profile = Profile(name, pipeline.embedder.model_id, tuple(result.templates), created_at=now, updated_at=now)
     store.save(profile)
     _emit(args, {"profile": name, "templates": len(profile.templates), "added": len(result.templates),
-                 "dropped": dict(result.dropped), "errors": result.errors},
+                 "dropped": dict(result.dropped)},
           f"Enrolled {name}: kept {len(result.templates)} template(s) "
           f"({len(profile.templates)} in the profile); dropped: {dropped}")
-    return EXIT_ERROR if result.errors else EXIT_OK
+    return EXIT_OK
 
 
 # -- verify --------------------------------------------------------------------------------------------------

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import tempfile
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Never touch the user's own profiles or caches: everything the tests write goes to throw-away folders.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="faceid-test-cache-")
+os.environ["FACEID_HOME"] = tempfile.mkdtemp(prefix="faceid-test-home-")
 
 import pytest  # noqa: E402
 

@@ -1,0 +1,183 @@
+"""The faceid command line end to end on real photos and videos, and on every kind of bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceid_desktop.cli import main
+from faceid_desktop.storage import ProfileStore
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A private FACEID_HOME for one test."""
+    monkeypatch.setenv("FACEID_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def seed(shared):
+    return shared / "faces" / "seed"
+
+
+@pytest.fixture
+def enrolled(home, seed, capsys):
+    code, out, err = run(capsys, "enroll", "me", *[seed / "ME" / f"ME_{i}.jpg" for i in range(1, 5)])
+    assert code == 0, err
+    assert "kept 4 template(s)" in out
+    return home
+
+
+def test_seed_owner_accepted_others_rejected(enrolled, seed, capsys):
+    code, out, _ = run(capsys, "verify", "me", *[seed / "ME" / f"ME_{i}.jpg" for i in (5, 6, 7)], "--json")
+    results = json.loads(out)
+    assert code == 0 and [r["accepted"] for r in results] == [True] * 3
+    assert all(r["distance"] < r["threshold"] for r in results)
+    for path in sorted((seed / "NOT_ME").iterdir()):
+        code, out, _ = run(capsys, "verify", "me", path)
+        assert code == 1, f"{path.name}: {out}"
+        assert "NO MATCH" in out and "distance" in out and "threshold" in out
+
+
+def test_profiles_and_threshold_commands(enrolled, capsys):
+    assert run(capsys, "profiles", "list", "--json")[1].strip() == '["me"]'
+    code, out, _ = run(capsys, "profiles", "show", "me", "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["templates"] == 4 and shown["settings"]["threshold"] == 0.5
+    assert run(capsys, "threshold", "me", "0.42")[0] == 0
+    assert ProfileStore().load("me").settings.threshold == 0.42
+    code, _, err = run(capsys, "threshold", "me", "-1")
+    assert code == 2 and "threshold" in err
+    assert ProfileStore().load("me").settings.threshold == 0.42
+    assert run(capsys, "profiles", "remove", "me")[0] == 0
+    assert run(capsys, "profiles", "list", "--json")[1].strip() == "[]"
+
+
+def test_enroll_refuses_to_overwrite_and_can_add(enrolled, seed, capsys):
+    code, _, err = run(capsys, "enroll", "me", seed / "ME" / "ME_5.jpg")
+    assert code == 2 and "--add" in err
+    assert len(ProfileStore().load("me").templates) == 4
+    code, out, _ = run(capsys, "enroll", "me", seed / "ME" / "ME_5.jpg", "--add")
+    assert code == 0 and len(ProfileStore().load("me").templates) == 5
+
+
+def test_data_dir_option(tmp_path, home, seed, capsys):
+    code, _, _ = run(capsys, "enroll", "me", seed / "ME" / "ME_1.jpg", "--data-dir", tmp_path / "elsewhere")
+    assert code == 0
+    assert ProfileStore(tmp_path / "elsewhere").names() == ["me"] and ProfileStore().names() == []
+
+
+def _bad_inputs(folder: Path, seed: Path) -> dict[str, Path]:
+    folder.mkdir()
+    good = (seed / "ME" / "ME_5.jpg").read_bytes()
+    cases = {"missing": folder / "missing.jpg", "empty folder": folder / "empty"}
+    cases["empty folder"].mkdir()
+    (folder / "zero.jpg").write_bytes(b"")
+    cases["zero-byte"] = folder / "zero.jpg"
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    cases["truncated"] = folder / "truncated.jpg"
+    (folder / "text.jpg").write_text("this is not a photo\n")
+    cases["text as jpg"] = folder / "text.jpg"
+    Image.new("1", (20000, 20000)).save(folder / "huge.png")  # 1-bit: small on disk, 400 MP decoded
+    cases["20000x20000"] = folder / "huge.png"
+    cases["unknown type"] = folder / "notes.txt"
+    cases["unknown type"].write_text("x")
+    return cases
+
+
+def test_every_bad_input_is_one_line_and_exit_2(enrolled, seed, tmp_path, capsys):
+    for label, path in _bad_inputs(tmp_path / "bad", seed).items():
+        for command in (["verify", "me"], ["enroll", "other"], ["embed"]):
+            code, out, err = run(capsys, *command, path)
+            assert code == 2, f"{command[0]} {label}: {code}"
+            lines = [line for line in err.splitlines() if line.startswith("faceid:")]
+            assert len(lines) == 1 and "Traceback" not in err, f"{command[0]} {label}: {err!r}"
+            assert str(path.name) in err, f"{command[0]} {label}: {err!r}"
+    assert ProfileStore().names() == ["me"]  # nothing written by a failed enroll
+    code, _, err = run(capsys, "verify", "nobody", seed / "ME" / "ME_5.jpg")
+    assert code == 2 and "unknown profile 'nobody'" in err and "me" in err
+
+
+def test_odd_but_valid_photos_are_read(enrolled, seed, tmp_path, capsys):
+    rgb = np.asarray(Image.open(seed / "ME" / "ME_5.jpg").convert("RGB"))
+    grey = tmp_path / "grey.png"
+    Image.fromarray(rgb).convert("L").save(grey)
+    deep = tmp_path / "deep.png"
+    cv2.imwrite(str(deep), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(rgb).convert("RGBA").save(rgba)
+    rotated = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned 90 degrees; viewers (and we) turn it back upright
+    Image.fromarray(np.ascontiguousarray(np.rot90(rgb, 1))).save(rotated, "JPEG", quality=95, exif=exif)
+    code, out, err = run(capsys, "verify", "me", grey, deep, rgba, rotated, "--json")
+    results = json.loads(out)
+    assert code == 0, (err, results)
+    assert [r["accepted"] for r in results] == [True] * 4
+
+
+def test_corrupted_profile_is_refused_and_kept(enrolled, seed, capsys):
+    profile = ProfileStore().directory / "me.json"
+    profile.write_text(profile.read_text()[:100])
+    before = profile.read_bytes()
+    code, _, err = run(capsys, "verify", "me", seed / "ME" / "ME_5.jpg")
+    assert code == 2 and "me.json" in err and len(err.strip().splitlines()) == 1
+    assert profile.read_bytes() == before
+
+
+def _clip(source: Path, target: Path, start: float, end: float) -> Path:
+    """Copy the [start, end) seconds of a video into a new file (test data made at test time)."""
+    capture = cv2.VideoCapture(str(source))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    index = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok or index / fps >= end:
+            break
+        if index / fps >= start:
+            writer.write(frame)
+        index += 1
+    writer.release()
+    capture.release()
+    return target
+
+
+def test_enroll_from_a_video_and_verify_streams(home, shared, tmp_path, capsys):
+    live = shared / "media" / "live"
+    first = _clip(live / "selfie_blinks.mp4", tmp_path / "first.mp4", 0.0, 5.0)
+    rest = _clip(live / "selfie_blinks.mp4", tmp_path / "rest.mp4", 7.0, 14.0)
+    code, out, err = run(capsys, "enroll", "selfie", first, "--json")
+    assert code == 0, err
+    assert json.loads(out)["templates"] >= 10
+    code, out, _ = run(capsys, "verify", "selfie", rest, "--json")
+    [result] = json.loads(out)
+    assert code == 0 and result["accepted"] and result["kind"] == "stream"
+    assert result["elapsed"] < 1.0  # a couple of frames suffice
+    for other in ("talking_head_aoc.mp4", "liveportrait_d0.mp4"):
+        code, out, _ = run(capsys, "verify", "selfie", live / other, "--json")
+        [result] = json.loads(out)
+        assert code == 1 and not result["accepted"] and result["state"] in ("rejected", "ended"), other
+
+
+def test_console_script_exit_codes_and_no_traceback(home):
+    done = subprocess.run([sys.executable, "-m", "faceid_desktop", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("faceid ")
+    done = subprocess.run([sys.executable, "-m", "faceid_desktop", "verify", "nobody", "x.jpg"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == ["faceid: x.jpg: no such file or folder"] or \
+        "unknown profile" in done.stderr
