@@ -6,16 +6,21 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
 
-from .camera import open_source
+from .camera import Frame, open_source
 from .images import ImageError, read_rgb
 from .pipeline import Embedding, FacePipeline
 from .profile import Template
 from .quality import assess
-from .verification import gate
+from .verification import NO_FACE, SEVERAL_FACES, face_problem
+
+#: During enrollment another face of at least this share of the largest face's box area makes it unclear
+#: who is enrolling, so the frame is dropped; smaller faces (people far behind) are ignored.
+SEVERAL_FACES_AREA = 0.25
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mov", ".mkv")
 #: Templates kept from one video: enough poses for a robust mean, few enough to stay quick.
@@ -43,10 +48,14 @@ class EnrollmentResult:
 def enrollment_problem(found: list[Embedding]) -> str | None:
     """Why a frame's faces cannot become a template (the first problem), or None when the largest can.
 
-    Stricter than verification's :func:`~faceid_desktop.verification.gate`: a template must also be sharp,
-    well lit and roughly frontal (see :mod:`faceid_desktop.quality`).
+    Stricter than verification's :func:`~faceid_desktop.verification.select_probe`: the face must be the only
+    sizeable one, and sharp, well lit and roughly frontal (see :mod:`faceid_desktop.quality`).
     """
-    reason = gate(found)
+    if not found:
+        return NO_FACE
+    if any(other.face.area >= SEVERAL_FACES_AREA * found[0].face.area for other in found[1:]):
+        return SEVERAL_FACES
+    reason = face_problem(found[0])
     if reason is not None:
         return reason
     problems = assess(found[0].face, found[0].chip).problems()
@@ -76,30 +85,38 @@ def enroll_photo(pipeline: FacePipeline, path: Path, result: EnrollmentResult) -
 
 def enroll_video(pipeline: FacePipeline, path: Path, result: EnrollmentResult,
                  per_video: int = TEMPLATES_PER_VIDEO) -> None:
-    """Pick up to ``per_video`` good frames of a video, spread over its length.
-
-    Frames are sampled at :data:`VIDEO_SAMPLE_RATE` per second; each usable one is a candidate. The video's
-    time is cut into ``per_video`` equal spans and the best-quality candidate of each span is kept, so the
-    templates cover the poses and expressions the person went through rather than one moment.
+    """Pick up to ``per_video`` good frames of a video file; see :func:`enroll_frames`.
 
     Raises:
         faceid_desktop.camera.SourceError: the video cannot be opened.
     """
+    with open_source(path) as source:
+        enroll_frames(pipeline, source, result, per_video)
+        if source.skipped_dark:
+            result.dropped["too dark"] += source.skipped_dark
+
+
+def enroll_frames(pipeline: FacePipeline, frames: Iterable[Frame], result: EnrollmentResult,
+                  per_video: int = TEMPLATES_PER_VIDEO) -> None:
+    """Pick up to ``per_video`` good frames of a stream (a video, a camera), spread over its length.
+
+    Frames are sampled at :data:`VIDEO_SAMPLE_RATE` per second; each usable one is a candidate. The stream's
+    time is cut into ``per_video`` equal spans and the best-quality candidate of each span is kept, so the
+    templates cover the poses and expressions the person went through rather than one moment.
+    """
     candidates: list[tuple[float, float, Template]] = []
     last_sampled = -np.inf
-    with open_source(path) as source:
-        for frame in source:
-            if frame.timestamp - last_sampled < 1.0 / VIDEO_SAMPLE_RATE:
-                continue
-            last_sampled = frame.timestamp
-            found = pipeline.process(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
-            problem = enrollment_problem(found)
-            if problem is not None:
-                result.dropped[problem] += 1
-                continue
-            template = _template(found, f"{path}#t={frame.timestamp:.2f}")
-            candidates.append((frame.timestamp, template.quality, template))
-        result.dropped["too dark"] += source.skipped_dark
+    for frame in frames:
+        if frame.timestamp - last_sampled < 1.0 / VIDEO_SAMPLE_RATE:
+            continue
+        last_sampled = frame.timestamp
+        found = pipeline.process(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
+        problem = enrollment_problem(found)
+        if problem is not None:
+            result.dropped[problem] += 1
+            continue
+        template = _template(found, f"{frame.source}#t={frame.timestamp:.2f}")
+        candidates.append((frame.timestamp, template.quality, template))
     if not candidates:
         return
     start, end = candidates[0][0], candidates[-1][0]

@@ -65,7 +65,7 @@ class DecisionSettings:
         timeout: seconds a stream may take before it is rejected.
     """
 
-    threshold: float = 0.5
+    threshold: float = 0.43
     alpha: float = 0.2
     frames_to_accept: int = 2
     window: int = 5

@@ -11,9 +11,9 @@ from .pipeline import Embedding, FacePipeline
 from .profile import DecisionSettings, Profile
 from .quality import MIN_BRIGHTNESS, MIN_FACE_WIDTH, assess
 
-#: Another face at least this share of the largest face's box area makes the frame ambiguous ("several
-#: faces"); smaller faces (people far behind) are ignored.
-SEVERAL_FACES_AREA = 0.25
+#: Faces with at least this share of the largest face's box area count as the same size when choosing the
+#: face a frame is about (see :func:`primary_face`).
+SIMILAR_SIZE = 0.8
 
 MATCH, NO_MATCH, NO_FACE, SEVERAL_FACES, TOO_SMALL, TOO_DARK = (
     "match", "no match", "no face", "several faces", "too small", "too dark"
@@ -26,8 +26,7 @@ class Decision:
 
     Attributes:
         accepted: True when the probe is taken as the owner.
-        reason: ``match``, or why it was rejected: ``no match``, ``no face``, ``several faces``,
-            ``too small``, ``too dark``.
+        reason: ``match``, or why it was rejected: ``no match``, ``no face``, ``too small``, ``too dark``.
         distance: Euclidean distance from the probe to the profile (see :func:`distance_to_profile`);
             None when no face could be compared.
         threshold: the distance threshold the decision used.
@@ -91,19 +90,43 @@ def decide_distance(distance: float, settings: DecisionSettings, faces: int = 1)
     return Decision(accepted, MATCH if accepted else NO_MATCH, float(distance), settings.threshold, faces)
 
 
-def gate(found: list[Embedding]) -> str | None:
-    """Why the faces of a frame cannot be compared (a rejection reason), or None when the largest face can.
+def primary_face(found: list[Embedding], frame_shape: tuple[int, ...]) -> Embedding:
+    """The face a frame is about: the largest, or among faces of about its size (box area at least
+    :data:`SIMILAR_SIZE` of the largest) the one nearest the frame's centre, where a user sits in front
+    of a webcam and where a portrait is framed.
 
-    ``found`` is the pipeline's output, largest face first.
+    Args:
+        found: the pipeline's output, largest face first, not empty.
+        frame_shape: (H, W, ...) of the frame, pixels.
+    """
+    centre = np.array([frame_shape[1], frame_shape[0]], np.float64) / 2.0
+    candidates = [e for e in found if e.face.area >= SIMILAR_SIZE * found[0].face.area]
+
+    def off_centre(e: Embedding) -> float:
+        left, top, right, bottom = e.face.box
+        return float(np.hypot(*(np.array([left + right, top + bottom]) / 2.0 - centre)))
+
+    return min(candidates, key=off_centre)
+
+
+def select_probe(found: list[Embedding], frame_shape: tuple[int, ...]) -> tuple[Embedding | None, str | None]:
+    """The face of a frame to compare and None, or None and why the frame cannot be compared.
+
+    Other, smaller faces (people passing behind) do not block a decision: only the primary face (see
+    :func:`primary_face`) is compared. Reasons: ``no face``, ``too small``, ``too dark``.
     """
     if not found:
-        return NO_FACE
-    largest = found[0]
-    if any(other.face.area >= SEVERAL_FACES_AREA * largest.face.area for other in found[1:]):
-        return SEVERAL_FACES
-    if largest.face.width < MIN_FACE_WIDTH:
+        return None, NO_FACE
+    probe = primary_face(found, frame_shape)
+    reason = face_problem(probe)
+    return (None, reason) if reason else (probe, None)
+
+
+def face_problem(face: Embedding) -> str | None:
+    """Why one face cannot be compared (``too small``, ``too dark``), or None."""
+    if face.face.width < MIN_FACE_WIDTH:
         return TOO_SMALL
-    if assess(largest.face, largest.chip).brightness < MIN_BRIGHTNESS:
+    if assess(face.face, face.chip).brightness < MIN_BRIGHTNESS:
         return TOO_DARK
     return None
 
@@ -125,16 +148,16 @@ class Verifier:
 
     def verify_image(self, image: np.ndarray) -> Decision:
         """Decide one (H, W, 3) uint8 RGB frame; the reason says why a frame was rejected."""
-        found = self.pipeline.process(image)
-        return self.decide_found(found)
+        return self.decide_found(self.pipeline.process(image), image.shape)
 
-    def decide_found(self, found: list[Embedding]) -> Decision:
-        """Decide from faces already embedded (largest first), e.g. by a camera worker."""
-        reason = gate(found)
+    def decide_found(self, found: list[Embedding], frame_shape: tuple[int, ...]) -> Decision:
+        """Decide from the faces of a frame already embedded (largest first), e.g. by a camera worker;
+        ``frame_shape`` is the frame's (H, W, ...)."""
+        probe, reason = select_probe(found, frame_shape)
         settings = self.profile.settings
-        if reason is not None:
-            return Decision(False, reason, None, settings.threshold, len(found))
-        distance = float(distance_to_profile(found[0].vector, self._templates))
+        if probe is None:
+            return Decision(False, reason or NO_FACE, None, settings.threshold, len(found))
+        distance = float(distance_to_profile(probe.vector, self._templates))
         return decide_distance(distance, settings, len(found))
 
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from faceid_desktop.cli import main
+from faceid_desktop.profile import DecisionSettings
 from faceid_desktop.storage import ProfileStore
 
 
@@ -55,7 +56,7 @@ def test_profiles_and_threshold_commands(enrolled, capsys):
     assert run(capsys, "profiles", "list", "--json")[1].strip() == '["me"]'
     code, out, _ = run(capsys, "profiles", "show", "me", "--json")
     shown = json.loads(out)
-    assert code == 0 and shown["templates"] == 4 and shown["settings"]["threshold"] == 0.5
+    assert code == 0 and shown["templates"] == 4 and shown["settings"]["threshold"] == DecisionSettings().threshold
     assert run(capsys, "threshold", "me", "0.42")[0] == 0
     assert ProfileStore().load("me").settings.threshold == 0.42
     code, _, err = run(capsys, "threshold", "me", "-1")

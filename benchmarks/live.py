@@ -1,0 +1,152 @@
+"""The live pipeline on recorded clips: frames per second, time to unlock, and the multi-frame rule.
+
+Each clip's person is enrolled from the clip's first seconds (as the enrollment wizard would from the
+camera), then the rest of the clip is verified frame by frame as a camera stream. Every other clip is an
+impostor stream for that profile. For several M-of-N rules the script prints the share of genuine
+streams unlocked within the timeout, the median time from the first frame with a face to "unlocked", and
+the impostor attempts (one per timeout span of every other clip) that were falsely unlocked. Frames per
+second are measured on the live path (detect, align, embed, decide), with torch on ``--threads`` threads.
+
+    python benchmarks/live.py [--videos DIR] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from faceid_desktop.camera import open_source
+from faceid_desktop.datasets import data_dir
+from faceid_desktop.enrollment import EnrollmentResult, enroll_frames
+from faceid_desktop.pipeline import default_pipeline
+from faceid_desktop.profile import DecisionSettings
+from faceid_desktop.verification import distance_to_profile, select_probe
+
+ENROLL_SHARE, ENROLL_MAX_SECONDS = 0.4, 4.0
+RULES = ((1, 1), (2, 3), (2, 5), (3, 5), (4, 8))
+
+
+def frame_scores(pipeline, path: Path) -> tuple[list[float], list[np.ndarray | None], float, float]:
+    """(timestamps, probe vectors or None, seconds of wall time, video duration) for every frame."""
+    stamps, vectors = [], []
+    started = time.perf_counter()
+    with open_source(path, dark_threshold=100.0) as source:
+        for frame in source:
+            image = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+            probe, _ = select_probe(pipeline.process(image), image.shape)
+            stamps.append(frame.timestamp)
+            vectors.append(None if probe is None else probe.vector)
+    return stamps, vectors, time.perf_counter() - started, stamps[-1] if stamps else 0.0
+
+
+def simulate(stamps, matches, m: int, n: int, timeout: float) -> list[float | None]:
+    """Run the M-of-N rule over a stream, restarting after each accept or timeout.
+
+    Returns one entry per attempt: seconds from the attempt's first frame with a face to the accept, or
+    None when the attempt timed out.
+    """
+    attempts, window, start = [], [], None
+    for t, match in zip(stamps, matches):
+        if match is None and start is None:
+            continue  # an attempt starts at the first frame with a face
+        if start is None:
+            start, window = t, []
+        window = (window + [bool(match)])[-n:]
+        if t - start > timeout:
+            attempts.append(None)
+            start = None
+        elif sum(window) >= m:
+            attempts.append(t - start)
+            start = None
+    return attempts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=Path, help="folder of clips, one person each (default: shared media/live)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    folder = args.videos
+    if folder is None:
+        shared = data_dir()
+        if shared is None:
+            print("live: shared data folder not found (set FACEID_DATA or pass --videos)", file=sys.stderr)
+            return 2
+        folder = shared / "media" / "live"
+    clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".webm", ".mov", ".mkv"))
+    if len(clips) < 2:
+        print(f"live: {folder}: need at least two clips", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    pipeline = default_pipeline()
+    settings = DecisionSettings()
+
+    data = {}
+    frames_total = wall_total = 0.0
+    for clip in clips:
+        stamps, vectors, wall, duration = frame_scores(pipeline, clip)
+        frames_total += len(stamps)
+        wall_total += wall
+        cut = min(duration * ENROLL_SHARE, ENROLL_MAX_SECONDS)
+        result = EnrollmentResult()
+        with open_source(clip, dark_threshold=100.0) as source:
+            enroll_frames(pipeline, (f for f in source if f.timestamp < cut), result)
+        templates = np.stack([t.embedding for t in result.templates])
+        data[clip.name] = (stamps, vectors, cut, templates)
+        print(f"  {clip.name}: {len(stamps)} frames, {duration:.1f} s, enrolled {len(templates)} templates "
+              f"from the first {cut:.1f} s, {len(stamps) / wall:.1f} frames/s", file=sys.stderr)
+
+    def distances_for(templates, vectors):
+        return [None if v is None else float(distance_to_profile(v, templates)) for v in vectors]
+
+    genuine_frames, impostor_frames = [], []
+    per_rule = {rule: {"genuine": [], "impostor": []} for rule in RULES}
+    for name, (stamps, vectors, cut, templates) in data.items():
+        rest = [(t, v) for t, v in zip(stamps, vectors) if t >= cut]
+        d = distances_for(templates, [v for _, v in rest])
+        genuine_frames += [x for x in d if x is not None]
+        for rule in RULES:
+            matches = [None if x is None else x <= settings.threshold for x in d]
+            attempts = simulate([t for t, _ in rest], matches, *rule, settings.timeout)
+            per_rule[rule]["genuine"].append(attempts[0] if attempts else None)
+        for other, (o_stamps, o_vectors, _, _) in data.items():
+            if other == name:
+                continue
+            d = distances_for(templates, o_vectors)
+            impostor_frames += [x for x in d if x is not None]
+            for rule in RULES:
+                matches = [None if x is None else x <= settings.threshold for x in d]
+                per_rule[rule]["impostor"] += simulate(o_stamps, matches, *rule, settings.timeout)
+
+    g, i = np.array(genuine_frames), np.array(impostor_frames)
+    print(f"Live pipeline on {len(clips)} clips in {folder} ({args.threads} threads, torch {torch.__version__})")
+    print(f"frames per second (detect + align + embed + decide): {frames_total / wall_total:.1f} "
+          f"({1000 * wall_total / frames_total:.1f} ms per frame)")
+    print(f"threshold {settings.threshold}, timeout {settings.timeout} s")
+    print(f"per frame: genuine {len(g)} frames, FRR {np.mean(g > settings.threshold):.2%}, "
+          f"distance median {np.median(g):.3f}, max {g.max():.3f}; impostor {len(i)} frames, "
+          f"FAR {np.mean(i <= settings.threshold):.2e}, distance min {i.min():.3f}")
+    print(f"{'rule (M of N)':<16}{'genuine unlocked':>18}{'median s to unlock':>20}{'max s':>8}"
+          f"{'impostor attempts':>19}{'false unlocks':>15}")
+    for rule in RULES:
+        genuine = per_rule[rule]["genuine"]
+        times = [t for t in genuine if t is not None]
+        impostor = per_rule[rule]["impostor"]
+        false = sum(1 for t in impostor if t is not None)
+        median = f"{statistics.median(times):.2f}" if times else "-"
+        longest = f"{max(times):.2f}" if times else "-"
+        print(f"{f'{rule[0]} of {rule[1]}':<16}{f'{len(times)}/{len(genuine)}':>18}{median:>20}{longest:>8}"
+              f"{len(impostor):>19}{false:>15}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
