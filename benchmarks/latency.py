@@ -11,6 +11,7 @@ on ``--threads`` threads (2 by default, a laptop's share).
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
@@ -113,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     theirs = sum(statistics.median(times[s]) for s in stages if "ours" not in s)
     print(f"{'total (ours)':<28}{ours:>10.2f}")
     print(f"{'total (dlib embedding)':<28}{theirs:>10.2f}")
+    parameters = sum(p.numel() for p in embedder.network.parameters())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    print(f"network: {parameters / 1e6:.2f} M parameters ({parameters * 4 / 2**20:.1f} MiB float32); "
+          f"peak resident memory of this process {peak:.0f} MiB")
     return 0
 
 
