@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from faceid_desktop.camera import open_source
+from faceid_desktop.camera import VIDEO_SUFFIXES, open_source
 from faceid_desktop.datasets import data_dir
 from faceid_desktop.enrollment import EnrollmentResult, enroll_frames
 from faceid_desktop.pipeline import default_pipeline
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             print("live: shared data folder not found (set FACEID_DATA or pass --videos)", file=sys.stderr)
             return 2
         folder = shared / "media" / "live"
-    clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".webm", ".mov", ".mkv"))
+    clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if len(clips) < 2:
         print(f"live: {folder}: need at least two clips", file=sys.stderr)
         return 2

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .camera import VIDEO_SUFFIXES
 from .images import IMAGE_SUFFIXES, ImageError, read_rgb
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR = 0, 1, 2
-VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mov", ".mkv")
 
 
 class InputError(ValueError):

@@ -11,7 +11,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from .camera import Frame, open_source
+from .camera import VIDEO_SUFFIXES, Frame, open_source
 from .images import ImageError, read_rgb
 from .pipeline import Embedding, FacePipeline
 from .profile import Template
@@ -22,7 +22,6 @@ from .verification import NO_FACE, SEVERAL_FACES, face_problem
 #: who is enrolling, so the frame is dropped; smaller faces (people far behind) are ignored.
 SEVERAL_FACES_AREA = 0.25
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mov", ".mkv")
 #: Templates kept from one video: enough poses for a robust mean, few enough to stay quick.
 TEMPLATES_PER_VIDEO = 15
 #: Frames examined per second of video; neighbouring frames are near duplicates.
