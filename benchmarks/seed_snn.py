@@ -3,7 +3,7 @@
 What it measures, on the CPU with 2 torch threads:
 * training cost: the time of one triplet step of the tutorial's code as written, and the projected wall
   time of its full 10 epochs (triplets x epochs x step time), beside the tutorial's reported 5 hours on an
-  8-core PC for 7 + 10 photos;
+  8-core PC for 7 + 10 photos (the figure the tutorial's article gives; the repository has no timing);
 * a real training run of the tutorial's network on the seed photos (``--epochs``, fractions allowed: the
   full 10 epochs take hours, so the default run is a small fraction of one, and says so), fixed seed;
 * the tutorial's test rule on the seed photos (which ME and NOT_ME photos it accepts), before and after
@@ -16,6 +16,9 @@ What it measures, on the CPU with 2 torch threads:
   default threshold) on the same images.
 
     python benchmarks/seed_snn.py [--epochs 0.02] [--owners 5] [--genuine 10] [--impostors 100] [--data DIR]
+
+The defaults take about 4-5 minutes on 2 cores shared with other work, and about 4.3 GB of memory (the
+116 M-parameter network's weights, gradients, momentum and a copy of the initial weights).
 
 Source: github.com/ScienceKot/SNN, ``TRAIN SNN.ipynb`` (commit 59b9fdf) and ``test.py`` (commit 8f8d7cf).
 The tutorial is PyTorch, not Keras: its classes and loss are transcribed here, not translated.
@@ -40,21 +43,26 @@ The tutorial is PyTorch, not Keras: its classes and loss are transcribed here, n
   ``d(frame, ME_1) - d(frame, NOT_ME_1) <= 0.6``. One ME and one NOT_ME reference, nothing else; the
   negative alpha makes it lenient: a frame 0.6 closer to NOT_ME_1 than to ME_1 is still accepted.
   Here probes are photos read by PIL as RGB, as the references are. test.py's camera path feeds OpenCV's
-  BGR frames as if RGB (line 85); the seed table also shows photos passed that way.
+  BGR frames as if RGB (line 85); the seed table also shows photos passed that way. As published, test.py
+  never shows a decision: line 107 calls ``function(loss)``, the loss function instead of ``loss_param``,
+  and ``.data`` on a function raises AttributeError on the first frame; the rule above is what it meant.
+* The notebook's saved log (cell 8) shows 6 steps per epoch: it was run on other folders (IANA/NOT_IANA,
+  cell 4), not on the 7 + 10 photos the article times.
 Ported for speed only in the training runs and scoring here: the three images of a triplet go through the
-network as one batch of 3 (the same sum of gradients; dropout masks are drawn per image either way) in
-channels-last memory layout (the same arithmetic; torch's CPU max-pool is ~3x faster in it). The step
-time of the code as written is measured separately and is the one projected.
+network as one batch of 3 (the same gradients up to float rounding; dropout masks are drawn per image
+either way), in channels-last memory layout (the same arithmetic; torch's CPU max-pool is ~3x faster in
+it). The step time of the code as written is measured separately, and is the one projected.
 
 Owner-protocol sample (deterministic): owners are every (111 // owners)-th of the identities with >= 10
 images, by name; each owner's first 5 images are enrolled (ME), its next ``--genuine`` images are genuine
 probes (capped to bound the run); NOT_ME are the first images of 9 identities drawn with the seed from
 those with < 10 images; the impostor pool is ``--impostors`` images drawn with the seed from every
-identity but those, scored against every sampled owner. For the tutorial's rule the owner's first image
-plays ME_1 and the first NOT_ME image plays NOT_ME_1. Our pipeline enrolls the owner's first 5 images
-(those that pass ``enrollment_problem``) and probes through ``select_probe``; an image without a usable
-face is a failure to acquire (+inf: a reject). The tutorial's network has no failure to acquire: it scores
-whole frames. LFW images are centred, face-sized crops, which favours it compared with webcam frames.
+identity but the sampled owners and those 9, and is scored against every sampled owner. For the
+tutorial's rule the owner's first image plays ME_1 and the first NOT_ME image plays NOT_ME_1. Our
+pipeline enrolls the owner's first 5 images (those that pass ``enrollment_problem``) and probes through
+``select_probe``; an image without a usable face is a failure to acquire (+inf: a reject). The
+tutorial's network has no failure to acquire: it scores whole frames. LFW images are centred, face-sized
+crops, which favours it compared with webcam frames.
 
 Timings depend on what else runs on the machine: the load average is printed with them.
 """
@@ -263,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     seed_dir = root / "faces" / "seed" if root else None
     if root is None or not (seed_dir / "ME").is_dir() or not (seed_dir / "NOT_ME").is_dir():
         where = f" in {root}" if root else " (set FACEID_DATA or pass --data)"
-        print(f"seed_snn: shared data folder with faces/seed/ME and faces/seed/NOT_ME not found{where}", file=sys.stderr)
+        print(f"seed_snn: shared data folder with faces/seed/ME and faces/seed/NOT_ME not found{where}",
+              file=sys.stderr)
         return 2
     lfw = lfw_dir(root)
     torch.set_num_threads(THREADS)
@@ -301,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{hours(n * TUTORIAL_EPOCHS * step_here):>16}")
     print(f"{'    tutorial reported':<56}{f'{TUTORIAL_HOURS:.0f} h on {TUTORIAL_CORES} cores':>22}")
     print("  'as written': read and resize the 3 photos, 3 forward passes, backward, SGD step (cell 3, cell 8)")
-    print("  'as run here': the triplet's tensors prepared once, one batch of 3, channels-last layout (same arithmetic)\n")
+    print("  'as run here': the triplet's tensors prepared once, one batch of 3, channels-last layout "
+          "(same arithmetic)\n")
 
     # -- seed photos -----------------------------------------------------------------------------------------
     steps = len(losses)
@@ -334,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def tutorial_row(label: str, out: torch.Tensor, refs: torch.Tensor) -> tuple:
         scores = rule_scores(out, refs[0], refs[len(me)])[others]
-        return label, [tutorial_accepts(o, refs[0], refs[len(me)]) for o in out], f"{scores.min():.3f} .. {scores.max():.3f}"
+        accepted = [tutorial_accepts(o, refs[0], refs[len(me)]) for o in out]
+        return label, accepted, f"{scores.min():.3f} .. {scores.max():.3f}"
 
     rows = [tutorial_row("tutorial, untrained", init_out, init_out),
             tutorial_row(f"tutorial, {args.epochs:g} epoch(s)", trained_out, trained_out),
@@ -367,9 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     lfw_tensors = {p: load_tensor(p) for p in
                    [p for images in owner_images.values() for p in images] + owner_not_me + impostors}
     n_genuine = sum(len(images) - ENROLL_IMAGES for images in owner_images.values())
-    print(f"Owner-protocol sample on {lfw.name}: {len(owners)} owners ({', '.join(owners)}), first "
+    plural = "s" * (len(owners) != 1)
+    print(f"Owner-protocol sample on {lfw.name}: {len(owners)} owner{plural} ({', '.join(owners)}), first "
           f"{ENROLL_IMAGES} images enrolled, {n_genuine} genuine probes (at most {args.genuine} per owner), "
-          f"{len(impostors)} impostor images x {len(owners)} owners = {len(impostors) * len(owners)} impostor scores")
+          f"{len(impostors)} impostor images x {len(owners)} = {len(impostors) * len(owners)} impostor scores")
 
     owner_triplets_n = ENROLL_IMAGES * (ENROLL_IMAGES - 1) * NOT_ME_COUNT
     print(f"  tutorial's network trained per owner: ME = the 5 enrolled images, NOT_ME = {NOT_ME_COUNT} images of "
@@ -410,8 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     pipeline_seconds += time.perf_counter() - ours_started
 
     columns = [
-        (f"tutorial: d(ME)-d(NOT_ME)", np.concatenate(tut_g), np.concatenate(tut_i), -TEST_ALPHA),
-        (f"tutorial: d(ME) only", np.concatenate(ref_g), np.concatenate(ref_i), None),
+        ("tutorial: d(ME)-d(NOT_ME)", np.concatenate(tut_g), np.concatenate(tut_i), -TEST_ALPHA),
+        ("tutorial: d(ME) only", np.concatenate(ref_g), np.concatenate(ref_i), None),
         ("ours: distance_to_profile", np.concatenate(ours_g), np.concatenate(ours_i), threshold),
     ]
     width = 28
@@ -428,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'EER':<36}" + "".join(f"{eer_value(eer(g, i)):>{width}.2%}" for _, g, i, _ in columns))
     print(f"{'failures to acquire (probe images)':<36}" + "".join(f"{v:>{width}}" for v in (0, 0, fta)))
     print(f"{'owners with no usable enrollment':<36}" + "".join(f"{v:>{width}}" for v in (0, 0, empty)))
-    print(f"  'd(ME) only': the same networks scored by the distance to the ME reference alone, no rule")
+    print("  'd(ME) only': the same networks scored by the distance to the ME reference alone, no rule")
     print(f"  our pipeline (detect, align, embed) took {pipeline_seconds:.0f} s for "
           f"{len(vectors) + len(me) + len(not_me)} images, no training")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB

@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 
 from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageError, read_bgr
+from .formats import VIDEO_SUFFIXES  # noqa: F401  (re-exported)
 
 #: File name endings opened as videos.
-VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mov", ".mkv")
 
 #: Howdy's default ``dark_threshold``: percent of pixels in the darkest eighth above which a frame is skipped.
 DEFAULT_DARK_THRESHOLD = 60.0

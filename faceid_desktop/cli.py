@@ -1,56 +1,72 @@
 """The ``faceid`` command line, over the same core as the desktop app.
 
 Exit codes: 0 success (``verify``: every input matched), 1 no match (``verify``), 2 bad input or error
-(one line on stderr per problem, never a traceback, nothing written).
+(one line on stderr per problem, never a traceback, nothing written). Heavy modules (torch, OpenCV, dlib)
+are imported inside the commands, so ``--help`` is instant and Ctrl-C is handled from the start.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .camera import VIDEO_SUFFIXES
-from .images import IMAGE_SUFFIXES, ImageError, read_rgb
+from .formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR = 0, 1, 2
+#: A command-line input naming a camera: ``0`` or ``camera:0`` (when no file of that name exists).
+CAMERA_SPEC = re.compile(r"^(?:camera:)?(\d+)$")
+#: dlib's same-person threshold for this network; above it strangers' photos are accepted often.
+LOOSE_THRESHOLD = 0.6
 
 
 class InputError(ValueError):
     """A command-line input that cannot be used; the message is shown as is."""
 
 
-def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path]:
-    """Expand files and folders into the files to read: a folder gives its images, sorted by name.
+def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path | int]:
+    """Expand the inputs into what to read: files, a folder's images (sorted by name), camera indices.
 
     Args:
-        inputs: paths as typed.
-        videos: accept video files too (``enroll``, ``verify``).
+        inputs: paths as typed; ``N`` or ``camera:N`` is camera N when no such file exists (with ``videos``).
+        videos: accept video files and cameras too (``enroll``, ``verify``).
 
     Raises:
-        InputError: a path does not exist, a folder holds no image, or a file is of a type not accepted.
+        InputError: a path does not exist, is not a regular file or folder, a folder holds no image, or a
+            file is of a type not accepted.
     """
-    paths: list[Path] = []
+    items: list[Path | int] = []
     accepted = IMAGE_SUFFIXES + (VIDEO_SUFFIXES if videos else ())
     for raw in inputs:
         path = Path(raw)
-        if path.is_dir():
+        camera = CAMERA_SPEC.match(raw)
+        if videos and camera and not path.exists():
+            items.append(int(camera.group(1)))
+        elif path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 raise InputError(f"{path}: folder holds no image ({', '.join(IMAGE_SUFFIXES)})")
-            paths.extend(found)
+            items.extend(found)
         elif path.is_file():
             if path.suffix.lower() not in accepted:
                 kinds = "photo or video" if videos else "photo"
                 raise InputError(f"{path}: not a {kinds} file (expected one of {', '.join(accepted)})")
-            paths.append(path)
+            items.append(path)
+        elif path.exists():
+            raise InputError(f"{path}: not a regular file or folder")
         else:
             raise InputError(f"{path}: no such file or folder")
-    return paths
+    return items
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
@@ -67,7 +83,7 @@ def _store(args: argparse.Namespace):
     return ProfileStore(args.data_dir)
 
 
-def _pipeline(args: argparse.Namespace):
+def _pipeline():
     from .pipeline import default_pipeline
 
     return default_pipeline()
@@ -76,8 +92,10 @@ def _pipeline(args: argparse.Namespace):
 # -- embed ---------------------------------------------------------------------------------------------------
 
 def _cmd_embed(args: argparse.Namespace) -> int:
+    from .images import ImageError, read_rgb
+
     paths = expand_inputs(args.inputs)
-    pipeline = _pipeline(args)
+    pipeline = _pipeline()
     results, status = [], EXIT_OK
     for path in paths:
         try:
@@ -93,7 +111,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         if not args.json:
             if found:
                 head = " ".join(f"{v:+.3f}" for v in found[0].vector[:4])
-                print(f"{path}: {len(detected)} face(s); largest at {found[0].face.box}; embedding [{head} ...] (128-d)")
+                print(f"{path}: {_plural(len(detected), 'face')}; largest at {found[0].face.box}; "
+                      f"embedding [{head} ...] (128-d)")
             else:
                 print(f"{path}: no face found")
     if args.json:
@@ -104,44 +123,61 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 # -- enroll --------------------------------------------------------------------------------------------------
 
 def _cmd_enroll(args: argparse.Namespace) -> int:
-    from .enrollment import collect_templates
+    from .enrollment import collect_templates, drop_duplicates, strangers
     from .profile import Profile, check_name
+    from .storage import ProfileError
 
     name = check_name(args.name)
     store = _store(args)
-    existing = None
-    if store.exists(name):
-        if not args.add:
-            raise InputError(f"profile {name} exists: use --add to add templates, or 'faceid profiles remove {name}'")
-    paths = expand_inputs(args.inputs, videos=True)
-    pipeline = _pipeline(args)
-    if store.exists(name):
-        existing = store.load(name, pipeline.embedder.model_id)
-    result = collect_templates(pipeline, paths)
+    if store.exists(name) and not args.add:
+        raise InputError(f"profile {name} exists: use --add to add templates, or 'faceid profiles remove {name}'")
+    items = expand_inputs(args.inputs, videos=True)
+    store.check_writable()  # fail now, not after a minute of video processing
+    pipeline = _pipeline()
+    result = collect_templates(pipeline, items)
     if result.errors:  # enroll all or nothing: a profile missing photos the user chose would surprise them
         for error in result.errors:
             print(f"faceid: {error} (nothing enrolled)", file=sys.stderr)
         return EXIT_ERROR
+    summary: dict = {}
+
+    def change(current: Profile | None) -> Profile:
+        if current is not None and not args.add:
+            raise InputError(f"profile {name} was created meanwhile by another command; nothing enrolled")
+        existing = current.templates if current is not None else ()
+        new = drop_duplicates(result.templates, existing)
+        if len(new) < len(result.templates):
+            result.dropped["already enrolled"] += len(result.templates) - len(new)
+        summary["added"] = len(new)
+        if not new and current is not None and result.templates:
+            return current  # every face is enrolled already: rerunning a command changes nothing
+        if not new:
+            dropped = ", ".join(f"{n} {r}" for r, n in result.dropped.most_common()) or "none"
+            raise InputError(f"no usable new face in the inputs (dropped: {dropped}); nothing enrolled")
+        odd = strangers(new, existing)
+        if odd:
+            source, distance = odd[0]
+            whom = f"profile {name}" if existing else "the other inputs"
+            raise InputError(f"{source} looks like a different person from {whom} (distance {distance:.2f}); "
+                             "nothing enrolled")
+        now = time.time()
+        if current is not None:
+            return Profile(name, current.model_id, current.templates + tuple(new), current.settings,
+                           current.created_at, now)
+        return Profile(name, pipeline.embedder.model_id, tuple(new), created_at=now, updated_at=now)
+
+    profile = store.update(name, change, model_id=pipeline.embedder.model_id)
     dropped = ", ".join(f"{count} {reason}" for reason, count in result.dropped.most_common()) or "none"
-    if not result.templates:
-        raise InputError(f"no usable face in the inputs (dropped: {dropped}); nothing enrolled")
-    now = time.time()
-    if existing is not None:
-        profile = Profile(name, existing.model_id, existing.templates + tuple(result.templates),
-                          existing.settings, existing.created_at, now)
-    else:
-        profile = Profile(name, pipeline.embedder.model_id, tuple(result.templates), created_at=now, updated_at=now)
-    store.save(profile)
-    _emit(args, {"profile": name, "templates": len(profile.templates), "added": len(result.templates),
+    _emit(args, {"profile": name, "templates": len(profile.templates), "added": summary["added"],
                  "dropped": dict(result.dropped)},
-          f"Enrolled {name}: kept {len(result.templates)} template(s) "
+          f"Enrolled {name}: kept {_plural(summary['added'], 'template')} "
           f"({len(profile.templates)} in the profile); dropped: {dropped}")
     return EXIT_OK
 
 
 # -- verify --------------------------------------------------------------------------------------------------
 
-def _verify_stream(verifier, spec, source_name: str) -> dict:
+def _verify_stream(verifier, spec: Path | int, source_name: str) -> dict:
     import cv2
 
     from .camera import open_source
@@ -149,43 +185,53 @@ def _verify_stream(verifier, spec, source_name: str) -> dict:
 
     stream = StreamVerifier(verifier.profile.settings)
     started = time.perf_counter()
-    state = None
+    state, skipped_dark = None, 0
     with open_source(spec) as source:
         for frame in source:
             decision = verifier.verify_image(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
             state = stream.update(decision, frame.timestamp)
             if state.done:
                 break
+        skipped_dark = source.skipped_dark
     wall = time.perf_counter() - started
-    accepted = state is not None and state.state == "accepted"
-    last = state.last if state is not None else None
-    return {"input": source_name, "kind": "stream", "accepted": accepted,
-            "state": state.state if state is not None and state.done else "ended",
-            "elapsed": round(state.elapsed, 3) if state else 0.0, "frames": state.frames if state else 0,
-            "matches": state.matches if state else 0, "wall_seconds": round(wall, 3),
-            "distance": last.distance if last else None, "threshold": verifier.profile.settings.threshold,
-            "reason": last.reason if last else "no frames"}
+    settings = verifier.profile.settings
+    if state is None:
+        reason = f"too dark ({_plural(skipped_dark, 'frame')} skipped)" if skipped_dark else "no frames"
+        return {"input": source_name, "kind": "stream", "accepted": False, "state": "ended", "elapsed": 0.0,
+                "frames": 0, "matches": 0, "wall_seconds": round(wall, 3), "distance": None,
+                "threshold": settings.threshold, "reason": reason}
+    if state.done:
+        reason = state.last.reason if state.state == "rejected" else "match"
+        if state.state == "rejected" and state.last.accepted:
+            reason = f"timed out ({state.matches} of {settings.frames_to_accept} matching frames needed)"
+    else:
+        reason = (f"ended before a decision ({state.matches} of {settings.frames_to_accept} "
+                  "matching frames needed)")
+    return {"input": source_name, "kind": "stream", "accepted": state.state == "accepted",
+            "state": state.state if state.done else "ended", "elapsed": round(state.elapsed, 3),
+            "frames": state.frames, "matches": state.matches, "wall_seconds": round(wall, 3),
+            "distance": state.last.distance, "threshold": settings.threshold, "reason": reason}
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .camera import SourceError
+    from .images import ImageError, read_rgb
     from .verification import Verifier
 
     store = _store(args)
     if not store.exists(args.name):
         store.load(args.name)  # raises the store's clear "unknown profile" error
-    cameras = [raw for raw in args.inputs if raw.isdigit() and not Path(raw).exists()]
-    paths = expand_inputs([raw for raw in args.inputs if raw not in cameras], videos=True)
-    pipeline = _pipeline(args)
+    items = expand_inputs(args.inputs, videos=True)
+    pipeline = _pipeline()
     verifier = Verifier(pipeline, store.load(args.name, pipeline.embedder.model_id))
     results, errors = [], 0
-    for spec in [int(c) for c in cameras] + paths:
-        name = f"camera:{spec}" if isinstance(spec, int) else str(spec)
+    for item in items:
+        name = f"camera:{item}" if isinstance(item, int) else str(item)
         try:
-            if isinstance(spec, int) or spec.suffix.lower() in VIDEO_SUFFIXES:
-                result = _verify_stream(verifier, spec, name)
+            if isinstance(item, int) or item.suffix.lower() in VIDEO_SUFFIXES:
+                result = _verify_stream(verifier, item, name)
             else:
-                decision = verifier.verify_image(read_rgb(spec))
+                decision = verifier.verify_image(read_rgb(item))
                 result = {"input": name, "kind": "photo", **decision.to_dict()}
         except (ImageError, SourceError) as error:
             print(f"faceid: {error}", file=sys.stderr)
@@ -197,7 +243,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             distance = "-" if result["distance"] is None else f"{result['distance']:.3f}"
             extra = "" if result["accepted"] or result["reason"] == "no match" else f" ({result['reason']})"
             if result["kind"] == "stream":
-                extra += (f"; {result['matches']} matching of {result['frames']} frames, "
+                extra += (f"; {result['matches']} matching of {_plural(result['frames'], 'frame')}, "
                           f"{result['elapsed']:.2f} s of video, {result['wall_seconds']:.2f} s wall")
             print(f"{name}: {verdict}{extra}; distance {distance}, threshold {result['threshold']:.3f}")
     if args.json:
@@ -212,8 +258,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _summary(profile) -> dict:
     return {"name": profile.name, "templates": len(profile.templates), "model_id": profile.model_id,
             "settings": vars(profile.settings).copy(), "created_at": profile.created_at,
-            "updated_at": profile.updated_at,
-            "sources": [t.source for t in profile.templates]}
+            "updated_at": profile.updated_at, "sources": [t.source for t in profile.templates]}
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:
@@ -227,7 +272,7 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
     if args.action == "show":
         summary = _summary(store.load(args.name))
         settings = ", ".join(f"{k} {v}" for k, v in summary["settings"].items())
-        _emit(args, summary, f"{summary['name']}: {summary['templates']} templates; {settings}\n"
+        _emit(args, summary, f"{summary['name']}: {_plural(summary['templates'], 'template')}; {settings}\n"
               + "\n".join(f"  {s}" for s in summary["sources"]))
         return EXIT_OK
     store.remove(args.name)
@@ -237,61 +282,80 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
 
 def _cmd_threshold(args: argparse.Namespace) -> int:
     store = _store(args)
-    profile = store.load(args.name)
-    old = profile.settings.threshold
     if args.value is None:
-        _emit(args, {"name": args.name, "threshold": old}, f"{args.name}: threshold {old:.3f}")
+        old = store.load(args.name).settings.threshold
+        _emit(args, {"name": args.name, "threshold": old}, f"{args.name}: threshold {old:.3g}")
         return EXIT_OK
-    store.save(profile.with_settings(threshold=args.value))
-    _emit(args, {"name": args.name, "threshold": args.value, "previous": old},
-          f"{args.name}: threshold {old:.3f} -> {args.value:.3f}")
+    previous: dict = {}
+
+    def change(current):
+        if current is None:
+            store.load(args.name)  # raises the clear "unknown profile" error
+        previous["threshold"] = current.settings.threshold
+        return current.with_settings(threshold=args.value)
+
+    store.update(args.name, change)
+    if args.value > LOOSE_THRESHOLD:
+        print(f"faceid: warning: threshold {args.value:.3g} is above {LOOSE_THRESHOLD} (dlib's same-person "
+              "threshold): strangers' faces will often be accepted", file=sys.stderr)
+    _emit(args, {"name": args.name, "threshold": args.value, "previous": previous["threshold"]},
+          f"{args.name}: threshold {previous['threshold']:.3g} -> {args.value:.3g}")
     return EXIT_OK
 
 
 # -- parser --------------------------------------------------------------------------------------------------
 
+def _directory(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty directory name")
+    return Path(text).expanduser()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``faceid`` and its subcommands."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    common.add_argument("--data-dir", type=Path, metavar="DIR",
-                        help="where profiles are kept (default: $FACEID_HOME, else the user data directory)")
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    data = argparse.ArgumentParser(add_help=False, parents=[as_json])
+    data.add_argument("--data-dir", type=_directory, metavar="DIR",
+                      help="where profiles are kept (default: $FACEID_HOME, else the user data directory)")
 
     parser = argparse.ArgumentParser(prog="faceid", description="FaceID Desktop: face unlock through an ordinary webcam.")
     parser.add_argument("--version", action="version", version=f"faceid {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    enroll = commands.add_parser("enroll", parents=[common], help="create a profile from photos, folders or videos",
-                                 description="Create profile NAME from the faces in photos, folders of photos and "
-                                 "videos (good frames are picked from videos). Prints how many templates were kept "
-                                 "and why others were dropped.")
+    enroll = commands.add_parser("enroll", parents=[data], help="create a profile from photos, folders, videos or a camera",
+                                 description="Create profile NAME from the faces in photos, folders of photos, videos "
+                                 "(good frames are picked) or a camera (N or camera:N, filmed for 6 s). Prints how many "
+                                 "templates were kept and why others were dropped. All inputs must show one person.")
     enroll.add_argument("name", metavar="NAME", help="profile name (letters, digits, . _ -)")
-    enroll.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, folders of photos, or videos")
-    enroll.add_argument("--add", action="store_true", help="add templates to an existing profile")
+    enroll.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, folders of photos, videos, camera index")
+    enroll.add_argument("--add", action="store_true", help="add templates to profile NAME (created if missing)")
     enroll.set_defaults(run=_cmd_enroll)
 
-    verify = commands.add_parser("verify", parents=[common], help="check photos, videos or a camera against a profile",
+    verify = commands.add_parser("verify", parents=[data], help="check photos, videos or a camera against a profile",
                                  description="Decide whether each input shows the owner of profile NAME. A photo is "
-                                 "one decision; a video or camera index uses the multi-frame rule. Exit code 0 when "
-                                 "every input matched, 1 when one did not, 2 on an error.")
+                                 "one decision; a video or camera (N or camera:N) uses the multi-frame rule. Exit code "
+                                 "0 when every input matched, 1 when one did not, 2 on an error. There is no liveness "
+                                 "check yet: a photo of the owner matches.")
     verify.add_argument("name", metavar="NAME", help="profile name")
     verify.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, folders, videos, or a camera index")
     verify.set_defaults(run=_cmd_verify)
 
-    profiles = commands.add_parser("profiles", parents=[common], help="list, show or remove profiles",
+    profiles = commands.add_parser("profiles", parents=[data], help="list, show or remove profiles",
                                    description="List the profiles, show one, or remove one.")
     profiles.add_argument("action", choices=("list", "show", "remove"))
     profiles.add_argument("name", nargs="?", metavar="NAME", help="profile name (show, remove)")
     profiles.set_defaults(run=_cmd_profiles)
 
-    threshold = commands.add_parser("threshold", parents=[common], help="show or set a profile's distance threshold",
+    threshold = commands.add_parser("threshold", parents=[data], help="show or set a profile's distance threshold",
                                     description="Show the distance threshold of profile NAME, or set it to VALUE "
-                                    "(smaller is stricter: fewer strangers accepted, more retries for the owner).")
+                                    "(smaller is stricter: fewer strangers accepted, more retries for the owner; "
+                                    "the default 0.43 accepts about 1 in 10,000 strangers' photos).")
     threshold.add_argument("name", metavar="NAME", help="profile name")
-    threshold.add_argument("value", nargs="?", type=float, metavar="VALUE", help="new threshold (distance, 0-4)")
+    threshold.add_argument("value", nargs="?", type=float, metavar="VALUE", help="new threshold (distance, 0.05-1)")
     threshold.set_defaults(run=_cmd_threshold)
 
-    embed = commands.add_parser("embed", parents=[common], help="print the 128-d embedding of the largest face of each photo",
+    embed = commands.add_parser("embed", parents=[as_json], help="print the 128-d embedding of the largest face of each photo",
                                 description="Detect faces in photos and print the 128-d embedding of the largest one "
                                 "(dlib's scale: distances below about 0.6 mean the same person).")
     embed.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files or folders of photos")
@@ -299,16 +363,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.filename and error.strerror and not str(error).startswith(str(error.filename)):
+        return f"{error.filename}: {error.strerror}"
+    return str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``faceid``; returns the exit code."""
-    args = build_parser().parse_args(argv)
     try:
+        # OpenCV and FFmpeg would print their own warnings for every unreadable video or missing camera;
+        # our one-line errors say the same, so their log is limited to real errors.
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+        args = build_parser().parse_args(argv)
         return args.run(args)
     except (ValueError, OSError) as error:  # InputError, ProfileError, ImageError, SourceError, ...
-        print(f"faceid: {error}", file=sys.stderr)
+        print(f"faceid: {_describe(error)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        print("faceid: interrupted; nothing written", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: still one line, with the way to see the traceback
+        if os.environ.get("FACEID_DEBUG"):
+            raise
+        print(f"faceid: unexpected error ({type(error).__name__}: {error}); "
+              "run with FACEID_DEBUG=1 to see where", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -95,14 +95,25 @@ class FaceDetector:
 
     def boxes(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         """Run only the HOG detector: (box, score) pairs, box (left, top, right, bottom) in full-resolution
-        pixels, in the detector's order. ``image`` is (H, W, 3) uint8 RGB."""
+        pixels, in the detector's order. ``image`` is (H, W, 3) uint8 RGB.
+
+        The frame is first searched at ``max_height`` rows. When nothing is found there and the frame is
+        taller, it is searched again at twice, then four times that height (never above the frame's own),
+        so that a face filling less than a quarter of a large photo is still found; a webcam frame showing
+        a face costs one pass.
+        """
         height = image.shape[0]
-        scale = min(1.0, self.max_height / height)
-        small = image
-        if scale < 1.0:
-            size = (max(1, round(image.shape[1] * scale)), max(1, round(height * scale)))
-            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
+        target = self.max_height
+        while True:
+            scale = min(1.0, target / height)
+            small = image
+            if scale < 1.0:
+                size = (max(1, round(image.shape[1] * scale)), max(1, round(height * scale)))
+                small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
+            if rects or scale >= 1.0 or target >= 4 * self.max_height:
+                break
+            target *= 2
         return [
             (tuple(int(round(v / scale)) for v in (r.left(), r.top(), r.right(), r.bottom())), float(s))  # type: ignore[misc]
             for r, s in zip(rects, scores)

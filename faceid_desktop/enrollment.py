@@ -6,7 +6,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from itertools import takewhile
+from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -26,6 +27,13 @@ SEVERAL_FACES_AREA = 0.25
 TEMPLATES_PER_VIDEO = 15
 #: Frames examined per second of video; neighbouring frames are near duplicates.
 VIDEO_SAMPLE_RATE = 6.0
+#: Seconds a camera is filmed when enrolling from it.
+CAMERA_SECONDS = 6.0
+#: Two faces farther apart than this are different people: dlib's same-person threshold for this network
+#: (dlib's examples/dnn_face_recognition_ex.cpp).
+SAME_PERSON_DISTANCE = 0.6
+#: Embeddings closer than this come from the same image (float rounding only).
+DUPLICATE_DISTANCE = 1e-4
 
 
 @dataclass
@@ -77,7 +85,7 @@ def enroll_photo(pipeline: FacePipeline, path: Path, result: EnrollmentResult) -
     found = pipeline.process(image)
     problem = enrollment_problem(found)
     if problem is None:
-        result.templates.append(_template(found, str(path)))
+        result.templates.append(_template(found, str(Path(path).resolve())))
     else:
         result.dropped[problem] += 1
 
@@ -89,7 +97,7 @@ def enroll_video(pipeline: FacePipeline, path: Path, result: EnrollmentResult,
     Raises:
         faceid_desktop.camera.SourceError: the video cannot be opened.
     """
-    with open_source(path) as source:
+    with open_source(Path(path).resolve()) as source:
         enroll_frames(pipeline, source, result, per_video)
         if source.skipped_dark:
             result.dropped["too dark"] += source.skipped_dark
@@ -127,21 +135,59 @@ def enroll_frames(pipeline: FacePipeline, frames: Iterable[Frame], result: Enrol
             best[slot] = candidate
     kept = [best[slot] for slot in sorted(best)]
     result.templates.extend(c[2] for c in kept)
-    result.dropped["similar frame"] += len(candidates) - len(kept)
+    if len(candidates) > len(kept):
+        result.dropped["similar frame"] += len(candidates) - len(kept)
 
 
-def collect_templates(pipeline: FacePipeline, inputs: list[Path]) -> EnrollmentResult:
-    """Build the templates of a new profile from photo files and videos (folders already expanded).
+def collect_templates(pipeline: FacePipeline, inputs: list[Path | int],
+                      camera_seconds: float = CAMERA_SECONDS) -> EnrollmentResult:
+    """Build the templates of a new profile from photo files, videos and cameras (folders already expanded).
 
-    Unreadable photos are reported in ``errors`` and skipped; a video that cannot be opened raises.
+    Args:
+        inputs: photo and video paths, and camera indices (each filmed for ``camera_seconds``).
+
+    Unreadable photos are reported in ``errors`` and skipped; a video or camera that cannot be opened raises.
 
     Raises:
-        faceid_desktop.camera.SourceError: a video cannot be opened.
+        faceid_desktop.camera.SourceError: a video or camera cannot be opened.
     """
     result = EnrollmentResult()
-    for path in inputs:
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            enroll_video(pipeline, path, result)
+    for item in inputs:
+        if isinstance(item, int):
+            with open_source(item) as source:
+                enroll_frames(pipeline, takewhile(lambda f: f.timestamp < camera_seconds, source), result)
+        elif item.suffix.lower() in VIDEO_SUFFIXES:
+            enroll_video(pipeline, item, result)
         else:
-            enroll_photo(pipeline, path, result)
+            enroll_photo(pipeline, item, result)
     return result
+
+
+def drop_duplicates(templates: list[Template], existing: Sequence[Template] = ()) -> list[Template]:
+    """The templates that are not already in ``existing`` or earlier in ``templates`` (the same photo or
+    video frame given twice has the same embedding to within float rounding)."""
+    kept: list[Template] = []
+    for template in templates:
+        if all(np.linalg.norm(template.embedding - other.embedding) > DUPLICATE_DISTANCE
+               for other in list(existing) + kept):
+            kept.append(template)
+    return kept
+
+
+def strangers(templates: Sequence[Template], existing: Sequence[Template] = ()) -> list[tuple[str, float]]:
+    """Templates that look like a different person from the rest: (source, distance) pairs.
+
+    With an existing profile each new template is compared with the mean of the existing ones; in a new
+    profile each template is compared with the mean of the others. Farther than
+    :data:`SAME_PERSON_DISTANCE` means another person, so a profile never mixes two people by mistake (which
+    would lock its owner out and let the other person in).
+    """
+    flagged = []
+    for i, template in enumerate(templates):
+        others = list(existing) if existing else [t for j, t in enumerate(templates) if j != i]
+        if not others:
+            continue
+        distance = float(np.linalg.norm(template.embedding - np.mean([t.embedding for t in others], axis=0)))
+        if distance > SAME_PERSON_DISTANCE:
+            flagged.append((template.source, distance))
+    return flagged

@@ -29,9 +29,9 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from .formats import IMAGE_SUFFIXES  # noqa: F401  (re-exported)
 
 #: File name endings read as photos.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 
 #: Largest image read by default, in pixels (width x height): 40 MP, above the usual 12-24 MP phone photo
 #: (36-72 MB once decoded to BGR; 40 MP is 120 MB). Pass more for 50-200 MP phone modes or 45-61 MP cameras.

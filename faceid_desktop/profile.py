@@ -7,8 +7,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-#: Profile names: letters, digits, '.', '_' and '-', 1 to 64 characters, not starting with '.'.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
+#: Profile names: letters, digits, '.', '_' and '-', 1 to 64 characters, starting with a letter, digit or '_'
+#: (not '.', a hidden file, nor '-', which a command line would take for an option).
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
 
 
 def check_name(name: str) -> str:
@@ -20,7 +21,8 @@ def check_name(name: str) -> str:
     """
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ValueError(
-            f"invalid profile name {name!r}: use 1-64 letters, digits, '.', '_' or '-', not starting with '.'"
+            f"invalid profile name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter, digit or '_'"
         )
     return name
 
@@ -77,10 +79,10 @@ class DecisionSettings:
                 raise ValueError(f"{name} must be a whole number of frames, got {getattr(self, name)!r}")
         if not 1 <= self.window <= 100:
             raise ValueError(f"window must be 1 to 100 frames, got {self.window}")
-        if not 0.0 < self.threshold < 4.0:
-            raise ValueError(f"threshold must be a distance in (0, 4), got {self.threshold}")
-        if not 0.0 <= self.alpha < 4.0:
-            raise ValueError(f"alpha must be in [0, 4), got {self.alpha}")
+        if not 0.05 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be a distance from 0.05 to 1, got {self.threshold}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be a distance from 0 to 1, got {self.alpha}")
         if not 1 <= self.frames_to_accept <= self.window:
             raise ValueError(
                 f"frames_to_accept must be between 1 and window ({self.window}), got {self.frames_to_accept}"

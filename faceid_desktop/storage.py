@@ -41,7 +41,7 @@ import time
 from contextlib import contextmanager, suppress
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Callable, Any, Iterator
 
 import numpy as np
 import platformdirs
@@ -176,31 +176,35 @@ class ProfileStore:
                 read.
         """
         check_name(name)
-        json_path = self._json_path(name)
         try:
             with self._locked(exclusive=False) as dir_fd:
-                self._check_directory(dir_fd)
-                raw = self._read(json_path, None, missing=lambda: self._unknown(name))
-                try:
-                    doc = _parse_json(raw)
-                    parts = _decode(doc, name)
-                except _Invalid as problem:
-                    raise ProfileError(f"{json_path}: {problem}", json_path) from None
-                record = doc["files"]["embeddings"]
-                arrays_path = self.directory / record["file"]
-                data = self._read(
-                    arrays_path,
-                    record["size"],
-                    missing=lambda: ProfileError(
-                        f"{arrays_path}: embeddings file of profile {name!r} is missing "
-                        f"(referenced by {json_path.name}); enroll again",
-                        arrays_path,
-                    ),
-                )
+                return self._load_locked(name, model_id, dir_fd)
         except FileNotFoundError:
             raise self._unknown(name) from None
         except NotADirectoryError:
             raise ProfileError(f"{self.directory}: not a directory", self.directory) from None
+
+    def _load_locked(self, name: str, model_id: str | None, dir_fd: int | None) -> Profile:
+        """:meth:`load` with the directory lock already held (shared or exclusive)."""
+        json_path = self._json_path(name)
+        self._check_directory(dir_fd)
+        raw = self._read(json_path, None, missing=lambda: self._unknown(name))
+        try:
+            doc = _parse_json(raw)
+            parts = _decode(doc, name)
+        except _Invalid as problem:
+            raise ProfileError(f"{json_path}: {problem}", json_path) from None
+        record = doc["files"]["embeddings"]
+        arrays_path = self.directory / record["file"]
+        data = self._read(
+            arrays_path,
+            record["size"],
+            missing=lambda: ProfileError(
+                f"{arrays_path}: embeddings file of profile {name!r} is missing "
+                f"(referenced by {json_path.name}); start over: faceid profiles remove {name}, then faceid enroll {name} ...",
+                arrays_path,
+            ),
+        )
         try:
             embeddings = _decode_arrays(data, record)
         except _Invalid as problem:
@@ -211,7 +215,7 @@ class ProfileStore:
             raise ProfileError(f"{json_path}: settings out of range: {problem}", json_path) from None
         if model_id is not None and parts["model_id"] != model_id:
             raise ProfileError(
-                f"profile {name} was enrolled with other model weights; enroll again (faceid enroll {name} ...)",
+                f"profile {name} was enrolled with other model weights; start over: faceid profiles remove {name}, then faceid enroll {name} ...",
                 json_path,
             )
         templates = tuple(Template(embedding=embeddings[i], **meta) for i, meta in enumerate(parts["templates"]))
@@ -240,6 +244,55 @@ class ProfileStore:
                 process for too long.
             OSError: the directory or files cannot be written (disk full, read-only, ...).
         """
+        self._make_directory()
+        with self._locked(exclusive=True) as dir_fd:
+            self._save_locked(profile, dir_fd)
+
+    def check_writable(self) -> None:
+        """Make sure profiles can be saved here, before any long work whose result would be lost.
+
+        Raises:
+            ProfileError: the directory cannot be created or written (read-only, not a directory, ...).
+        """
+        try:
+            self._make_directory()
+        except OSError as error:
+            raise ProfileError(f"{self.directory}: cannot create the profile directory: {error.strerror}",
+                               self.directory) from None
+        if not os.access(self.directory, os.W_OK):
+            raise ProfileError(f"{self.directory}: cannot write profiles here (read-only or not yours)",
+                               self.directory)
+
+    def update(self, name: str, change: Callable[[Profile | None], Profile], model_id: str | None = None) -> Profile:
+        """Read, change and write a profile as one step that no other FaceID Desktop process can interleave.
+
+        Two commands changing one profile at once (two enrollments, an enrollment and a threshold change)
+        would otherwise each write their own version and one change would be lost.
+
+        Args:
+            name: the profile's name.
+            change: gets the current profile (None when there is none) and returns the one to save; it may
+                raise (e.g. ProfileError "exists") to abort, and nothing is written then.
+            model_id: as for :meth:`load`.
+
+        Returns:
+            The profile saved.
+
+        Raises:
+            everything :meth:`load` and :meth:`save` raise, and what ``change`` raises.
+        """
+        check_name(name)
+        self._make_directory()
+        with self._locked(exclusive=True) as dir_fd:
+            current = self._load_locked(name, model_id, dir_fd) if self._json_path(name).is_file() else None
+            profile = change(current)
+            if profile.name != name:
+                raise ValueError(f"update of profile {name!r} returned profile {profile.name!r}")
+            self._save_locked(profile, dir_fd)
+        return profile
+
+    def _save_locked(self, profile: Profile, dir_fd: int | None) -> None:
+        """:meth:`save` with the directory made and the exclusive lock held."""
         try:
             doc, arrays = _encode(profile)
         except _Invalid as problem:
@@ -257,13 +310,11 @@ class ProfileStore:
             }
         }
         text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
-        self._make_directory()
-        with self._locked(exclusive=True) as dir_fd:
-            self._check_directory(dir_fd)
-            # The referenced file must be durable under its name before the JSON can point to it.
-            self._write_atomically(name, arrays_name, arrays, dir_fd)
-            self._write_atomically(name, f"{name}.json", text.encode("ascii"), dir_fd)
-            self._collect_garbage(name, keep={arrays_name})
+        self._check_directory(dir_fd)
+        # The referenced file must be durable under its name before the JSON can point to it.
+        self._write_atomically(name, arrays_name, arrays, dir_fd)
+        self._write_atomically(name, f"{name}.json", text.encode("ascii"), dir_fd)
+        self._collect_garbage(name, keep={arrays_name})
 
     def remove(self, name: str) -> None:
         """Delete a profile: its JSON file first (the profile is gone from then on), then its other files.
@@ -382,7 +433,7 @@ class ProfileStore:
                 short = " (truncated)" if info.st_size < expected_size else ""
                 raise ProfileError(
                     f"{path}: {info.st_size} bytes but the profile records {expected_size}{short}; "
-                    "the file is damaged, enroll again",
+                    "the file is damaged; remove the profile (faceid profiles remove NAME) and enroll again",
                     path,
                 )
             try:
@@ -542,7 +593,7 @@ def _reject_constant(token: str) -> None:
 
 def _parse_json(raw: bytes) -> Any:
     if not raw.strip():
-        raise _Invalid("empty file (truncated by a crash or a full disk?); enroll again")
+        raise _Invalid("empty file (truncated by a crash or a full disk?); remove the profile (faceid profiles remove NAME) and enroll again")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -627,7 +678,7 @@ def _decode(doc: Any, name: str) -> dict[str, Any]:
 def _decode_arrays(data: bytes, record: dict) -> np.ndarray:
     """The (N, 128) float32 embeddings from checked ``.npy`` bytes (size already checked by the reader)."""
     if hashlib.sha256(data).hexdigest() != record["sha256"]:
-        raise _Invalid("SHA-256 does not match the one the profile records; the file is damaged, enroll again")
+        raise _Invalid("SHA-256 does not match the one the profile records; the file is damaged: remove the profile (faceid profiles remove NAME) and enroll again")
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:

@@ -37,7 +37,7 @@ def seed(shared):
 def enrolled(home, seed, capsys):
     code, out, err = run(capsys, "enroll", "me", *[seed / "ME" / f"ME_{i}.jpg" for i in range(1, 5)])
     assert code == 0, err
-    assert "kept 4 template(s)" in out
+    assert "kept 4 templates" in out
     return home
 
 
@@ -61,6 +61,9 @@ def test_profiles_and_threshold_commands(enrolled, capsys):
     assert ProfileStore().load("me").settings.threshold == 0.42
     code, _, err = run(capsys, "threshold", "me", "-1")
     assert code == 2 and "threshold" in err
+    code, _, err = run(capsys, "threshold", "me", "0.7")
+    assert code == 0 and "warning" in err and "strangers" in err
+    assert run(capsys, "threshold", "me", "0.42")[0] == 0
     assert ProfileStore().load("me").settings.threshold == 0.42
     assert run(capsys, "profiles", "remove", "me")[0] == 0
     assert run(capsys, "profiles", "list", "--json")[1].strip() == "[]"
@@ -72,6 +75,30 @@ def test_enroll_refuses_to_overwrite_and_can_add(enrolled, seed, capsys):
     assert len(ProfileStore().load("me").templates) == 4
     code, out, _ = run(capsys, "enroll", "me", seed / "ME" / "ME_5.jpg", "--add")
     assert code == 0 and len(ProfileStore().load("me").templates) == 5
+
+
+def test_enroll_refuses_two_people_and_duplicates(home, seed, capsys):
+    code, _, err = run(capsys, "enroll", "mixed", seed / "NOT_ME" / "NOT_ME_1.jpg", seed / "ME" / "ME_1.jpg")
+    assert code == 2 and "looks like a different person" in err and ProfileStore().names() == []
+    assert run(capsys, "enroll", "me", seed / "ME" / "ME_1.jpg", seed / "ME" / "ME_2.jpg")[0] == 0
+    code, _, err = run(capsys, "enroll", "me", seed / "NOT_ME" / "NOT_ME_2.jpg", "--add")
+    assert code == 2 and "different person from profile me" in err
+    code, out, _ = run(capsys, "enroll", "me", seed / "ME" / "ME_1.jpg", seed / "ME" / "ME_3.jpg", "--add")
+    assert code == 0 and "1 already enrolled" in out and len(ProfileStore().load("me").templates) == 3
+
+
+def test_concurrent_commands_lose_nothing(home, seed):
+    """Two enrollments with --add and a threshold change at once: every change survives."""
+    import concurrent.futures
+
+    main(["enroll", "race", str(seed / "ME" / "ME_1.jpg")])
+    jobs = [["enroll", "race", str(seed / "ME" / f"ME_{i}.jpg"), "--add"] for i in (2, 3, 4)]
+    jobs.append(["threshold", "race", "0.4"])
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(main, jobs))
+    assert codes == [0, 0, 0, 0]
+    profile = ProfileStore().load("race")
+    assert len(profile.templates) == 4 and profile.settings.threshold == 0.4
 
 
 def test_data_dir_option(tmp_path, home, seed, capsys):
@@ -109,6 +136,10 @@ def test_every_bad_input_is_one_line_and_exit_2(enrolled, seed, tmp_path, capsys
     assert ProfileStore().names() == ["me"]  # nothing written by a failed enroll
     code, _, err = run(capsys, "verify", "nobody", seed / "ME" / "ME_5.jpg")
     assert code == 2 and "unknown profile 'nobody'" in err and "me" in err
+    code, _, err = run(capsys, "verify", "me", "camera:7")  # there is no camera on a test machine
+    assert code == 2 and "camera 7" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "enroll", "--", "-x", seed / "ME" / "ME_5.jpg")
+    assert code == 2 and "invalid profile name" in err
 
 
 def test_odd_but_valid_photos_are_read(enrolled, seed, tmp_path, capsys):
@@ -172,6 +203,15 @@ def test_enroll_from_a_video_and_verify_streams(home, shared, tmp_path, capsys):
         code, out, _ = run(capsys, "verify", "selfie", live / other, "--json")
         [result] = json.loads(out)
         assert code == 1 and not result["accepted"] and result["state"] in ("rejected", "ended"), other
+
+
+def test_a_video_too_short_for_the_rule_says_so(enrolled, seed, tmp_path, capsys):
+    frame = cv2.imread(str(seed / "ME" / "ME_5.jpg"))
+    writer = cv2.VideoWriter(str(tmp_path / "one.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, frame.shape[1::-1])
+    writer.write(frame)
+    writer.release()
+    code, out, _ = run(capsys, "verify", "me", tmp_path / "one.mp4")
+    assert code == 1 and "ended before a decision (1 of 2 matching frames needed)" in out
 
 
 def test_console_script_exit_codes_and_no_traceback(home):

@@ -219,7 +219,8 @@ def test_unknown_profile_message(store):
 
 def test_model_id_mismatch(saved):
     message = refused(saved, model_id="cd" * 32)
-    assert message == "profile alice was enrolled with other model weights; enroll again (faceid enroll alice ...)"
+    assert message == ("profile alice was enrolled with other model weights; start over: faceid profiles remove alice, "
+                       "then faceid enroll alice ...")
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "", "x" * 65, ".hidden", "a b", "é"])
@@ -375,7 +376,7 @@ def test_damaged_json_refused(saved, content, fragment):
 def test_missing_arrays_file_refused(saved):
     path = arrays_path(saved)
     path.unlink()
-    refused(saved, str(path), "is missing", "enroll again")
+    refused(saved, str(path), "is missing", "faceid profiles remove alice")
 
 
 def test_truncated_arrays_file_refused(saved):
