@@ -55,3 +55,22 @@ def test_bad_scores():
         rates_at(np.array([np.nan]), IMPOSTOR, 0.5)
     with pytest.raises(ValueError, match="at least one"):
         roc(np.array([]), IMPOSTOR)
+
+
+def test_roc_against_scikit_learn():
+    """scikit-learn's roc_curve is the oracle (scores negated: it accepts high scores, we small distances)."""
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(7)
+    genuine = rng.normal(0.35, 0.08, 400).round(3)  # rounding makes ties, the tricky part
+    impostor = rng.normal(0.8, 0.1, 5000).round(3)
+    thresholds, far, frr = roc(genuine, impostor)
+    labels = np.r_[np.ones(genuine.size), np.zeros(impostor.size)]
+    fpr, tpr, sk_thresholds = roc_curve(labels, -np.r_[genuine, impostor], drop_intermediate=False)
+    finite = np.isfinite(sk_thresholds)
+    ours = dict(zip(np.round(thresholds, 6), zip(far, 1 - frr)))
+    for t, fp, tp in zip(-sk_thresholds[finite], fpr[finite], tpr[finite]):
+        assert ours[round(t, 6)] == pytest.approx((fp, tp))
+    point = frr_at_far(genuine, impostor, 1e-3)
+    best_tpr = tpr[fpr <= 1e-3].max()
+    assert point.tar == pytest.approx(best_tpr)
