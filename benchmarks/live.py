@@ -27,7 +27,7 @@ from faceid_desktop.datasets import data_dir
 from faceid_desktop.enrollment import EnrollmentResult, enroll_frames
 from faceid_desktop.pipeline import default_pipeline
 from faceid_desktop.profile import DecisionSettings
-from faceid_desktop.verification import distance_to_profile, select_probe
+from faceid_desktop.verification import distance_to_profile, find_probe
 
 ENROLL_SHARE, ENROLL_MAX_SECONDS = 0.4, 4.0
 RULES = ((1, 1), (2, 3), (2, 5), (3, 5), (4, 8))
@@ -40,7 +40,7 @@ def frame_scores(pipeline, path: Path) -> tuple[list[float], list[np.ndarray | N
     with open_source(path, dark_threshold=100.0) as source:
         for frame in source:
             image = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-            probe, _ = select_probe(pipeline.process(image), image.shape)
+            probe, _, _ = find_probe(pipeline, image)
             stamps.append(frame.timestamp)
             vectors.append(None if probe is None else probe.vector)
     return stamps, vectors, time.perf_counter() - started, stamps[-1] if stamps else 0.0

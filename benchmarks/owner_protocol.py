@@ -7,7 +7,7 @@ reject when genuine, a correct reject when impostor. One global threshold for al
 
 Systems, side by side:
 * ours: the same enrollment and verification code as ``faceid enroll`` / ``faceid verify``
-  (FacePipeline, enrollment_problem, select_probe, distance to the templates' mean); also with the minimum
+  (FacePipeline, enrollment_problem, find_probe, distance to the templates' mean); also with the minimum
   distance to any template, to show why the mean was chosen;
 * dlib: dlib's HOG detector (upsampled once), 5-point landmarks and ``compute_face_descriptor`` on the
   image, enrolled encodings compared by their minimum distance (Howdy's and face_recognition's method).
@@ -84,17 +84,17 @@ def _ours_init(threads: int) -> None:
 def _ours(path: str) -> tuple[np.ndarray, str, str]:
     from faceid_desktop.enrollment import enrollment_problem
     from faceid_desktop.images import ImageError, read_rgb
-    from faceid_desktop.verification import select_probe
+    from faceid_desktop.verification import find_probe
 
     try:
         image = read_rgb(path)
     except ImageError:
         return np.full(128, np.nan, np.float32), "unreadable", "unreadable"
-    found = _STATE["pipeline"].process(image)
-    probe, reason = select_probe(found, image.shape)
+    pipeline = _STATE["pipeline"]
+    probe, reason, _ = find_probe(pipeline, image)
     # When enrollment accepts a frame its only sizeable face is the probe, so one vector serves both.
     vector = probe.vector if probe is not None else np.full(128, np.nan, np.float32)
-    return vector, reason or "", enrollment_problem(found) or ""
+    return vector, reason or "", enrollment_problem(pipeline.process(image)) or ""
 
 
 def _dlib_init(threads: int) -> None:

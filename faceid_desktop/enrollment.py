@@ -69,6 +69,15 @@ def enrollment_problem(found: list[Embedding]) -> str | None:
     return problems[0] if problems else None
 
 
+def _examine(pipeline: FacePipeline, image: np.ndarray) -> tuple[list[Embedding], str | None]:
+    """Detect, and embed only the largest face unless another sizeable one already rules the frame out."""
+    faces = pipeline.detector.detect(image)
+    if any(other.area >= SEVERAL_FACES_AREA * faces[0].area for other in faces[1:]):
+        return [], SEVERAL_FACES
+    found = pipeline.embed_faces(image, faces[:1])
+    return found, enrollment_problem(found)
+
+
 def _template(found: list[Embedding], source: str) -> Template:
     quality = assess(found[0].face, found[0].chip)
     return Template(found[0].vector.astype(np.float32), time.time(), source, round(quality.score, 4))
@@ -82,8 +91,7 @@ def enroll_photo(pipeline: FacePipeline, path: Path, result: EnrollmentResult) -
         result.errors.append(str(error))
         result.dropped["unreadable"] += 1
         return
-    found = pipeline.process(image)
-    problem = enrollment_problem(found)
+    found, problem = _examine(pipeline, image)
     if problem is None:
         result.templates.append(_template(found, str(Path(path).resolve())))
     else:
@@ -117,8 +125,7 @@ def enroll_frames(pipeline: FacePipeline, frames: Iterable[Frame], result: Enrol
         if frame.timestamp - last_sampled < 1.0 / VIDEO_SAMPLE_RATE:
             continue
         last_sampled = frame.timestamp
-        found = pipeline.process(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
-        problem = enrollment_problem(found)
+        found, problem = _examine(pipeline, cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
         if problem is not None:
             result.dropped[problem] += 1
             continue

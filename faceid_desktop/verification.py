@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .detection import Face
 from .pipeline import Embedding, FacePipeline
 from .profile import DecisionSettings, Profile
 from .quality import MIN_BRIGHTNESS, MIN_FACE_WIDTH, assess
@@ -90,34 +91,47 @@ def decide_distance(distance: float, settings: DecisionSettings, faces: int = 1)
     return Decision(accepted, MATCH if accepted else NO_MATCH, float(distance), settings.threshold, faces)
 
 
-def primary_face(found: list[Embedding], frame_shape: tuple[int, ...]) -> Embedding:
+def primary_face(faces: list[Face], frame_shape: tuple[int, ...]) -> Face:
     """The face a frame is about: the largest, or among faces of about its size (box area at least
     :data:`SIMILAR_SIZE` of the largest) the one nearest the frame's centre, where a user sits in front
     of a webcam and where a portrait is framed.
 
     Args:
-        found: the pipeline's output, largest face first, not empty.
+        faces: the detector's output, largest first, not empty.
         frame_shape: (H, W, ...) of the frame, pixels.
     """
     centre = np.array([frame_shape[1], frame_shape[0]], np.float64) / 2.0
-    candidates = [e for e in found if e.face.area >= SIMILAR_SIZE * found[0].face.area]
+    candidates = [f for f in faces if f.area >= SIMILAR_SIZE * faces[0].area]
 
-    def off_centre(e: Embedding) -> float:
-        left, top, right, bottom = e.face.box
+    def off_centre(face: Face) -> float:
+        left, top, right, bottom = face.box
         return float(np.hypot(*(np.array([left + right, top + bottom]) / 2.0 - centre)))
 
     return min(candidates, key=off_centre)
 
 
-def select_probe(found: list[Embedding], frame_shape: tuple[int, ...]) -> tuple[Embedding | None, str | None]:
-    """The face of a frame to compare and None, or None and why the frame cannot be compared.
+def find_probe(pipeline: FacePipeline, image: np.ndarray) -> tuple[Embedding | None, str | None, int]:
+    """Detect the faces of an (H, W, 3) uint8 RGB frame and embed only the primary one.
 
-    Other, smaller faces (people passing behind) do not block a decision: only the primary face (see
-    :func:`primary_face`) is compared. Reasons: ``no face``, ``too small``, ``too dark``.
+    Returns:
+        (probe, None, faces found) when the primary face can be compared, else (None, reason, faces found)
+        with reason ``no face``, ``too small`` or ``too dark``. Other, smaller faces (people passing
+        behind) do not block a decision and cost no embedding.
     """
+    faces = pipeline.detector.detect(image)
+    if not faces:
+        return None, NO_FACE, 0
+    [probe] = pipeline.embed_faces(image, [primary_face(faces, image.shape)])
+    reason = face_problem(probe)
+    return (None, reason, len(faces)) if reason else (probe, None, len(faces))
+
+
+def select_probe(found: list[Embedding], frame_shape: tuple[int, ...]) -> tuple[Embedding | None, str | None]:
+    """:func:`find_probe` for faces already embedded (largest first): (probe, None) or (None, reason)."""
     if not found:
         return None, NO_FACE
-    probe = primary_face(found, frame_shape)
+    primary = primary_face([e.face for e in found], frame_shape)
+    probe = next(e for e in found if e.face is primary)
     reason = face_problem(probe)
     return (None, reason) if reason else (probe, None)
 
@@ -148,17 +162,12 @@ class Verifier:
 
     def verify_image(self, image: np.ndarray) -> Decision:
         """Decide one (H, W, 3) uint8 RGB frame; the reason says why a frame was rejected."""
-        return self.decide_found(self.pipeline.process(image), image.shape)
-
-    def decide_found(self, found: list[Embedding], frame_shape: tuple[int, ...]) -> Decision:
-        """Decide from the faces of a frame already embedded (largest first), e.g. by a camera worker;
-        ``frame_shape`` is the frame's (H, W, ...)."""
-        probe, reason = select_probe(found, frame_shape)
+        probe, reason, faces = find_probe(self.pipeline, image)
         settings = self.profile.settings
         if probe is None:
-            return Decision(False, reason or NO_FACE, None, settings.threshold, len(found))
+            return Decision(False, reason or NO_FACE, None, settings.threshold, faces)
         distance = float(distance_to_profile(probe.vector, self._templates))
-        return decide_distance(distance, settings, len(found))
+        return decide_distance(distance, settings, faces)
 
 
 @dataclass(frozen=True)
