@@ -64,3 +64,15 @@ def test_profile_embeddings_matrix():
     profile = Profile("me", "model", (t, t))
     assert profile.embeddings.shape == (2, 128) and profile.embeddings.dtype == np.float32
     assert profile.with_settings(threshold=0.4).settings.threshold == 0.4
+
+
+def test_primary_face_is_the_largest_or_the_central_one_of_similar_size():
+    from faceid_desktop.detection import Face
+    from faceid_desktop.verification import primary_face
+
+    points = np.zeros((5, 2))
+    big_corner = Face((0, 0, 99, 99), points)  # 100x100 at the corner
+    central = Face((270, 190, 364, 284), points)  # 95x95 at the centre of a 640x480 frame: about the same size
+    small_central = Face((300, 220, 339, 259), points)  # 40x40
+    assert primary_face([big_corner, central], (480, 640, 3)) is central
+    assert primary_face([big_corner, small_central], (480, 640, 3)) is big_corner
