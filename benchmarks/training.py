@@ -23,10 +23,10 @@ the default head in about 2 minutes). Every column uses the same owners and prob
   every probe from cached outputs of the frozen layers (256 x 4 x 4 per image, computed once and cached in
   the user cache directory, ~150 MB), so its cost per owner is training plus one pass of the last stage;
 * scores: the distance from the probe to the mean of the owner's templates (raw dlib scale for the first
-  column, unit-length vectors for all others), one global threshold.
+  column; for all others the profile's measure, verification.distance_to_profile: the unit-length probe to
+  the unit-length mean of the unit-length templates), one global threshold.
 
-The second column needs no training: the mean of L2-normalised template embeddings
-with L2-normalised probes.
+The second column needs no training: it is how profiles are scored by default.
 
     python benchmarks/training.py [--every 3] [--workers 2] [--skip-timing] [--only head,stage]
 """
@@ -246,7 +246,8 @@ def accuracy(network, people, paths, index, vectors, usable, enrollable, owners,
                 d = np.full(len(probe_rows), np.inf)
                 ok = usable[probe_rows]
                 if embed is not None and ok.any():
-                    d[ok] = distances(embed(probe_rows[ok]), templates, "mean")
+                    measure = "mean" if column.config is not None or column.normalise else "raw mean"
+                    d[ok] = distances(embed(probe_rows[ok]), templates, measure)
                 out[column.name].append(d)
         print(f"  owner {k + 1}/{len(owners)} {name} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
 

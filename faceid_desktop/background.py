@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .resources import asset
+
 DIM = 128
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PATH = _REPO_ROOT / "assets" / "background_model.npz"
+DEFAULT_PATH = asset("background_model.npz")
 
 
 class BackgroundModelError(ValueError):

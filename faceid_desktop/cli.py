@@ -14,6 +14,8 @@ import re
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 from typing import Sequence
 
 from . import __version__
@@ -22,8 +24,8 @@ from .formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR = 0, 1, 2
 #: A command-line input naming a camera: ``0`` or ``camera:0`` (when no file of that name exists).
 CAMERA_SPEC = re.compile(r"^(?:camera:)?(\d+)$")
-#: dlib's same-person threshold for this network; above it strangers' photos are accepted often.
-LOOSE_THRESHOLD = 0.6
+#: Above this distance threshold about 1 stranger's photo in 100 is accepted (owner protocol).
+LOOSE_THRESHOLD = 0.4
 
 
 class InputError(ValueError):
@@ -258,7 +260,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _summary(profile) -> dict:
     return {"name": profile.name, "templates": len(profile.templates), "model_id": profile.model_id,
             "settings": vars(profile.settings).copy(), "created_at": profile.created_at,
-            "updated_at": profile.updated_at, "sources": [t.source for t in profile.templates]}
+            "updated_at": profile.updated_at, "adapter": profile.adapter is not None,
+            "sources": [t.source for t in profile.templates]}
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:
@@ -280,26 +283,155 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_threshold(args: argparse.Namespace) -> int:
+def _estimate(profile) -> str:
+    """The estimated FAR and FRR of a profile's threshold, in words ('' for an adapted profile)."""
+    from .calibration import calibrate, describe_far, describe_frr
+
+    if profile.adapter is not None:
+        return ""  # the calibration tables describe the pretrained space only
+    calibration = calibrate(profile)
+    t = profile.settings.threshold
+    return f"estimated: {describe_far(calibration.far_at(t))}; {describe_frr(calibration.frr_at(t))}"
+
+
+def _change_settings(args: argparse.Namespace, **changes) -> tuple[object, object]:
+    """Change a profile's settings atomically; returns (previous, saved) profiles."""
     store = _store(args)
-    if args.value is None:
-        old = store.load(args.name).settings.threshold
-        _emit(args, {"name": args.name, "threshold": old}, f"{args.name}: threshold {old:.3g}")
-        return EXIT_OK
-    previous: dict = {}
+    previous: list = []
 
     def change(current):
         if current is None:
             store.load(args.name)  # raises the clear "unknown profile" error
-        previous["threshold"] = current.settings.threshold
-        return current.with_settings(threshold=args.value)
+        previous.append(current)
+        return current.with_settings(**changes)
 
-    store.update(args.name, change)
+    saved = store.update(args.name, change)
+    return previous[0], saved
+
+
+def _cmd_threshold(args: argparse.Namespace) -> int:
+    if args.value is None:
+        profile = _store(args).load(args.name)
+        old = profile.settings.threshold
+        _emit(args, {"name": args.name, "threshold": old}, f"{args.name}: threshold {old:.3g}\n  {_estimate(profile)}")
+        return EXIT_OK
+    previous, profile = _change_settings(args, threshold=args.value)
     if args.value > LOOSE_THRESHOLD:
-        print(f"faceid: warning: threshold {args.value:.3g} is above {LOOSE_THRESHOLD} (dlib's same-person "
-              "threshold): strangers' faces will often be accepted", file=sys.stderr)
-    _emit(args, {"name": args.name, "threshold": args.value, "previous": previous["threshold"]},
-          f"{args.name}: threshold {previous['threshold']:.3g} -> {args.value:.3g}")
+        print(f"faceid: warning: threshold {args.value:.3g} is above {LOOSE_THRESHOLD}: strangers' faces will "
+              "often be accepted", file=sys.stderr)
+    _emit(args, {"name": args.name, "threshold": args.value, "previous": previous.settings.threshold},
+          f"{args.name}: threshold {previous.settings.threshold:.3g} -> {args.value:.3g}\n  {_estimate(profile)}")
+    return EXIT_OK
+
+
+def _alpha_value(text: str) -> float | str:
+    if text == "off":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a distance from 0 to 1 or 'off', got {text!r}") from None
+
+
+def _cmd_alpha(args: argparse.Namespace) -> int:
+    if args.value is None:
+        settings = _store(args).load(args.name).settings
+        state = f"on, alpha {settings.alpha:.3g}" if settings.rule == "alpha" else f"off (alpha {settings.alpha:.3g})"
+        _emit(args, {"name": args.name, "rule": settings.rule, "alpha": settings.alpha},
+              f"{args.name}: alpha rule {state}")
+        return EXIT_OK
+    changes = {"rule": "threshold"} if args.value == "off" else {"rule": "alpha", "alpha": args.value}
+    _, profile = _change_settings(args, **changes)
+    settings = profile.settings
+    text = (f"{args.name}: alpha rule on: accept when distance <= {settings.threshold:.3g} and distance + "
+            f"{settings.alpha:.3g} <= distance to the nearest cohort stranger" if settings.rule == "alpha"
+            else f"{args.name}: alpha rule off: accept when distance <= {settings.threshold:.3g}")
+    _emit(args, {"name": args.name, "rule": settings.rule, "alpha": settings.alpha}, text)
+    return EXIT_OK
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibration import calibrate, describe_far, describe_frr
+
+    if not 0 < args.far < 1:
+        raise InputError(f"--far must be between 0 and 1, got {args.far}")
+    store = _store(args)
+    profile = store.load(args.name)
+    if profile.adapter is not None:
+        raise InputError(f"profile {args.name} is adapted (faceid train); calibration describes the pretrained "
+                         f"network: drop the adapter first with faceid train {args.name} --off")
+    calibration = calibrate(profile)
+    threshold = round(calibration.threshold_for_far(args.far), 3)
+    far, frr = calibration.far_at(threshold), calibration.frr_at(threshold)
+    payload = {"name": args.name, "target_far": args.far, "threshold": threshold, "estimated_far": far,
+               "estimated_frr": frr, "dry_run": args.dry_run}
+    if not args.dry_run:
+        previous, _ = _change_settings(args, threshold=threshold)
+        payload["previous"] = previous.settings.threshold
+    verb = "would set" if args.dry_run else "set"
+    _emit(args, payload, f"{args.name}: {verb} threshold {threshold:.3f} for FAR {args.far:g}: "
+          f"{describe_far(far)}; {describe_frr(frr)} (estimated from {len(profile.templates)} templates)")
+    return EXIT_OK
+
+
+# -- train ---------------------------------------------------------------------------------------------------
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .adaptation import adapter_from_result, chips_from_sources, largest_face_chips, with_adapter
+    from .background import BackgroundModel
+    from .images import read_rgb
+    from .training import TrainingConfig, train_owner
+
+    store = _store(args)
+    profile = store.load(args.name)
+    if args.off:
+        if args.inputs or args.not_me:
+            raise InputError("--off takes no photos")
+        store.update(args.name, lambda current: with_adapter(current or store.load(args.name), None))
+        _emit(args, {"name": args.name, "adapter": False}, f"{args.name}: adapter dropped; threshold back to the default")
+        return EXIT_OK
+    store.check_writable()
+    pipeline = _pipeline()
+    profile = store.load(args.name, pipeline.embedder.model_id)
+    if args.inputs:
+        owner = largest_face_chips(pipeline, [read_rgb(p) for p in expand_inputs(args.inputs)])
+        missing: list[str] = []
+    else:
+        owner, missing = chips_from_sources(pipeline, profile)
+    if len(owner) < 2:
+        raise InputError(f"training needs at least 2 photos of the owner; found {len(owner)} "
+                         f"({len(missing)} enrollment sources cannot be read again: pass the owner's photos)")
+    not_me = largest_face_chips(pipeline, [read_rgb(p) for p in expand_inputs(args.not_me)]) if args.not_me else None
+    others = []
+    for other in store.names():
+        if other != args.name:
+            try:
+                others.append(store.load(other, pipeline.embedder.model_id).embeddings)
+            except (ValueError, OSError):
+                continue  # a damaged or foreign profile is no reason not to train this one
+    negatives = np.concatenate(others) if others else None
+    show = sys.stderr.isatty() and not args.json
+
+    def progress(p) -> None:
+        if show:
+            print(f"\rtraining {p.step}/{p.steps}: loss {p.loss:.4f}, {p.active_triplets:.0%} active triplets, "
+                  f"{p.remaining:.0f} s left ", end="", file=sys.stderr, flush=True)
+
+    result = train_owner(pipeline.embedder.network, owner, not_me_chips=not_me, negative_embeddings=negatives,
+                         background=BackgroundModel.load(), config=TrainingConfig(seed=args.seed), progress=progress)
+    if show:
+        print(file=sys.stderr)
+    adapter = adapter_from_result(result)
+    saved = store.update(args.name, lambda current: with_adapter(current or profile, adapter),
+                         pipeline.embedder.model_id)
+    payload = {"name": args.name, "adapter": True, "owner_chips": len(owner), "not_me_chips": 0 if not_me is None else len(not_me),
+               "other_profiles": len(others), "skipped_sources": missing, "seconds": round(result.seconds, 2),
+               "final_loss": result.losses[-1] if result.losses else None, "threshold": saved.settings.threshold}
+    note = f"; {_plural(len(missing), 'source')} not found again" if missing else ""
+    _emit(args, payload, f"{args.name}: adapted on {_plural(len(owner), 'owner chip')}, "
+          f"{payload['not_me_chips']} not-me chips, {_plural(len(others), 'other profile')} in {result.seconds:.1f} s"
+          f"{note}; threshold {saved.settings.threshold:.2f}. Measured on the owner protocol, adaptation did not "
+          f"lower the error rates: undo with faceid train {args.name} --off")
     return EXIT_OK
 
 
@@ -349,11 +481,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     threshold = commands.add_parser("threshold", parents=[data], help="show or set a profile's distance threshold",
                                     description="Show the distance threshold of profile NAME, or set it to VALUE "
-                                    "(smaller is stricter: fewer strangers accepted, more retries for the owner; "
-                                    "the default 0.43 accepts about 1 in 10,000 strangers' photos).")
+                                    "(a distance between unit-length embeddings; smaller is stricter: fewer strangers accepted, more "
+                                    "retries for the owner; the default 0.31 accepts about 1 in 10,000 strangers' photos).")
     threshold.add_argument("name", metavar="NAME", help="profile name")
     threshold.add_argument("value", nargs="?", type=float, metavar="VALUE", help="new threshold (distance, 0.05-1)")
     threshold.set_defaults(run=_cmd_threshold)
+
+    alpha = commands.add_parser("alpha", parents=[data], help="show, set or turn off a profile's alpha (cohort) rule",
+                                description="With VALUE (a distance, 0-1), turn on the alpha rule: accept only when "
+                                "distance + VALUE <= the distance to the nearest of a fixed cohort of synthetic strangers, "
+                                "besides the threshold. 'off' goes back to the threshold rule alone.")
+    alpha.add_argument("name", metavar="NAME", help="profile name")
+    alpha.add_argument("value", nargs="?", type=_alpha_value, metavar="VALUE", help="margin (0-1) or off")
+    alpha.set_defaults(run=_cmd_alpha)
+
+    calibrate = commands.add_parser("calibrate", parents=[data], help="set a profile's threshold for a target FAR",
+                                    description="Estimate the profile's error rates from its own templates and the "
+                                    "population statistics shipped with FaceID Desktop, and set the threshold whose "
+                                    "estimated false accept rate is --far.")
+    calibrate.add_argument("name", metavar="NAME", help="profile name")
+    calibrate.add_argument("--far", type=float, default=1e-5, help="target false accept rate (default 1e-5)")
+    calibrate.add_argument("--dry-run", action="store_true", help="print the threshold without setting it")
+    calibrate.set_defaults(run=_cmd_calibrate)
+
+    train = commands.add_parser("train", parents=[data], help="adapt the network to a profile's owner (triplet loss)",
+                                description="Train an adapter on the owner's photos (the profile's enrollment photos "
+                                "and video frames, or INPUTs) against 'not me' photos, the other profiles and the "
+                                "population model, and store it in the profile with its threshold. --off drops it.")
+    train.add_argument("name", metavar="NAME", help="profile name")
+    train.add_argument("inputs", nargs="*", metavar="INPUT", help="owner photos or folders (default: the enrollment sources)")
+    train.add_argument("--not-me", nargs="+", metavar="PATH", help="photos or folders of other people")
+    train.add_argument("--seed", type=int, default=0, help="random seed (same seed, same adapter)")
+    train.add_argument("--off", action="store_true", help="drop the profile's adapter")
+    train.set_defaults(run=_cmd_train)
 
     embed = commands.add_parser("embed", parents=[as_json], help="print the 128-d embedding of the largest face of each photo",
                                 description="Detect faces in photos and print the 128-d embedding of the largest one "

@@ -53,27 +53,39 @@ class Template:
         object.__setattr__(self, "embedding", vector)
 
 
+#: Decision rules (:attr:`DecisionSettings.rule`).
+RULES = ("threshold", "alpha")
+
+#: Default distance threshold of a profile without an adapter: FAR 1e-4 on the owner protocol
+#: (benchmarks/owner_protocol.py, distance of the unit-length probe to the profile's centre).
+DEFAULT_THRESHOLD = 0.31
+
+
 @dataclass(frozen=True)
 class DecisionSettings:
     """How probes are decided against a profile.
 
     Attributes:
         threshold: accept when the probe's distance to the profile is at most this (Euclidean distance
-            in dlib's embedding space).
-        alpha: margin of the cohort (alpha) rule: accept when d(probe, owner) + alpha <= d(probe, nearest
-            cohort negative); used once on-device training lands.
+            between unit-length embeddings, 0 to 2; see verification.distance_to_profile).
+        alpha: margin of the alpha (cohort) rule, a distance: with ``rule="alpha"`` a probe is accepted only
+            when, besides the threshold, d(probe, owner) + alpha <= d(probe, nearest cohort negative).
+        rule: ``threshold`` or ``alpha``.
         frames_to_accept: M of the multi-frame rule: accept a stream when M of the last N frames match.
         window: N of the multi-frame rule (frames).
         timeout: seconds a stream may take before it is rejected.
     """
 
-    threshold: float = 0.43
+    threshold: float = DEFAULT_THRESHOLD
     alpha: float = 0.2
+    rule: str = "threshold"
     frames_to_accept: int = 2
     window: int = 5
     timeout: float = 4.0
 
     def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ValueError(f"rule must be one of {', '.join(RULES)}, got {self.rule!r}")
         for name in ("frames_to_accept", "window"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a whole number of frames, got {getattr(self, name)!r}")
@@ -92,6 +104,37 @@ class DecisionSettings:
 
 
 @dataclass(frozen=True)
+class Adapter:
+    """An on-device adapter: a 128x128 affine map on the embedding, trained with the triplet loss
+    (faceid_desktop.training, variant ``head``); adapted embeddings are ``unit(W x + b)``.
+
+    Attributes:
+        weight: (128, 128) float32 W.
+        bias: (128,) float32 b.
+
+    Raises:
+        ValueError: wrong shapes or non-finite values.
+    """
+
+    weight: np.ndarray = field(repr=False)
+    bias: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        for name, shape in (("weight", (128, 128)), ("bias", (128,))):
+            value = np.array(getattr(self, name), dtype=np.float32)
+            if value.shape != shape or not np.isfinite(value).all():
+                raise ValueError(f"adapter {name} must be {shape} finite numbers, got shape {value.shape}")
+            value.flags.writeable = False
+            object.__setattr__(self, name, value)
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        """Adapted embeddings: (..., 128) pretrained embeddings -> (..., 128) float64 unit-length vectors."""
+        mapped = np.asarray(vectors, dtype=np.float64) @ self.weight.T.astype(np.float64) + self.bias
+        norms = np.linalg.norm(mapped, axis=-1, keepdims=True)
+        return mapped / np.where(norms > 0, norms, 1.0)
+
+
+@dataclass(frozen=True)
 class Profile:
     """An enrolled person.
 
@@ -102,6 +145,8 @@ class Profile:
         templates: the enrollment samples.
         settings: decision settings.
         created_at, updated_at: seconds since the Unix epoch.
+        adapter: the owner's on-device adapter (``faceid train``), or None: templates stay pretrained
+            embeddings either way, so dropping the adapter restores the pretrained decision.
     """
 
     name: str
@@ -110,9 +155,12 @@ class Profile:
     settings: DecisionSettings = DecisionSettings()
     created_at: float = 0.0
     updated_at: float = 0.0
+    adapter: Adapter | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name)
+        if self.adapter is not None and not isinstance(self.adapter, Adapter):
+            raise ValueError(f"adapter must be an Adapter or None, got {type(self.adapter).__name__}")
 
     @property
     def embeddings(self) -> np.ndarray:
@@ -121,6 +169,6 @@ class Profile:
             return np.zeros((0, 128), np.float32)
         return np.stack([t.embedding for t in self.templates]).astype(np.float32, copy=False)
 
-    def with_settings(self, **changes: float) -> "Profile":
+    def with_settings(self, **changes: float | str) -> "Profile":
         """A copy with some decision settings changed (validated)."""
         return replace(self, settings=replace(self.settings, **changes))

@@ -6,15 +6,24 @@ Layout of the profile directory (``<data dir>/profiles``, mode 0700; every file 
     alice.3f2a9c0d1b4e5f67.npy   its (N, 128) float32 embeddings; the middle part is the file's SHA-256[:16]
     .alice.<16 hex>.tmp          a write that a crash interrupted: ignored, removed by the next save of alice
 
-``alice.json`` looks like this (``"files"`` maps a role to a referenced file; schema 1 has one role,
-``"embeddings"``; a later schema can add, say, adapted network weights the same way)::
+    alice.0a1b2c3d4e5f6789.safetensors   its on-device adapter (``faceid train``), when it has one
 
-    {"schema": 1, "name": "alice", "model_id": "<sha-256 of the weights>",
+``alice.json`` looks like this (``"files"`` maps a role to a referenced file: ``"embeddings"`` always,
+``"adapter"`` when the profile has one)::
+
+    {"schema": 2, "name": "alice", "model_id": "<sha-256 of the weights>",
      "created_at": 1700000000.0, "updated_at": 1700000100.0,
-     "settings": {"threshold": 0.5, "alpha": 0.2, "frames_to_accept": 2, "window": 5, "timeout": 4.0},
+     "settings": {"threshold": 0.31, "alpha": 0.2, "rule": "threshold", "frames_to_accept": 2, "window": 5,
+                  "timeout": 4.0},
      "templates": [{"captured_at": 1700000000.0, "source": "camera:0", "quality": 0.9}, ...],
      "files": {"embeddings": {"file": "alice.3f2a9c0d1b4e5f67.npy", "sha256": "<64 hex>",
-                              "size": 2688, "dtype": "<f4", "shape": [N, 128]}}}
+                              "size": 2688, "dtype": "<f4", "shape": [N, 128]},
+               "adapter": {"file": "alice.0a1b2c3d4e5f6789.safetensors", "sha256": "<64 hex>",
+                           "size": 66208, "dtype": "<f4", "shape": [129, 128]}}}
+
+Schema 1 (session one's format: no ``rule``, no adapter, thresholds on the raw-embedding scale) is still
+read: its threshold is rescaled to the unit scale (:data:`SCHEMA1_THRESHOLD_SCALE`) and the next save
+writes schema 2.
 
 The JSON file is the single point of commit. A save writes the referenced files first, under names derived
 from their content (so it never changes the bytes the current JSON points to), then replaces the JSON, and
@@ -46,7 +55,9 @@ from typing import Callable, Any, Iterator
 import numpy as np
 import platformdirs
 
-from .profile import NAME_PATTERN, DecisionSettings, Profile, Template, check_name
+import safetensors.numpy
+
+from .profile import NAME_PATTERN, Adapter, DecisionSettings, Profile, Template, check_name
 
 try:
     import fcntl
@@ -54,8 +65,11 @@ except ImportError:  # not POSIX: no advisory locks, so saves from two processes
     fcntl = None  # type: ignore[assignment]
 
 APP_NAME = "faceid-desktop"
-#: Version of the profile JSON format written and read by this module.
-SCHEMA = 1
+#: Version of the profile JSON format written by this module (it also reads schema 1).
+SCHEMA = 2
+#: Schema 1 thresholds were distances between raw embeddings; the unit-length measure of schema 2 puts the
+#: same operating point (FAR 1e-4 on the owner protocol: 0.429 raw, 0.313 unit) at this fraction of them.
+SCHEMA1_THRESHOLD_SCALE = 0.313 / 0.429
 #: Length of an embedding (dlib's face descriptor).
 EMBEDDING_DIM = 128
 
@@ -72,10 +86,13 @@ _ARRAYS_DTYPE = "<f4"  # little-endian, so a profile directory can move between 
 _TOP_KEYS = ("schema", "name", "model_id", "created_at", "updated_at", "settings", "templates", "files")
 _TEMPLATE_KEYS = ("captured_at", "source", "quality")
 _FILE_KEYS = ("file", "sha256", "size", "dtype", "shape")
-_SETTINGS_FIELDS = tuple((f.name, f.type in ("int", int)) for f in fields(DecisionSettings))
+_SETTINGS_FIELDS = tuple((f.name, {"int": "int", "str": "str"}.get(str(f.type), "float"))
+                         for f in fields(DecisionSettings))
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-# Suffixes of the files a profile references; a later schema adds e.g. ".safetensors" here.
-_REFERENCED_SUFFIXES = ("npy",)
+# Suffixes of the files a profile references.
+_REFERENCED_SUFFIXES = ("npy", "safetensors")
+_ADAPTER_KEYS = ("head.linear.weight", "head.linear.bias")
+_ADAPTER_SHAPE = [EMBEDDING_DIM + 1, EMBEDDING_DIM]  # the weight's rows plus the bias, as recorded
 
 
 class ProfileError(ValueError):
@@ -218,8 +235,12 @@ class ProfileStore:
                 f"profile {name} was enrolled with other model weights; start over: faceid profiles remove {name}, then faceid enroll {name} ...",
                 json_path,
             )
+        adapter = None
+        if "adapter" in doc["files"]:
+            adapter = self._read_adapter(name, doc["files"]["adapter"], json_path)
         templates = tuple(Template(embedding=embeddings[i], **meta) for i, meta in enumerate(parts["templates"]))
         return Profile(
+            adapter=adapter,
             name=name,
             model_id=parts["model_id"],
             templates=templates,
@@ -227,6 +248,16 @@ class ProfileStore:
             created_at=parts["created_at"],
             updated_at=parts["updated_at"],
         )
+
+    def _read_adapter(self, name: str, record: dict, json_path: Path) -> Adapter:
+        path = self.directory / record["file"]
+        data = self._read(path, record["size"], missing=lambda: ProfileError(
+            f"{path}: adapter file of profile {name!r} is missing (referenced by {json_path.name}); "
+            f"drop the adapter with: faceid train {name} --off", path))
+        try:
+            return _decode_adapter(data, record)
+        except _Invalid as problem:
+            raise ProfileError(f"{path}: {problem}", path) from None
 
     # ------------------------------------------------------------------ save / remove
 
@@ -309,12 +340,21 @@ class ProfileStore:
                 "shape": [len(profile.templates), EMBEDDING_DIM],
             }
         }
+        referenced = {arrays_name: arrays}
+        if profile.adapter is not None:
+            adapter = _encode_adapter(profile.adapter)
+            adapter_digest = hashlib.sha256(adapter).hexdigest()
+            adapter_name = f"{name}.{adapter_digest[:16]}.safetensors"
+            doc["files"]["adapter"] = {"file": adapter_name, "sha256": adapter_digest, "size": len(adapter),
+                                       "dtype": _ARRAYS_DTYPE, "shape": _ADAPTER_SHAPE}
+            referenced[adapter_name] = adapter
         text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
         self._check_directory(dir_fd)
-        # The referenced file must be durable under its name before the JSON can point to it.
-        self._write_atomically(name, arrays_name, arrays, dir_fd)
+        # The referenced files must be durable under their names before the JSON can point to them.
+        for file_name, data in referenced.items():
+            self._write_atomically(name, file_name, data, dir_fd)
         self._write_atomically(name, f"{name}.json", text.encode("ascii"), dir_fd)
-        self._collect_garbage(name, keep={arrays_name})
+        self._collect_garbage(name, keep=set(referenced))
 
     def remove(self, name: str) -> None:
         """Delete a profile: its JSON file first (the profile is gone from then on), then its other files.
@@ -513,6 +553,9 @@ def _string(value: Any, where: str) -> str:
     return value
 
 
+_CHECKS = {"int": _integer, "float": _number, "str": _string}
+
+
 def _quality(value: Any, where: str) -> float:
     quality = _number(value, where)
     if not 0.0 <= quality <= 1.0:
@@ -546,10 +589,7 @@ def _encode(profile: Profile) -> tuple[dict, bytes]:
     settings = profile.settings
     if not isinstance(settings, DecisionSettings):
         raise _Invalid(f"settings must be DecisionSettings, got {type(settings).__name__}")
-    settings_doc = {
-        key: (_integer if is_int else _number)(getattr(settings, key), f"'settings.{key}'")
-        for key, is_int in _SETTINGS_FIELDS
-    }
+    settings_doc = {key: _CHECKS[kind](getattr(settings, key), f"'settings.{key}'") for key, kind in _SETTINGS_FIELDS}
     rows, metadata = [], []
     for i, template in enumerate(profile.templates):
         if not isinstance(template, Template):
@@ -615,9 +655,9 @@ def _decode(doc: Any, name: str) -> dict[str, Any]:
     schema = doc["schema"]
     if isinstance(schema, bool) or not isinstance(schema, int):
         raise _Invalid(f"field 'schema' must be an integer, got {_describe(schema)}")
-    if schema != SCHEMA:
+    if schema not in (1, SCHEMA):
         newer = " (written by a newer FaceID Desktop; update it)" if schema > SCHEMA else ""
-        raise _Invalid(f"schema version {schema} is not supported; this version reads version {SCHEMA}{newer}")
+        raise _Invalid(f"schema version {schema} is not supported; this version reads versions 1 and {SCHEMA}{newer}")
     _object(doc, _TOP_KEYS, "")
     stored_name = _string(doc["name"], "'name'")
     if stored_name != name:
@@ -625,11 +665,11 @@ def _decode(doc: Any, name: str) -> dict[str, Any]:
     model_id = _string(doc["model_id"], "'model_id'")
     if not model_id:
         raise _Invalid("field 'model_id' is empty")
-    settings = _object(doc["settings"], tuple(k for k, _ in _SETTINGS_FIELDS), "settings.")
-    settings = {
-        key: (_integer if is_int else _number)(settings[key], f"'settings.{key}'")
-        for key, is_int in _SETTINGS_FIELDS
-    }
+    settings_fields = tuple((k, kind) for k, kind in _SETTINGS_FIELDS if schema > 1 or k != "rule")
+    settings = _object(doc["settings"], tuple(k for k, _ in settings_fields), "settings.")
+    settings = {key: _CHECKS[kind](settings[key], f"'settings.{key}'") for key, kind in settings_fields}
+    if schema == 1:
+        settings["threshold"] = round(settings["threshold"] * SCHEMA1_THRESHOLD_SCALE, 4)
     if not isinstance(doc["templates"], list):
         raise _Invalid(f"field 'templates' must be an array, got {_describe(doc['templates'])}")
     templates = []
@@ -642,30 +682,18 @@ def _decode(doc: Any, name: str) -> dict[str, Any]:
                 "quality": _quality(meta["quality"], f"'templates[{i}].quality'"),
             }
         )
-    files = _object(doc["files"], ("embeddings",), "files.")
-    record = _object(files["embeddings"], _FILE_KEYS, "files.embeddings.")
-    digest = _string(record["sha256"], "'files.embeddings.sha256'")
-    if not _SHA256_HEX.fullmatch(digest):
-        raise _Invalid(f"field 'files.embeddings.sha256' must be 64 lowercase hex digits, got {_describe(digest)}")
-    file_name = _string(record["file"], "'files.embeddings.file'")
-    if file_name != f"{name}.{digest[:16]}.npy":
-        # Also keeps a hand-edited file name from pointing outside the profile directory.
-        raise _Invalid(
-            f"field 'files.embeddings.file' must be {name}.{digest[:16]}.npy (from its SHA-256), got {file_name!r}"
-        )
-    size = _integer(record["size"], "'files.embeddings.size'")
-    if size < 0:
-        raise _Invalid(f"field 'files.embeddings.size' must be >= 0, got {size}")
-    if record["dtype"] != _ARRAYS_DTYPE:
-        raise _Invalid(f"field 'files.embeddings.dtype' must be {_ARRAYS_DTYPE!r}, got {_describe(record['dtype'])}")
-    shape = record["shape"]
-    if not (isinstance(shape, list) and len(shape) == 2 and all(type(v) is int for v in shape)):
-        raise _Invalid(f"field 'files.embeddings.shape' must be [rows, {EMBEDDING_DIM}], got {_describe(shape)}")
+    if not isinstance(doc["files"], dict) or "embeddings" not in doc["files"]:
+        raise _Invalid("field 'files' must be an object with an 'embeddings' entry")
+    roles = ("embeddings", "adapter") if schema > 1 and "adapter" in doc["files"] else ("embeddings",)
+    files = _object(doc["files"], roles, "files.")
+    shape = _file_record(files["embeddings"], "embeddings", name, "npy")
     if shape != [len(templates), EMBEDDING_DIM]:
         raise _Invalid(
             f"{len(templates)} templates but the embeddings are recorded as shape {tuple(shape)}; "
             f"expected ({len(templates)}, {EMBEDDING_DIM})"
         )
+    if "adapter" in files and _file_record(files["adapter"], "adapter", name, "safetensors") != _ADAPTER_SHAPE:
+        raise _Invalid(f"field 'files.adapter.shape' must be {_ADAPTER_SHAPE}")
     return {
         "model_id": model_id,
         "created_at": _number(doc["created_at"], "'created_at'"),
@@ -673,6 +701,54 @@ def _decode(doc: Any, name: str) -> dict[str, Any]:
         "settings": settings,
         "templates": templates,
     }
+
+
+def _file_record(record: Any, role: str, name: str, suffix: str) -> list[int]:
+    """Check a ``files`` entry and return its recorded shape."""
+    record = _object(record, _FILE_KEYS, f"files.{role}.")
+    digest = _string(record["sha256"], f"'files.{role}.sha256'")
+    if not _SHA256_HEX.fullmatch(digest):
+        raise _Invalid(f"field 'files.{role}.sha256' must be 64 lowercase hex digits, got {_describe(digest)}")
+    file_name = _string(record["file"], f"'files.{role}.file'")
+    if file_name != f"{name}.{digest[:16]}.{suffix}":
+        # Also keeps a hand-edited file name from pointing outside the profile directory.
+        raise _Invalid(
+            f"field 'files.{role}.file' must be {name}.{digest[:16]}.{suffix} (from its SHA-256), got {file_name!r}"
+        )
+    size = _integer(record["size"], f"'files.{role}.size'")
+    if size < 0:
+        raise _Invalid(f"field 'files.{role}.size' must be >= 0, got {size}")
+    if record["dtype"] != _ARRAYS_DTYPE:
+        raise _Invalid(f"field 'files.{role}.dtype' must be {_ARRAYS_DTYPE!r}, got {_describe(record['dtype'])}")
+    shape = record["shape"]
+    if not (isinstance(shape, list) and len(shape) == 2 and all(type(v) is int for v in shape)):
+        raise _Invalid(f"field 'files.{role}.shape' must be [rows, {EMBEDDING_DIM}], got {_describe(shape)}")
+    return shape
+
+
+def _encode_adapter(adapter: Adapter) -> bytes:
+    """The adapter as safetensors bytes (no pickle)."""
+    return safetensors.numpy.save({_ADAPTER_KEYS[0]: np.ascontiguousarray(adapter.weight, dtype=_ARRAYS_DTYPE),
+                                   _ADAPTER_KEYS[1]: np.ascontiguousarray(adapter.bias, dtype=_ARRAYS_DTYPE)})
+
+
+def _decode_adapter(data: bytes, record: dict) -> Adapter:
+    """The adapter from checked safetensors bytes."""
+    if hashlib.sha256(data).hexdigest() != record["sha256"]:
+        raise _Invalid("SHA-256 does not match the one the profile records; the file is damaged: "
+                       "drop the adapter (faceid train NAME --off) or train again")
+    try:
+        tensors = safetensors.numpy.load(data)
+    except Exception as error:  # safetensors raises its own error types for malformed headers
+        raise _Invalid(f"not a valid safetensors file ({error})") from None
+    if sorted(tensors) != sorted(_ADAPTER_KEYS):
+        raise _Invalid(f"adapter tensors must be {', '.join(_ADAPTER_KEYS)}, got {', '.join(sorted(tensors))}")
+    if any(t.dtype != np.dtype(_ARRAYS_DTYPE) for t in tensors.values()):
+        raise _Invalid("adapter tensors must be float32")
+    try:
+        return Adapter(tensors[_ADAPTER_KEYS[0]], tensors[_ADAPTER_KEYS[1]])
+    except ValueError as error:
+        raise _Invalid(str(error)) from None
 
 
 def _decode_arrays(data: bytes, record: dict) -> np.ndarray:

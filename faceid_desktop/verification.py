@@ -9,6 +9,7 @@ import numpy as np
 
 from .detection import Face
 from .pipeline import Embedding, FacePipeline
+from .background import BackgroundModel
 from .profile import DecisionSettings, Profile
 from .quality import MIN_BRIGHTNESS, MIN_FACE_WIDTH, assess
 
@@ -32,6 +33,8 @@ class Decision:
             None when no face could be compared.
         threshold: the distance threshold the decision used.
         faces: faces found in the frame.
+        nearest_negative: with the alpha rule, the probe's distance to the nearest cohort negative
+            (accepted only if ``distance + alpha <= nearest_negative``); None with the threshold rule.
     """
 
     accepted: bool
@@ -39,18 +42,54 @@ class Decision:
     distance: float | None
     threshold: float
     faces: int
+    nearest_negative: float | None = None
 
     def to_dict(self) -> dict:
         """The decision as plain JSON-ready values."""
         return asdict(self)
 
 
-def distance_to_profile(probes: np.ndarray, templates: np.ndarray) -> np.ndarray:
-    """Distance from each probe to a profile's templates: the distance to the templates' mean.
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """Vectors scaled to unit Euclidean length along the last axis (zero vectors stay zero).
 
-    The mean of the templates (the template centroid) was chosen over the minimum distance to any template
-    because it averages out each enrollment photo's pose, light and expression; the owner-protocol
-    benchmark prints both side by side.
+    Args:
+        vectors: (..., D) float array.
+
+    Returns:
+        float64 array of the same shape.
+    """
+    vectors = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def profile_centre(templates: np.ndarray) -> np.ndarray:
+    """A profile's centre: the unit-length mean of its unit-length templates.
+
+    Args:
+        templates: (T, 128) float embeddings, T >= 1.
+
+    Returns:
+        (128,) float64 unit vector.
+
+    Raises:
+        ValueError: no templates.
+    """
+    templates = np.asarray(templates, dtype=np.float64)
+    if templates.ndim != 2 or templates.shape[0] == 0:
+        raise ValueError("a profile needs at least one template")
+    return unit(unit(templates).mean(axis=0))
+
+
+def distance_to_profile(probes: np.ndarray, templates: np.ndarray) -> np.ndarray:
+    """Distance from each probe to a profile: the Euclidean distance between the unit-length probe and
+    the profile's centre (:func:`profile_centre`), from 0 (same direction) to 2.
+
+    Why the centre of unit-length templates: on the owner protocol (benchmarks/owner_protocol.py) it
+    rejected fewer owners than the raw templates' mean at every FAR from 1e-3 to 1e-5 (the raw mean in
+    turn beats the minimum distance to any template, Howdy's rule), because it averages out each
+    enrollment photo's pose, light and expression and ignores the embedding's length, which tracks image
+    quality more than identity. The benchmark prints all three side by side.
 
     Args:
         probes: (P, 128) or (128,) float embeddings.
@@ -65,9 +104,14 @@ def distance_to_profile(probes: np.ndarray, templates: np.ndarray) -> np.ndarray
     return distances(probes, templates, "mean")
 
 
+#: The measures :func:`distances` knows: the profile's (``mean``) and two for comparison in benchmarks.
+MEASURES = ("mean", "raw mean", "min")
+
+
 def distances(probes: np.ndarray, templates: np.ndarray, measure: str) -> np.ndarray:
-    """Distances from probes to templates by ``measure``: ``"mean"`` (to the templates' mean) or ``"min"``
-    (to the nearest template, Howdy's and face_recognition's rule). Shapes as :func:`distance_to_profile`.
+    """Distances from probes to templates by ``measure``: ``"mean"`` (the profile's measure, see
+    :func:`distance_to_profile`), ``"raw mean"`` (to the raw templates' mean) or ``"min"`` (to the nearest
+    raw template, Howdy's and face_recognition's rule). Shapes as :func:`distance_to_profile`.
 
     Raises:
         ValueError: no templates, mismatched dimensions, or an unknown measure.
@@ -79,16 +123,92 @@ def distances(probes: np.ndarray, templates: np.ndarray, measure: str) -> np.nda
     if probes.shape[-1] != templates.shape[1]:
         raise ValueError(f"probe dimension {probes.shape[-1]} != template dimension {templates.shape[1]}")
     if measure == "mean":
+        return np.linalg.norm(unit(probes) - profile_centre(templates), axis=-1)
+    if measure == "raw mean":
         return np.linalg.norm(probes - templates.mean(axis=0), axis=-1)
     if measure == "min":
         return np.linalg.norm(probes[..., None, :] - templates, axis=-1).min(axis=-1)
-    raise ValueError(f"unknown distance measure {measure!r} (mean or min)")
+    raise ValueError(f"unknown distance measure {measure!r} (one of {', '.join(MEASURES)})")
 
 
-def decide_distance(distance: float, settings: DecisionSettings, faces: int = 1) -> Decision:
-    """Threshold rule: accept when ``distance <= settings.threshold``."""
+def decide_distance(distance: float, settings: DecisionSettings, faces: int = 1,
+                    nearest_negative: float | None = None) -> Decision:
+    """Decide one compared probe.
+
+    Threshold rule: accept when ``distance <= settings.threshold``. Alpha rule (the tutorial's margin made
+    sound): additionally require ``distance + settings.alpha <= nearest_negative``, the probe's distance to
+    the nearest negative of a fixed cohort (:class:`ProfileScorer`); the threshold still bounds it, since a
+    probe far from everyone would otherwise pass.
+
+    Raises:
+        ValueError: the alpha rule without ``nearest_negative``.
+    """
     accepted = bool(distance <= settings.threshold)
-    return Decision(accepted, MATCH if accepted else NO_MATCH, float(distance), settings.threshold, faces)
+    if settings.rule == "alpha":
+        if nearest_negative is None:
+            raise ValueError("the alpha rule needs the distance to the nearest cohort negative")
+        accepted = accepted and distance + settings.alpha <= nearest_negative
+    return Decision(accepted, MATCH if accepted else NO_MATCH, float(distance), settings.threshold, faces,
+                    None if nearest_negative is None else float(nearest_negative))
+
+
+#: Size and seed of the alpha rule's fixed cohort of synthetic negatives drawn from the background model.
+COHORT_SIZE, COHORT_SEED = 1000, 0
+
+
+def fixed_cohort(background: BackgroundModel | None = None) -> np.ndarray:
+    """The alpha rule's cohort: :data:`COHORT_SIZE` synthetic strangers' embeddings drawn with seed
+    :data:`COHORT_SEED` from the background model (the shipped one when None), the same on every run.
+
+    Returns:
+        (COHORT_SIZE, 128) float64 embeddings in dlib's raw scale.
+    """
+    background = background if background is not None else BackgroundModel.load()
+    return background.sample_images(COHORT_SIZE, np.random.default_rng(COHORT_SEED))
+
+
+class ProfileScorer:
+    """A profile made ready to score probes: its adapter (if any) applied, its centre computed, and for the
+    alpha rule its cohort.
+
+    Args:
+        profile: the enrolled owner (at least one template).
+        cohort: (K, 128) raw negatives for the alpha rule; :func:`fixed_cohort` (drawn on first use)
+            when None.
+
+    Raises:
+        ValueError: a profile without templates.
+    """
+
+    def __init__(self, profile: Profile, cohort: np.ndarray | None = None) -> None:
+        if not profile.templates:
+            raise ValueError(f"profile {profile.name} has no templates: enroll first")
+        self.profile = profile
+        self._centre = profile_centre(self.space(profile.embeddings))
+        self._cohort = None if cohort is None else self.space(cohort)
+
+    def space(self, vectors: np.ndarray) -> np.ndarray:
+        """Pretrained (..., 128) embeddings in the profile's space (through its adapter, if any), unit length."""
+        return self.profile.adapter.apply(vectors) if self.profile.adapter is not None else unit(vectors)
+
+    def distance(self, vectors: np.ndarray) -> np.ndarray:
+        """Distances of pretrained (P, 128) or (128,) embeddings to the profile's centre (0 to 2)."""
+        return np.linalg.norm(self.space(vectors) - self._centre, axis=-1)
+
+    def nearest_negative(self, vectors: np.ndarray) -> np.ndarray:
+        """Distances of pretrained (P, 128) or (128,) embeddings to the nearest cohort negative (0 to 2)."""
+        if self._cohort is None:
+            self._cohort = self.space(fixed_cohort())
+        return np.sqrt(np.maximum(2.0 - 2.0 * (self.space(vectors) @ self._cohort.T).max(axis=-1), 0.0))
+
+    def decide(self, vector: np.ndarray, faces: int = 1,
+               settings: DecisionSettings | None = None) -> Decision:
+        """Decide one pretrained (128,) embedding with the profile's settings (or ``settings``, e.g. a
+        threshold being tuned)."""
+        settings = settings or self.profile.settings
+        nearest = self.nearest_negative(vector) if settings.rule == "alpha" else None
+        return decide_distance(float(self.distance(vector)), settings, faces,
+                               None if nearest is None else float(nearest))
 
 
 def primary_face(faces: list[Face], frame_shape: tuple[int, ...]) -> Face:
@@ -154,20 +274,16 @@ class Verifier:
     """
 
     def __init__(self, pipeline: FacePipeline, profile: Profile) -> None:
-        if not profile.templates:
-            raise ValueError(f"profile {profile.name} has no templates: enroll first")
+        self.scorer = ProfileScorer(profile)
         self.pipeline = pipeline
         self.profile = profile
-        self._templates = profile.embeddings
 
     def verify_image(self, image: np.ndarray) -> Decision:
         """Decide one (H, W, 3) uint8 RGB frame; the reason says why a frame was rejected."""
         probe, reason, faces = find_probe(self.pipeline, image)
-        settings = self.profile.settings
         if probe is None:
-            return Decision(False, reason or NO_FACE, None, settings.threshold, faces)
-        distance = float(distance_to_profile(probe.vector, self._templates))
-        return decide_distance(distance, settings, faces)
+            return Decision(False, reason or NO_FACE, None, self.profile.settings.threshold, faces)
+        return self.scorer.decide(probe.vector, faces)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,8 @@ def test_profiles_and_threshold_commands(enrolled, capsys):
     code, out, _ = run(capsys, "profiles", "show", "me", "--json")
     shown = json.loads(out)
     assert code == 0 and shown["templates"] == 4 and shown["settings"]["threshold"] == DecisionSettings().threshold
-    assert run(capsys, "threshold", "me", "0.42")[0] == 0
+    code, out, _ = run(capsys, "threshold", "me", "0.42")
+    assert code == 0 and "strangers would be accepted" in out  # the estimate, in words
     assert ProfileStore().load("me").settings.threshold == 0.42
     code, _, err = run(capsys, "threshold", "me", "-1")
     assert code == 2 and "threshold" in err
@@ -222,3 +223,65 @@ def test_console_script_exit_codes_and_no_traceback(home):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == ["faceid: x.jpg: no such file or folder"] or \
         "unknown profile" in done.stderr
+
+
+def test_alpha_command(enrolled, seed, capsys):
+    code, out, _ = run(capsys, "alpha", "me")
+    assert code == 0 and "alpha rule off" in out
+    code, out, _ = run(capsys, "alpha", "me", "0.05", "--json")
+    assert code == 0 and json.loads(out) == {"name": "me", "rule": "alpha", "alpha": 0.05}
+    code, out, _ = run(capsys, "verify", "me", seed / "ME" / "ME_5.jpg", "--json")
+    [result] = json.loads(out)
+    assert code == 0 and result["accepted"] and result["nearest_negative"] > result["distance"] + 0.05
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error: exit code 2, one line
+        run(capsys, "alpha", "me", "often")
+    assert exited.value.code == 2 and "'off'" in capsys.readouterr().err
+    code, _, err = run(capsys, "alpha", "me", "1.5")
+    assert code == 2 and "alpha must be" in err
+    assert run(capsys, "alpha", "me", "off")[0] == 0
+    assert ProfileStore().load("me").settings.rule == "threshold"
+
+
+def test_calibrate_command(enrolled, capsys):
+    code, out, _ = run(capsys, "calibrate", "me", "--far", "1e-5", "--dry-run", "--json")
+    dry = json.loads(out)
+    assert code == 0 and dry["estimated_far"] <= 1e-5 and 0.1 < dry["threshold"] < 0.4
+    assert ProfileStore().load("me").settings.threshold == DecisionSettings().threshold  # dry run
+    code, out, _ = run(capsys, "calibrate", "me", "--far", "1e-3")
+    assert code == 0 and "strangers would be accepted" in out
+    assert ProfileStore().load("me").settings.threshold > dry["threshold"]  # looser target, larger threshold
+    code, _, err = run(capsys, "calibrate", "me", "--far", "2")
+    assert code == 2 and "--far" in err
+
+
+def test_train_stores_an_adapter_and_off_drops_it(enrolled, seed, capsys):
+    code, out, err = run(capsys, "train", "me", "--not-me", seed / "NOT_ME", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["owner_chips"] == 4 and result["not_me_chips"] == 9 and result["skipped_sources"] == []
+    profile = ProfileStore().load("me")
+    assert profile.adapter is not None and profile.settings.threshold == result["threshold"]
+    code, out, _ = run(capsys, "verify", "me", *[seed / "ME" / f"ME_{i}.jpg" for i in (5, 6, 7)])
+    assert code == 0, out
+    for path in sorted((seed / "NOT_ME").iterdir())[:3]:
+        assert run(capsys, "verify", "me", path)[0] == 1
+    code, _, err = run(capsys, "calibrate", "me")
+    assert code == 2 and "adapted" in err
+    assert run(capsys, "train", "me", "--off")[0] == 0
+    profile = ProfileStore().load("me")
+    assert profile.adapter is None and profile.settings.threshold == DecisionSettings().threshold
+
+
+def test_interrupted_training_leaves_the_profile_byte_identical(enrolled, seed, capsys, monkeypatch):
+    from faceid_desktop import training
+
+    directory = ProfileStore().directory
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+
+    def interrupted(*args, progress=None, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C in the middle of training
+
+    monkeypatch.setattr(training, "train_owner", interrupted)
+    code, _, err = run(capsys, "train", "me")
+    assert code == 130 and "nothing written" in err
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before

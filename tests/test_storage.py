@@ -13,13 +13,14 @@ import signal
 import stat
 import threading
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from faceid_desktop import storage
-from faceid_desktop.profile import DecisionSettings, Profile, Template
+from faceid_desktop.profile import Adapter, DecisionSettings, Profile, Template
 from faceid_desktop.storage import ProfileError, ProfileStore, default_data_dir
 
 MODEL = "ab" * 32
@@ -134,7 +135,7 @@ def test_layout_and_json_content(saved):
         "dtype": "<f4",
         "shape": [3, 128],
     }
-    assert doc["schema"] == 1 and doc["name"] == "alice" and doc["model_id"] == MODEL
+    assert doc["schema"] == 2 and doc["name"] == "alice" and doc["model_id"] == MODEL
     assert doc["settings"] == vars(make_profile().settings)
     assert [t["quality"] for t in doc["templates"]] == [0.5, 0.625, 0.75]
     assert np.load(arrays_path(saved), allow_pickle=False).dtype == np.dtype("<f4")
@@ -312,7 +313,7 @@ def _edit_hash_tail(doc):
 
 
 JSON_EDITS = {
-    "schema 2": (_set("schema", 2), ["schema version 2 is not supported", "newer FaceID Desktop"]),
+    "schema 3": (_set("schema", 3), ["schema version 3 is not supported", "newer FaceID Desktop"]),
     "schema 0": (_set("schema", 0), ["schema version 0 is not supported"]),
     "schema string": (_set("schema", "1"), ["'schema' must be an integer, got string '1'"]),
     "no schema": (_delete("schema"), ["no 'schema' field"]),
@@ -516,3 +517,59 @@ def test_killed_mid_save_leaves_old_or_new_version(tmp_path):
         else:
             pytest.fail(f"save never completed with os.{func} patched")
     assert seen[1] and seen[2], seen  # both sides of the commit point were hit
+
+
+# ---------------------------------------------------------------------- schema 2: rule, adapter, schema 1
+
+
+def make_adapter(seed: int = 0) -> Adapter:
+    rng = np.random.default_rng(seed)
+    return Adapter(np.eye(128, dtype=np.float32) + rng.standard_normal((128, 128)).astype(np.float32) * 0.01,
+                   rng.standard_normal(128).astype(np.float32) * 0.01)
+
+
+def adapter_path(store: ProfileStore, name: str = "alice") -> Path:
+    return store.directory / json.loads(json_path(store, name).read_text())["files"]["adapter"]["file"]
+
+
+def test_rule_and_adapter_round_trip(store):
+    profile = replace(make_profile(), adapter=make_adapter(), settings=DecisionSettings(rule="alpha", alpha=0.1))
+    store.save(profile)
+    loaded = store.load("alice")
+    assert loaded.settings == profile.settings
+    assert loaded.adapter.weight.tobytes() == profile.adapter.weight.tobytes()
+    assert loaded.adapter.bias.tobytes() == profile.adapter.bias.tobytes()
+    assert adapter_path(store).suffix == ".safetensors" and stat.S_IMODE(adapter_path(store).stat().st_mode) == 0o600
+    store.save(replace(loaded, adapter=None))  # dropping the adapter deletes its file
+    assert store.load("alice").adapter is None
+    assert not any(p.suffix == ".safetensors" for p in store.directory.iterdir())
+
+
+def test_damaged_adapter_refused(store):
+    store.save(replace(make_profile(), adapter=make_adapter()))
+    path = adapter_path(store)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    assert "SHA-256 does not match" in refused(store)
+    path.unlink()
+    assert "adapter file of profile 'alice' is missing" in refused(store)
+
+
+def test_unknown_rule_refused(saved):
+    edit_json(saved, lambda d: d["settings"].__setitem__("rule", "coin toss"))
+    assert "settings out of range: rule must be one of threshold, alpha" in refused(saved)
+
+
+def test_schema1_profile_is_read_and_its_threshold_rescaled(saved):
+    def to_schema1(doc):
+        doc["schema"] = 1
+        del doc["settings"]["rule"]
+        doc["settings"]["threshold"] = 0.43
+    edit_json(saved, to_schema1)
+    loaded = saved.load("alice")
+    assert loaded.settings.rule == "threshold"
+    assert loaded.settings.threshold == pytest.approx(0.43 * storage.SCHEMA1_THRESHOLD_SCALE, abs=1e-4)
+    assert loaded.settings.threshold == pytest.approx(0.31, abs=0.01)  # the same operating point
+    saved.save(loaded)
+    assert json.loads(json_path(saved).read_text())["schema"] == storage.SCHEMA

@@ -1,0 +1,100 @@
+"""Adapting a saved profile on the device: gather its chips, train, and turn the result into a profile.
+
+The training itself is :func:`faceid_desktop.training.train_owner`; this module is the glue the CLI
+(``faceid train``) and the desktop app share: where the owner's chips come from, and how a
+:class:`~faceid_desktop.training.TrainingResult` becomes a profile's :class:`~faceid_desktop.profile.Adapter`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .formats import VIDEO_SUFFIXES
+from .images import ImageError, read_rgb
+from .pipeline import FacePipeline
+from .profile import DEFAULT_THRESHOLD, Adapter, Profile
+from .training import ADAPTED_THRESHOLD, HEAD_PREFIX, TrainingResult
+
+#: A template recorded from a video frame: ``path#t=12.34`` (seconds).
+_VIDEO_FRAME = re.compile(r"^(?P<path>.+)#t=(?P<t>\d+(?:\.\d+)?)$")
+#: A recovered face must embed this close to the stored template (dlib's scale) to count as the same
+#: sample: the same pixels give the same embedding to ~1e-6; a re-encoded file stays well below this.
+_SAME_SAMPLE = 0.05
+
+
+def _read_source(source: str) -> np.ndarray | None:
+    """The RGB frame a template was captured from, or None when it cannot be read again."""
+    match = _VIDEO_FRAME.match(source)
+    path = Path(match.group("path") if match else source)
+    if not path.is_file():
+        return None
+    if match and path.suffix.lower() in VIDEO_SUFFIXES:
+        capture = cv2.VideoCapture(str(path))
+        try:
+            capture.set(cv2.CAP_PROP_POS_MSEC, float(match.group("t")) * 1000.0)
+            ok, frame = capture.read()
+        finally:
+            capture.release()
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if ok else None
+    try:
+        return read_rgb(path)
+    except ImageError:
+        return None
+
+
+def chips_from_sources(pipeline: FacePipeline, profile: Profile) -> tuple[np.ndarray, list[str]]:
+    """Re-read the photos and video frames a profile was enrolled from and cut the enrolled faces again.
+
+    A face counts only if it embeds within 0.05 of its stored template, so a file that changed since
+    enrollment is not mistaken for the owner.
+
+    Returns:
+        ((N, 150, 150, 3) uint8 RGB chips, sources that could not be recovered: camera captures, moved or
+        changed files).
+    """
+    chips, missing = [], []
+    for template in profile.templates:
+        image = _read_source(template.source)
+        found = pipeline.process(image) if image is not None else []
+        best = min(found, key=lambda e: float(np.linalg.norm(e.vector - template.embedding)), default=None)
+        if best is None or np.linalg.norm(best.vector - template.embedding) > _SAME_SAMPLE:
+            missing.append(template.source)
+        else:
+            chips.append(best.chip)
+    return (np.stack(chips) if chips else np.zeros((0, 150, 150, 3), np.uint8)), missing
+
+
+def largest_face_chips(pipeline: FacePipeline, images: list[np.ndarray]) -> np.ndarray:
+    """The chip of the largest face of each (H, W, 3) uint8 RGB image: (M, 150, 150, 3) uint8 (images
+    without a face are skipped)."""
+    chips = [found[0].chip for found in (pipeline.process(image, max_faces=1) for image in images) if found]
+    return np.stack(chips) if chips else np.zeros((0, 150, 150, 3), np.uint8)
+
+
+def adapter_from_result(result: TrainingResult) -> Adapter:
+    """The profile adapter of a finished ``head`` training run.
+
+    Raises:
+        ValueError: the run was cancelled, or trained more than the affine head (the profile stores only
+            that: a stage or MLP adapter would need the network's chips at every decision, and measured worse).
+    """
+    if result.cancelled or not result.adapter:
+        raise ValueError("training was cancelled: nothing to keep")
+    keys = {f"{HEAD_PREFIX}linear.weight", f"{HEAD_PREFIX}linear.bias"}
+    if set(result.adapter) != keys:
+        raise ValueError(f"only an affine head can be stored in a profile, got {', '.join(sorted(result.adapter))}")
+    return Adapter(result.adapter[f"{HEAD_PREFIX}linear.weight"].numpy(),
+                   result.adapter[f"{HEAD_PREFIX}linear.bias"].numpy())
+
+
+def with_adapter(profile: Profile, adapter: Adapter | None) -> Profile:
+    """The profile with ``adapter`` (None drops it) and the threshold of its space: the adapted space is
+    spread about twice as wide (:data:`~faceid_desktop.training.ADAPTED_THRESHOLD` vs
+    :data:`~faceid_desktop.profile.DEFAULT_THRESHOLD`, both at FAR 1e-4 on the owner protocol)."""
+    threshold = ADAPTED_THRESHOLD if adapter is not None else DEFAULT_THRESHOLD
+    return replace(profile, adapter=adapter, settings=replace(profile.settings, threshold=threshold))

@@ -1,0 +1,97 @@
+"""``faceid-desktop`` (and ``python -m faceid_desktop`` without a CLI command): open the desktop app."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .. import __version__
+
+# OpenCV and FFmpeg would log a warning for every missing camera or unreadable file; the window says it in
+# one line instead. Set before OpenCV is first imported (the core imports it lazily from here on).
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``faceid-desktop``."""
+    parser = argparse.ArgumentParser(
+        prog="faceid-desktop", description="FaceID Desktop: enroll your face, unlock with it, tune the threshold.")
+    parser.add_argument("--camera", default=None, metavar="SPEC",
+                        help="camera index (default 0, or the last one used), a video file or a folder of photos "
+                        "(files play in real time and loop)")
+    parser.add_argument("--profile", metavar="NAME", help="profile to select at start")
+    parser.add_argument("--screen", choices=("enroll", "unlock", "tune"), help="screen to show at start")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="where profiles and settings are kept (default: $FACEID_HOME, else the user data directory)")
+    parser.add_argument("--fullscreen", action="store_true", help="start in full-screen mode")
+    parser.add_argument("--on-unlock", metavar="COMMAND", help="command to run (without a shell) on each unlock")
+    parser.add_argument("--theme", choices=("auto", "light", "dark"), default="auto", help="light or dark look")
+    parser.add_argument("--captures", type=int, default=15, metavar="N", help="faces captured when enrolling (default 15)")
+    parser.add_argument("--training-steps", type=int, default=100, metavar="N",
+                        help="training steps in the enrollment wizard (0 skips training)")
+    parser.add_argument("--version", action="version", version=f"faceid-desktop {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the app; returns the exit code (2 with one line on stderr when the arguments are wrong)."""
+    args = build_parser().parse_args(argv)
+    if args.captures < 2:
+        print("faceid-desktop: --captures must be at least 2", file=sys.stderr)
+        return 2
+    if args.training_steps < 0:
+        print("faceid-desktop: --training-steps must be 0 or more", file=sys.stderr)
+        return 2
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from ..storage import ProfileStore, default_data_dir
+    from ..training import TrainingConfig
+    from .camera_worker import CameraHub
+    from .enroll_wizard import WizardOptions
+    from .errors import ExceptionGuard
+    from .main_window import MainWindow
+    from .settings import AppSettings
+    from .theme import apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("FaceID Desktop")
+    app.setOrganizationName("faceid-desktop")
+    app.setDesktopFileName("faceid-desktop")
+    apply_theme(app, args.theme)
+    data_dir = args.data_dir.expanduser() if args.data_dir else default_data_dir()
+    settings = AppSettings(data_dir / "gui.ini")
+    spec = args.camera or settings.camera or "0"
+    if args.camera:
+        settings.camera = args.camera
+    store = ProfileStore(data_dir)
+    if args.profile:
+        settings.profile = args.profile
+    if args.screen:
+        settings.screen = args.screen
+    options = WizardOptions(target=args.captures, training=TrainingConfig(steps=max(1, args.training_steps)),
+                            train=args.training_steps > 0)
+    hub = CameraHub(spec)
+    window = MainWindow(hub, store, settings, options, on_unlock=args.on_unlock)
+
+    def show_error(text: str) -> None:
+        window.show_message(text)
+        box = QMessageBox(QMessageBox.Icon.Warning, "FaceID Desktop", text, QMessageBox.StandardButton.Ok, window)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    with ExceptionGuard(show_error):
+        if args.fullscreen:
+            window.showFullScreen()
+        else:
+            window.show()
+        return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,570 @@
+"""The enrollment wizard: consent -> name -> capture -> optional "not me" photos -> training -> live test ->
+done. Nothing is written until Finish, and then only through :class:`~faceid_desktop.storage.ProfileStore`
+(atomically), so cancelling at any step leaves no half-made profile and keeps an existing one intact."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QProgressBar, QPushButton, QVBoxLayout, QWidget, QWizard, QWizardPage)
+
+from ..camera import Frame
+from ..enrollment import strangers
+from ..images import IMAGE_SUFFIXES
+from ..pipeline import FacePipeline
+from ..profile import Profile, check_name
+from ..storage import ProfileStore
+from ..training import Progress, TrainingConfig, TrainingResult
+from . import theme
+from .analysis import FrameAnalysis, analyse_for_enrollment, profile_embeddings
+from .camera_view import CameraView
+from .camera_worker import CameraHub
+from .capture import DEFAULT_TARGET, POSES, CaptureSession
+from .training_worker import TrainingThread
+from .unlock_logic import UNLOCKED, UnlockController
+from .unlock_screen import verification_task
+from .widgets import LockIcon, ProgressRing
+
+
+@dataclass(frozen=True)
+class WizardOptions:
+    """How the wizard captures and trains (tests shrink these).
+
+    Attributes:
+        target: faces to capture (default 15).
+        min_interval: seconds between two captures.
+        patience: seconds without a capture before any good head pose is accepted.
+        training: the training configuration; steps etc.
+        train: run the training step at all (False: the step says it is skipped).
+        use_background: give training the background model's synthetic negatives.
+    """
+
+    target: int = DEFAULT_TARGET
+    min_interval: float = 0.3
+    patience: float = 3.0
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    train: bool = True
+    use_background: bool = True
+
+
+def enrollment_task(pipeline: FacePipeline, frame: Frame) -> FrameAnalysis:
+    """The processing-thread task of the capture page."""
+    return analyse_for_enrollment(pipeline, frame)
+
+
+def _title(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
+
+
+class ConsentPage(QWizardPage):
+    """What is stored and where; the user must agree to go on."""
+
+    def __init__(self, store: ProfileStore) -> None:
+        super().__init__()
+        self.setTitle("Before you start")
+        self.setSubTitle("What FaceID Desktop keeps about your face, and where.")
+        text = _title(
+            "<p>The camera films you for a few seconds. From about fifteen good frames FaceID Desktop keeps "
+            "<b>128 numbers per face</b> (an embedding), with when it was captured and how good the frame was. "
+            "<b>No photo or video is stored</b>, and nothing leaves this computer.</p>"
+            f"<p>Profiles are kept in <code>{store.directory}</code>, readable only by you. You can remove a profile "
+            "at any time (Enroll tab, or <code>faceid profiles remove NAME</code>).</p>"
+            "<p>Nothing is saved until you press <b>Finish</b> at the end; <b>Cancel</b> at any step keeps "
+            "everything as it was.</p>")
+        text.setTextFormat(Qt.TextFormat.RichText)
+        self.agree = QCheckBox("I understand and want to enroll my face")
+        self.registerField("consent*", self.agree)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addStretch(1)
+        layout.addWidget(self.agree)
+
+
+class NamePage(QWizardPage):
+    """The profile's name (checked as the core checks it); an existing profile is replaced only if asked."""
+
+    def __init__(self, store: ProfileStore) -> None:
+        super().__init__()
+        self.store = store
+        self.setTitle("Name")
+        self.setSubTitle("A name for your profile: letters, digits, '.', '_' or '-'.")
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText("e.g. alice")
+        self.registerField("name*", self.edit)
+        self.replace = QCheckBox("Replace the existing profile of this name (its old faces are dropped)")
+        self.replace.hide()
+        self.error = QLabel("")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet(f"color: {theme.STATE_COLOURS['locked out']};")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.edit)
+        layout.addWidget(self.replace)
+        layout.addWidget(self.error)
+        layout.addStretch(1)
+        self.edit.textChanged.connect(self._on_text)
+
+    def _on_text(self, text: str) -> None:
+        self.error.setText("")
+        try:
+            exists = bool(text) and self.store.exists(text)
+        except (ValueError, OSError):
+            exists = False
+        self.replace.setVisible(exists)
+
+    def validatePage(self) -> bool:  # noqa: D102, N802
+        name = self.edit.text().strip()
+        try:
+            check_name(name)
+            exists = self.store.exists(name)
+        except (ValueError, OSError) as error:
+            self.error.setText(str(error))
+            return False
+        if exists and not self.replace.isChecked():
+            self.replace.show()
+            self.error.setText(f"A profile named {name} exists: tick the box to replace it, or choose another name.")
+            return False
+        return True
+
+
+class CapturePage(QWizardPage):
+    """Live preview with guidance; good frames covering several head poses are captured automatically."""
+
+    def __init__(self, hub: CameraHub, options: WizardOptions) -> None:
+        super().__init__()
+        self.hub = hub
+        self.options = options
+        self.session = CaptureSession(options.target, options.min_interval, options.patience)
+        self.setTitle("Capture")
+        self.setSubTitle("Look at the camera and turn your head slightly left and right when asked.")
+        self.view = CameraView(hub)
+        self.ring = ProgressRing()
+        self.guidance = QLabel("")
+        self.guidance.setWordWrap(True)
+        self.guidance.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.poses = QLabel("")
+        self.poses.setWordWrap(True)
+        self.notes = QLabel("")
+        self.notes.setWordWrap(True)
+        restart = QPushButton("Start again")
+        restart.clicked.connect(self.restart)
+        side = QVBoxLayout()
+        side.addWidget(self.ring, 0, Qt.AlignmentFlag.AlignHCenter)
+        side.addWidget(self.guidance)
+        side.addWidget(self.poses)
+        side.addWidget(self.notes)
+        side.addStretch(1)
+        side.addWidget(restart)
+        panel = QWidget()
+        panel.setLayout(side)
+        panel.setFixedWidth(230)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(panel)
+        hub.processed.connect(self._on_processed)
+        self._active = False
+
+    def initializePage(self) -> None:  # noqa: D102, N802
+        self.restart()
+        self._activate(True)
+
+    def cleanupPage(self) -> None:  # noqa: D102, N802  (Back pressed)
+        self._activate(False)
+
+    def validatePage(self) -> bool:  # noqa: D102, N802
+        self._activate(False)
+        return self.session.done
+
+    def isComplete(self) -> bool:  # noqa: D102, N802
+        return self.session.done
+
+    def restart(self) -> None:
+        """Drop every capture and start again."""
+        self.session.reset()
+        self.notes.setText("")
+        self._show("look into the camera")
+        self.completeChanged.emit()
+
+    def _activate(self, on: bool) -> None:
+        self._active = on
+        self.view.active = on
+        self.hub.set_task(enrollment_task if on else None)
+
+    def _show(self, guidance: str) -> None:
+        self.ring.set_progress(len(self.session.templates), self.session.target)
+        self.guidance.setText(f"<b>{guidance}</b>")
+        self.view.preview.set_guidance(guidance)
+        counts = Counter(self.session.poses)
+        self.poses.setText("Poses: " + ", ".join(f"{counts[p]} {p}" for p in POSES))
+
+    def _on_processed(self, task, analysis: FrameAnalysis) -> None:
+        if task is not enrollment_task or not self._active or self.session.done:
+            return
+        captured, guidance = self.session.offer(analysis)
+        colour = theme.STATE_COLOURS["unlocked" if analysis.problem is None else "verifying"]
+        self.view.preview.set_boxes([(b, colour if b == analysis.box else "#8a8f98") for b in analysis.boxes])
+        if self.session.done:
+            odd = strangers(self.session.templates)
+            if odd:
+                self.session.reset()
+                self.notes.setText(f"The captures look like more than one person (distance {odd[0][1]:.2f}); "
+                                   "starting again. Only you should be in view.")
+                self._show("only one person, please")
+                return
+            self._show("done: press Next")
+            self.hub.set_task(None)
+            self.completeChanged.emit()
+            return
+        self._show("captured" if captured else guidance)
+
+
+class NotMePage(QWizardPage):
+    """Optional photos of other people (family, colleagues) that training should keep apart from you."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Not me (optional)")
+        self.setSubTitle("Photos of people who are not you, e.g. people who use this computer. You can skip this.")
+        self.list = QListWidget()
+        add = QPushButton("Add photos...")
+        remove = QPushButton("Remove")
+        add.clicked.connect(self._add)
+        remove.clicked.connect(lambda: [self.list.takeItem(self.list.row(i)) for i in self.list.selectedItems()])
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(remove)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+
+    def paths(self) -> list[Path]:
+        """The photos chosen."""
+        return [Path(self.list.item(i).text()) for i in range(self.list.count())]
+
+    def add_paths(self, paths: list[Path | str]) -> None:
+        """Add photos (duplicates ignored)."""
+        known = {str(p) for p in self.paths()}
+        for path in paths:
+            if str(path) not in known:
+                self.list.addItem(str(path))
+                known.add(str(path))
+
+    def _add(self) -> None:
+        patterns = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
+        files, _ = QFileDialog.getOpenFileNames(self, "Photos of other people", "", f"Photos ({patterns})")
+        self.add_paths(files)
+
+
+class TrainingPage(QWizardPage):
+    """Training on the device, in a thread: progress bar, live loss plot, time left, Stop."""
+
+    def __init__(self, hub: CameraHub, options: WizardOptions, wizard: "EnrollWizard") -> None:
+        super().__init__()
+        self.hub = hub
+        self.options = options
+        self._wizard = wizard
+        self.thread: TrainingThread | None = None
+        self.result: TrainingResult | None = None
+        self._finished = False
+        self.setTitle("Training")
+        self.setSubTitle("Adapting the face model to you on this computer. Nothing leaves it.")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, options.training.steps)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.plot = pg.PlotWidget()
+        self.plot.setTitle("Triplet loss", size="10pt")
+        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("left", "loss")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setMouseEnabled(False, False)
+        self.curve = self.plot.plot([], [], pen=pg.mkPen("#3b82f6", width=2))
+        self.stop = QPushButton("Stop training")
+        self.stop.setToolTip("Stop and use the captured faces without adaptation")
+        self.stop.clicked.connect(self.cancel)
+        self.notes = QLabel("")
+        self.notes.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.stop)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.notes)
+
+    def initializePage(self) -> None:  # noqa: D102, N802
+        self.result, self._finished = None, False
+        self.curve.setData([], [])
+        self.bar.setValue(0)
+        self.notes.setText("")
+        if not self.options.train or self.hub.pipeline is None:
+            self._finish("Training skipped: the profile uses the captured faces as they are.")
+            return
+        chips = np.stack(self._wizard.capture.session.chips)
+        thread = TrainingThread(self.hub.pipeline, chips, self._wizard.not_me.paths(),
+                                self._wizard.other_templates(), self.options.training, self.options.use_background)
+        thread.progress.connect(self._on_progress)
+        thread.note.connect(lambda text: self.notes.setText((self.notes.text() + "\n" + text).strip()))
+        thread.done.connect(self._on_done)
+        thread.failed.connect(lambda text: self._finish(f"{text}; the profile uses the captured faces as they are."))
+        self.thread = thread
+        self.stop.setEnabled(True)
+        self.status.setText("preparing the training data...")
+        thread.start()
+
+    def cleanupPage(self) -> None:  # noqa: D102, N802
+        self.cancel(wait=True)
+
+    def isComplete(self) -> bool:  # noqa: D102, N802
+        return self._finished
+
+    @property
+    def running(self) -> bool:
+        """True while the training thread runs."""
+        return self.thread is not None and self.thread.isRunning()
+
+    def cancel(self, wait: bool = False) -> None:
+        """Stop training (within a fraction of a second); with ``wait``, block until the thread ended."""
+        if self.thread is not None:
+            self.thread.cancel()
+            if wait:
+                self.thread.wait(30000)
+
+    def _on_progress(self, progress: Progress) -> None:
+        self.bar.setValue(progress.step)
+        x, y = self.curve.getData()
+        xs = [] if x is None else list(x)
+        ys = [] if y is None else list(y)
+        self.curve.setData(xs + [progress.step], ys + [progress.loss])
+        self.status.setText(f"step {progress.step} of {progress.steps}; loss {progress.loss:.4f}; "
+                            f"{progress.active_triplets:.0%} of triplets still active; "
+                            f"about {progress.remaining:.0f} s left")
+
+    def _on_done(self, result: TrainingResult) -> None:
+        if result.cancelled:
+            self._finish("Training stopped: the profile uses the captured faces as they are.")
+            return
+        self.result = result
+        self.bar.setValue(self.bar.maximum())
+        self._finish(f"Training done in {result.seconds:.1f} s (final loss {result.losses[-1]:.4f}). "
+                     "The captured faces are what the profile stores; the adapted model is kept for later use.")
+
+    def _finish(self, text: str) -> None:
+        self.status.setText(text)
+        self.stop.setEnabled(False)
+        self._finished = True
+        self.completeChanged.emit()
+
+
+class TestPage(QWizardPage):
+    """Try the new profile live before saving it."""
+
+    def __init__(self, hub: CameraHub, wizard: "EnrollWizard") -> None:
+        super().__init__()
+        self.hub = hub
+        self._wizard = wizard
+        self.setTitle("Try it")
+        self.setSubTitle("Look at the camera: the new profile should unlock within a second.")
+        self.view = CameraView(hub)
+        self.lock = LockIcon(96)
+        self.state = QLabel("")
+        self.state.setWordWrap(True)
+        self.state.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        again = QPushButton("Test again")
+        again.clicked.connect(self._restart)
+        side = QVBoxLayout()
+        side.addStretch(1)
+        side.addWidget(self.lock, 0, Qt.AlignmentFlag.AlignHCenter)
+        side.addWidget(self.state)
+        side.addStretch(1)
+        side.addWidget(again)
+        panel = QWidget()
+        panel.setLayout(side)
+        panel.setFixedWidth(230)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(panel)
+        self.controller: UnlockController | None = None
+        self.unlocked_in: float | None = None
+        self._task = None
+        hub.processed.connect(self._on_processed)
+
+    def initializePage(self) -> None:  # noqa: D102, N802
+        profile = self._wizard.new_profile()
+        self._task = verification_task(profile_embeddings(profile))
+        self._restart()
+        self.view.active = True
+        self.hub.set_task(self._task)
+
+    def cleanupPage(self) -> None:  # noqa: D102, N802
+        self._stop()
+
+    def validatePage(self) -> bool:  # noqa: D102, N802
+        self._stop()
+        return True
+
+    def _stop(self) -> None:
+        self.view.active = False
+        self.hub.set_task(None)
+        self._task = None
+
+    def _restart(self) -> None:
+        profile = self._wizard.new_profile()
+        self.controller = UnlockController(profile.settings, max_attempts=10**6, backoff=0.0)
+        self.unlocked_in = None
+        self.lock.set_state("searching")
+        self.state.setText("looking for you...")
+
+    def _on_processed(self, task, analysis: FrameAnalysis) -> None:
+        if task is not self._task or self._task is None or self.controller is None:
+            return
+        status = self.controller.update(analysis.distance, analysis.problem, len(analysis.boxes),
+                                        analysis.frame.timestamp)
+        colour = theme.STATE_COLOURS[status.state]
+        self.view.preview.set_boxes([(b, colour if b == analysis.box else "#8a8f98") for b in analysis.boxes])
+        self.lock.set_state(status.state)
+        if status.state == UNLOCKED:
+            self.unlocked_in = status.elapsed
+            self.state.setText(f"<b>Unlocked in {status.elapsed:.2f} s.</b><br>It works: press Next.")
+        else:
+            distance = "" if analysis.distance is None else f" (distance {analysis.distance:.3f})"
+            self.state.setText(f"{status.state}{distance}")
+
+
+class DonePage(QWizardPage):
+    """Summary; Finish saves the profile."""
+
+    def __init__(self, wizard: "EnrollWizard") -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setTitle("Done")
+        self.summary = _title("")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addStretch(1)
+
+    def initializePage(self) -> None:  # noqa: D102, N802
+        w = self._wizard
+        counts = Counter(w.capture.session.poses)
+        tested = w.test.unlocked_in
+        self.summary.setText(
+            f"<p>Profile <b>{w.profile_name()}</b>: {len(w.capture.session.templates)} faces "
+            f"({', '.join(f'{counts[p]} {p}' for p in POSES)}).</p>"
+            + (f"<p>The live test unlocked in {tested:.2f} s.</p>" if tested is not None else
+               "<p>The live test did not unlock yet; you can go Back and try again.</p>")
+            + f"<p>Press <b>Finish</b> to save it in <code>{w.store.directory}</code>.</p>")
+
+
+class EnrollWizard(QWizard):
+    """The enrollment wizard.
+
+    Args:
+        hub: the camera hub (its pipeline must be loaded before the capture page).
+        store: where the profile is saved on Finish.
+        options: capture and training options.
+
+    Signals:
+        enrolled(object): the saved :class:`~faceid_desktop.profile.Profile` (after Finish).
+
+    Attributes:
+        training_result: the :class:`~faceid_desktop.training.TrainingResult` of the training step, or None
+            (kept for the adapter storage the core is getting; not saved yet).
+        saved: the saved profile, or None.
+    """
+
+    enrolled = Signal(object)
+
+    def __init__(self, hub: CameraHub, store: ProfileStore, options: WizardOptions = WizardOptions(),
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.hub = hub
+        self.store = store
+        self.options = options
+        self.saved: Profile | None = None
+        self.setWindowTitle("Enroll a face")
+        self.setWindowIcon(theme.icon("app"))
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
+        self.consent = ConsentPage(store)
+        self.name = NamePage(store)
+        self.capture = CapturePage(hub, options)
+        self.not_me = NotMePage()
+        self.training = TrainingPage(hub, options, self)
+        self.test = TestPage(hub, self)
+        self.done_page = DonePage(self)
+        for page in (self.consent, self.name, self.capture, self.not_me, self.training, self.test, self.done_page):
+            self.addPage(page)
+        self.resize(900, 620)
+        self._created_at = time.time()
+
+    @property
+    def training_result(self) -> TrainingResult | None:
+        """The training step's result (None when skipped, stopped or failed)."""
+        return self.training.result
+
+    def profile_name(self) -> str:
+        """The name typed on the name page."""
+        return self.name.edit.text().strip()
+
+    def new_profile(self) -> Profile:
+        """The profile the captures make (not saved).
+
+        Raises:
+            ValueError: no captures yet, or an invalid name.
+        """
+        model_id = self.hub.pipeline.embedder.model_id if self.hub.pipeline is not None else ""
+        now = time.time()
+        return Profile(self.profile_name(), model_id, tuple(self.capture.session.templates),
+                       created_at=now, updated_at=now)
+
+    def other_templates(self) -> np.ndarray | None:
+        """Templates of the other profiles (negatives for training), or None; unreadable profiles are skipped."""
+        vectors = []
+        for name in self.store.names():
+            if name == self.profile_name():
+                continue
+            try:
+                vectors.append(profile_embeddings(self.store.load(name)))
+            except (ValueError, OSError):
+                continue
+        return np.concatenate(vectors) if vectors else None
+
+    def accept(self) -> None:  # noqa: D102
+        profile = self.new_profile()
+        replace = self.name.replace.isChecked()
+
+        def change(current: Profile | None) -> Profile:
+            if current is not None and not replace:
+                raise ValueError(f"profile {profile.name} was created meanwhile; nothing saved")
+            return profile
+
+        try:
+            self.saved = self.store.update(profile.name, change, model_id=profile.model_id)
+        except (ValueError, OSError) as error:
+            self.done_page.summary.setText(f"<p><b>Not saved:</b> {error}</p>")
+            return
+        self.enrolled.emit(self.saved)
+        super().accept()
+
+    def reject(self) -> None:  # noqa: D102  (Cancel at any step: nothing is written)
+        self.training.cancel(wait=True)
+        self.capture._activate(False)
+        self.test._stop()
+        super().reject()
+
+    def done(self, result: int) -> None:  # noqa: D102
+        self.hub.set_task(None)
+        for view in (self.capture.view, self.test.view):
+            view.active = False
+        super().done(result)

@@ -1,0 +1,314 @@
+"""The main window: profile picker, three screens (Enroll, Unlock, Tune), status line, full-screen mode."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import datetime
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
+                               QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+
+from ..profile import DecisionSettings, Profile
+from ..storage import ProfileStore
+from . import theme
+from .camera_worker import CameraHub
+from .enroll_wizard import EnrollWizard, WizardOptions
+from .settings import AppSettings
+from .tuning_panel import TuningPanel
+from .unlock_logic import BACKOFF, MAX_ATTEMPTS
+from .unlock_screen import UnlockScreen
+
+SCREENS = ("enroll", "unlock", "tune")
+
+
+class EnrollScreen(QWidget):
+    """The profiles enrolled, and the button that starts the enrollment wizard.
+
+    Signals:
+        enroll_requested(): start the wizard.
+        remove_requested(str): remove the named profile.
+    """
+
+    enroll_requested = Signal()
+    remove_requested = Signal(str)
+
+    def __init__(self, store: ProfileStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        heading = QLabel("<h2>Enroll a face</h2><p>The wizard films you for a few seconds, keeps about fifteen "
+                         "good frames from several head poses as 128 numbers each (no photo), and lets you try "
+                         "the new profile live before saving it.</p>")
+        heading.setWordWrap(True)
+        self.start = QPushButton(theme.icon("app"), "  Enroll a new face...")
+        self.start.setMinimumHeight(40)
+        self.start.clicked.connect(self.enroll_requested)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Profile", "Faces", "Threshold", "Enrolled"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.remove = QPushButton("Remove profile")
+        self.remove.clicked.connect(self._remove)
+        row = QHBoxLayout()
+        row.addWidget(self.start)
+        row.addStretch(1)
+        row.addWidget(self.remove)
+        self.where = QLabel(f"Profiles are kept in {store.directory}")
+        self.where.setStyleSheet("color: palette(placeholder-text);")
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading)
+        layout.addLayout(row)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.where)
+
+    def show_profiles(self, profiles: list[Profile | str]) -> None:
+        """List profiles (a name alone for a profile that could not be read)."""
+        self.table.setRowCount(len(profiles))
+        for row, profile in enumerate(profiles):
+            if isinstance(profile, str):
+                cells = [profile, "unreadable", "", ""]
+            else:
+                when = datetime.fromtimestamp(profile.created_at).strftime("%Y-%m-%d %H:%M") if profile.created_at else ""
+                cells = [profile.name, str(len(profile.templates)), f"{profile.settings.threshold:.3f}", when]
+            for column, text in enumerate(cells):
+                self.table.setItem(row, column, QTableWidgetItem(text))
+        self.remove.setEnabled(bool(profiles))
+
+    def _remove(self) -> None:
+        row = self.table.currentRow()
+        if row >= 0 and self.table.item(row, 0) is not None:
+            self.remove_requested.emit(self.table.item(row, 0).text())
+
+
+class MainWindow(QMainWindow):
+    """The app's window.
+
+    Args:
+        hub: the camera hub (started by the window).
+        store: the profile store.
+        settings: where the app's own settings persist.
+        options: enrollment wizard options.
+        on_unlock: a command run on each unlock (no shell), or None.
+        max_attempts, backoff: the unlock screen's lock-out rule.
+        confirm: ask before removing a profile (tests turn it off).
+    """
+
+    def __init__(self, hub: CameraHub, store: ProfileStore, settings: AppSettings,
+                 options: WizardOptions = WizardOptions(), on_unlock: str | None = None,
+                 max_attempts: int = MAX_ATTEMPTS, backoff: float = BACKOFF, confirm: bool = True) -> None:
+        super().__init__()
+        self.hub = hub
+        self.store = store
+        self.settings = settings
+        self.options = options
+        self.confirm = confirm
+        self.profile: Profile | None = None
+        self.wizard: EnrollWizard | None = None
+        self.setWindowTitle("FaceID Desktop")
+        self.setWindowIcon(theme.icon("app"))
+
+        self.picker = QComboBox()
+        self.picker.setMinimumWidth(180)
+        self.picker.currentTextChanged.connect(self._on_pick)
+        new = QPushButton("New profile...")
+        new.clicked.connect(self.open_wizard)
+        logo = QLabel()
+        logo.setPixmap(theme.pixmap("app", 28))
+        bar = QHBoxLayout()
+        bar.addWidget(logo)
+        bar.addWidget(QLabel("<b>FaceID Desktop</b>"))
+        bar.addStretch(1)
+        bar.addWidget(QLabel("Profile:"))
+        bar.addWidget(self.picker)
+        bar.addWidget(new)
+
+        self.enroll = EnrollScreen(store)
+        self.unlock = UnlockScreen(hub, on_unlock, max_attempts, backoff)
+        self.tune = TuningPanel(hub)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.enroll, theme.icon("app"), "Enroll")
+        self.tabs.addTab(self.unlock, theme.icon("lock-unlocked"), "Unlock")
+        self.tabs.addTab(self.tune, theme.icon("tune"), "Tune")
+        self.tabs.currentChanged.connect(self._on_tab)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addLayout(bar)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.camera_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.camera_label)
+
+        self.enroll.enroll_requested.connect(self.open_wizard)
+        self.enroll.remove_requested.connect(self.remove_profile)
+        self.unlock.message.connect(self.show_message)
+        self.unlock.fullscreen_requested.connect(self.toggle_fullscreen)
+        self.unlock.unlocked.connect(lambda name, s: self.statusBar().showMessage(f"{name} unlocked in {s:.2f} s", 10000))
+        self.tune.settings_changed.connect(self.unlock.set_settings)
+        self.tune.applied.connect(self.apply_settings)
+        self.tune.message.connect(self.show_message)
+        hub.camera_opened.connect(lambda text: self.camera_label.setText(f"Camera: {text}"))
+        hub.camera_failed.connect(lambda text: self.camera_label.setText("Camera: not working"))
+        hub.model_failed.connect(self.show_message)
+        hub.model_ready.connect(lambda: self.statusBar().showMessage("face model loaded", 3000))
+
+        full = QAction("Full screen", self)
+        full.setShortcut(QKeySequence(Qt.Key.Key_F11))
+        full.triggered.connect(self.toggle_fullscreen)
+        leave = QAction("Leave full screen", self)
+        leave.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        leave.triggered.connect(lambda: self.isFullScreen() and self.showNormal())
+        self.addActions([full, leave])
+
+        geometry = settings.get("geometry")
+        if geometry:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1100, 720)
+        self.refresh_profiles(settings.profile or None)
+        screen = settings.screen if settings.screen in SCREENS else "unlock"
+        if self.profile is None:
+            screen = "enroll"
+        self.show_screen(screen)
+        hub.start()
+
+    # -- screens -------------------------------------------------------------------------------------------
+
+    def show_screen(self, name: str) -> None:
+        """Show ``enroll``, ``unlock`` or ``tune``.
+
+        Raises:
+            ValueError: an unknown screen name.
+        """
+        if name not in SCREENS:
+            raise ValueError(f"unknown screen {name!r} (enroll, unlock or tune)")
+        index = SCREENS.index(name)
+        if self.tabs.currentIndex() == index:
+            self._on_tab(index)
+        else:
+            self.tabs.setCurrentIndex(index)
+
+    def _on_tab(self, index: int) -> None:
+        if self.wizard is not None and self.wizard.isVisible():
+            return
+        self.unlock.deactivate()
+        self.tune.deactivate()
+        self.hub.set_task(None)
+        screen = self.tabs.widget(index)
+        if screen in (self.unlock, self.tune):
+            screen.activate()
+        self.settings.screen = SCREENS[index]
+
+    def toggle_fullscreen(self) -> None:
+        """Enter or leave full-screen mode."""
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+
+    def show_message(self, text: str) -> None:
+        """One line in the status bar (errors included)."""
+        self.statusBar().showMessage(text, 15000)
+
+    # -- profiles ------------------------------------------------------------------------------------------
+
+    def refresh_profiles(self, select: str | None = None) -> None:
+        """Re-read the profile list and select ``select`` (else keep the current one, else the first)."""
+        try:
+            names = self.store.names()
+        except (ValueError, OSError) as error:
+            self.show_message(f"profiles cannot be listed: {error}")
+            names = []
+        profiles: list[Profile | str] = []
+        for name in names:
+            try:
+                profiles.append(self.store.load(name))
+            except (ValueError, OSError) as error:
+                self.show_message(str(error))
+                profiles.append(name)
+        self.enroll.show_profiles(profiles)
+        current = select or (self.profile.name if self.profile else None)
+        self.picker.blockSignals(True)
+        self.picker.clear()
+        self.picker.addItems(names)
+        self.picker.blockSignals(False)
+        if names:
+            self.picker.setCurrentText(current if current in names else names[0])
+            self._on_pick(self.picker.currentText())
+        else:
+            self._on_pick("")
+
+    def _on_pick(self, name: str) -> None:
+        profile = None
+        if name:
+            try:
+                profile = self.store.load(name)
+            except (ValueError, OSError) as error:
+                self.show_message(str(error))
+        self.profile = profile
+        self.unlock.set_profile(profile)
+        self.tune.set_profile(profile)
+        if profile is not None:
+            self.settings.profile = profile.name
+
+    def apply_settings(self, settings: DecisionSettings) -> None:
+        """Save ``settings`` in the current profile (atomically, through the store)."""
+        if self.profile is None:
+            return
+        try:
+            saved = self.store.update(self.profile.name, lambda current: dataclasses.replace(
+                current, settings=settings, updated_at=time.time()) if current is not None else None)
+        except (ValueError, OSError, TypeError) as error:
+            self.show_message(f"settings not saved: {error}")
+            return
+        self.profile = saved
+        self.tune.saved(saved)
+        self.unlock.set_settings(saved.settings)
+        self.refresh_profiles(saved.name)
+        self.show_message(f"saved: threshold {settings.threshold:.3f}, alpha {settings.alpha:.2f} for {saved.name}")
+
+    def remove_profile(self, name: str) -> None:
+        """Remove profile ``name`` (after asking, when ``confirm``)."""
+        if self.confirm and QMessageBox.question(
+                self, "Remove profile", f"Remove profile {name}? Its faces are deleted.") != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self.store.remove(name)
+        except (ValueError, OSError) as error:
+            self.show_message(str(error))
+            return
+        self.profile = None if self.profile and self.profile.name == name else self.profile
+        self.refresh_profiles()
+
+    def open_wizard(self) -> EnrollWizard:
+        """Open the enrollment wizard (window-modal); returns it."""
+        self.unlock.deactivate()
+        self.tune.deactivate()
+        wizard = EnrollWizard(self.hub, self.store, self.options, self)
+        wizard.enrolled.connect(lambda profile: self.refresh_profiles(profile.name))
+        wizard.finished.connect(self._wizard_closed)
+        self.wizard = wizard
+        wizard.open()
+        return wizard
+
+    def _wizard_closed(self, result: int) -> None:
+        wizard, self.wizard = self.wizard, None
+        if wizard is not None and wizard.saved is not None:
+            self.show_message(f"profile {wizard.saved.name} saved")
+            self.show_screen("unlock")
+        else:
+            self._on_tab(self.tabs.currentIndex())
+        if wizard is not None:
+            wizard.deleteLater()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: D102, N802
+        if self.wizard is not None:
+            self.wizard.reject()
+        self.settings.set("geometry", self.saveGeometry())
+        self.settings.sync()
+        self.hub.stop()
+        super().closeEvent(event)

@@ -1,0 +1,60 @@
+"""Settings of the app (camera, last profile, screen, window geometry), kept in ``gui.ini`` beside the profiles
+(the data directory: ``$FACEID_HOME`` or the user data directory). Decision settings live in the profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+
+class AppSettings:
+    """A small typed view over a QSettings INI file.
+
+    Args:
+        path: the INI file (created on the first write).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._qt = QSettings(str(self.path), QSettings.Format.IniFormat)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` (a string, bytes or the default)."""
+        return self._qt.value(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        """Set ``key`` (written at :meth:`sync` and on exit)."""
+        self._qt.setValue(key, value)
+
+    def sync(self) -> None:
+        """Write pending changes to disk."""
+        self._qt.sync()
+
+    @property
+    def profile(self) -> str:
+        """The profile last selected ('' when none)."""
+        return str(self.get("profile", "") or "")
+
+    @profile.setter
+    def profile(self, name: str) -> None:
+        self.set("profile", name)
+
+    @property
+    def camera(self) -> str:
+        """The camera last used ('' when none)."""
+        return str(self.get("camera", "") or "")
+
+    @camera.setter
+    def camera(self, spec: str) -> None:
+        self.set("camera", spec)
+
+    @property
+    def screen(self) -> str:
+        """The screen last shown (``enroll``, ``unlock`` or ``tune``)."""
+        return str(self.get("screen", "unlock") or "unlock")
+
+    @screen.setter
+    def screen(self, name: str) -> None:
+        self.set("screen", name)

@@ -1,0 +1,215 @@
+"""Small widgets the screens share: the camera preview with face boxes, a progress ring, the lock icon and
+the camera error bar with its Retry button."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+
+from ..camera import Frame
+from . import theme
+
+Box = tuple[int, int, int, int]
+
+
+def to_qimage(image: np.ndarray) -> QImage:
+    """An (H, W, 3) uint8 BGR array as a QImage (a copy; the array may change afterwards)."""
+    image = np.ascontiguousarray(image)
+    height, width = image.shape[:2]
+    return QImage(image.data, width, height, image.strides[0], QImage.Format.Format_BGR888).copy()
+
+
+class PreviewWidget(QWidget):
+    """The live camera picture, scaled to fit, with face boxes, a guidance line and a message overlay.
+
+    Call :meth:`show_frame` with each preview frame and :meth:`set_boxes` with the latest analysis; boxes
+    are in the frame's pixels (the analysed frame may be a few frames older than the one shown).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(320, 240)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._image: QImage | None = None
+        self._boxes: list[tuple[Box, QColor]] = []
+        self._guidance = ""
+        self._message = "starting the camera..."
+        self.frames_shown = 0
+
+    def sizeHint(self) -> QSize:  # noqa: D102
+        return QSize(640, 480)
+
+    def show_frame(self, frame: Frame) -> None:
+        """Show a frame (clears any message)."""
+        self._image = to_qimage(frame.image)
+        self._message = ""
+        self.frames_shown += 1
+        self.update()
+
+    def set_boxes(self, boxes: list[tuple[Box, str]]) -> None:
+        """Face boxes to draw: (box, colour name) pairs in frame pixels."""
+        self._boxes = [(box, QColor(colour)) for box, colour in boxes]
+        self.update()
+
+    def set_guidance(self, text: str) -> None:
+        """One line drawn over the bottom of the picture (empty: none)."""
+        self._guidance = text
+        self.update()
+
+    def show_message(self, text: str) -> None:
+        """A message in place of the picture (the camera is missing, the model loading, ...)."""
+        self._message = text
+        self._image = None if text else self._image
+        self.update()
+
+    @property
+    def message(self) -> str:
+        """The message shown instead of the picture ('' when the picture is shown)."""
+        return self._message
+
+    @property
+    def guidance(self) -> str:
+        """The guidance line shown."""
+        return self._guidance
+
+    def paintEvent(self, event) -> None:  # noqa: D102, N802
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(self.rect(), QColor("#111214"))
+        if self._image is None or self._message:
+            painter.setPen(QColor("#e8eaed"))
+            font = QFont(self.font())
+            font.setPointSizeF(font.pointSizeF() * 1.2)
+            painter.setFont(font)
+            painter.drawText(self.rect().adjusted(24, 24, -24, -24),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
+            return
+        w, h = self._image.width(), self._image.height()
+        scale = min(self.width() / w, self.height() / h)
+        target = QRectF((self.width() - w * scale) / 2, (self.height() - h * scale) / 2, w * scale, h * scale)
+        painter.drawImage(target, self._image)
+        for (left, top, right, bottom), colour in self._boxes:
+            pen = QPen(colour, 3)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(QRectF(target.x() + left * scale, target.y() + top * scale,
+                                           (right - left + 1) * scale, (bottom - top + 1) * scale), 6, 6)
+        if self._guidance:
+            font = QFont(self.font())
+            font.setPointSizeF(font.pointSizeF() * 1.3)
+            font.setBold(True)
+            painter.setFont(font)
+            band = QRectF(target.x(), target.bottom() - 44, target.width(), 44)
+            painter.fillRect(band, QColor(0, 0, 0, 150))
+            painter.setPen(QColor("#ffffff"))
+            painter.drawText(band, Qt.AlignmentFlag.AlignCenter, self._guidance)
+
+
+def _round_pen(colour: QColor, width: float) -> QPen:
+    pen = QPen(colour, width)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    return pen
+
+
+class ProgressRing(QWidget):
+    """A ring filling up as captures are made, with "n / total" in the middle."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._value, self._maximum = 0, 1
+        self.setMinimumSize(120, 120)
+
+    def sizeHint(self) -> QSize:  # noqa: D102
+        return QSize(140, 140)
+
+    def set_progress(self, value: int, maximum: int) -> None:
+        """Show ``value`` of ``maximum`` (maximum >= 1)."""
+        self._value, self._maximum = value, max(1, maximum)
+        self.update()
+
+    @property
+    def value(self) -> int:
+        """Captures shown."""
+        return self._value
+
+    def paintEvent(self, event) -> None:  # noqa: D102, N802
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        side = min(self.width(), self.height()) - 16
+        rect = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+        track = self.palette().mid().color()
+        painter.setPen(_round_pen(track, 10))
+        painter.drawArc(rect, 0, 360 * 16)
+        share = min(1.0, self._value / self._maximum)
+        painter.setPen(_round_pen(QColor(theme.STATE_COLOURS["unlocked" if share >= 1 else "face found"]), 10))
+        painter.drawArc(rect, 90 * 16, -int(share * 360 * 16))
+        painter.setPen(self.palette().windowText().color())
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, f"{self._value} / {self._maximum}")
+
+
+class LockIcon(QLabel):
+    """The lock icon of the unlock screen; :meth:`set_state` picks the icon of a state."""
+
+    ICONS = {"searching": "lock-searching", "face found": "lock-face", "verifying": "lock-verifying",
+             "unlocked": "lock-unlocked", "locked out": "lock-lockedout"}
+
+    def __init__(self, size: int = 128, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._size = size
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(size, size)
+        self.state = ""
+        self.set_state("searching")
+
+    def set_state(self, state: str) -> None:
+        """Show the icon of ``state`` (one of ``LockIcon.ICONS``)."""
+        if state == self.state:
+            return
+        self.state = state
+        picture = theme.pixmap(self.ICONS.get(state, "lock-searching"), self._size)
+        if picture.isNull():
+            self.setText(state)
+        else:
+            self.setPixmap(picture)
+        self.setToolTip(state)
+
+
+class CameraErrorBar(QFrame):
+    """A red bar with the camera's error message and a Retry button (hidden while the camera works).
+
+    Signals:
+        retry(): the user asked to try the camera again.
+    """
+
+    retry = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("cameraError")
+        self.setStyleSheet("#cameraError { background: #fde7e9; border: 1px solid #e5484d; border-radius: 6px; }"
+                           "#cameraError QLabel { color: #8c1d22; }")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.button = QPushButton("Retry")
+        self.button.clicked.connect(self.retry)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.button)
+        self.hide()
+
+    def show_error(self, message: str) -> None:
+        """Show the bar with ``message``."""
+        self.label.setText(message)
+        self.show()
+
+    def clear(self) -> None:
+        """Hide the bar."""
+        self.hide()
+
