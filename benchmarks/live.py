@@ -27,7 +27,9 @@ from faceid_desktop.datasets import data_dir
 from faceid_desktop.enrollment import EnrollmentResult, enroll_frames
 from faceid_desktop.pipeline import default_pipeline
 from faceid_desktop.profile import DecisionSettings
-from faceid_desktop.verification import distance_to_profile, find_probe
+from faceid_desktop.landmarks68 import Landmarks68
+from faceid_desktop.liveness import LiveUnlock, LivenessCheck
+from faceid_desktop.verification import NO_FACE, Decision, decide_distance, distance_to_profile, find_probe
 
 ENROLL_SHARE, ENROLL_MAX_SECONDS = 0.4, 4.0
 RULES = ((1, 1), (2, 3), (2, 5), (3, 5), (4, 8))
@@ -44,6 +46,31 @@ def frame_scores(pipeline, path: Path) -> tuple[list[float], list[np.ndarray | N
             stamps.append(frame.timestamp)
             vectors.append(None if probe is None else probe.vector)
     return stamps, vectors, time.perf_counter() - started, stamps[-1] if stamps else 0.0
+
+
+def live_attempt(pipeline, clip: Path, cut: float, templates: np.ndarray, settings: DecisionSettings,
+                 landmarks: Landmarks68) -> tuple[float | None, str, int, float]:
+    """One unlock attempt with liveness (passive blink check) on the clip after ``cut`` seconds, as the
+    unlock screen runs it: (seconds from the attempt's first frame to unlocked or None, reason, frames,
+    wall seconds)."""
+    attempt = LiveUnlock(settings, LivenessCheck(landmarks=landmarks))
+    frames, state, started = 0, None, time.perf_counter()
+    with open_source(clip, dark_threshold=100.0) as source:
+        for frame in source:
+            if frame.timestamp < cut:
+                continue
+            image = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+            probe, reason, faces = find_probe(pipeline, image)
+            decision = (decide_distance(float(distance_to_profile(probe.vector, templates)), settings, faces)
+                        if probe is not None else Decision(False, reason or NO_FACE, None, settings.threshold, faces))
+            state = attempt.update(frame.timestamp, decision, image=image, face=None if probe is None else probe.face)
+            frames += 1
+            if state.done:
+                break
+    wall = time.perf_counter() - started
+    if state is None:
+        return None, "no frames", frames, wall
+    return (state.elapsed if state.state == "unlocked" else None), state.reason, frames, wall
 
 
 def simulate(stamps, matches, m: int, n: int, timeout: float) -> list[float | None]:
@@ -145,6 +172,23 @@ def main(argv: list[str] | None = None) -> int:
         longest = f"{max(times):.2f}" if times else "-"
         print(f"{f'{rule[0]} of {rule[1]}':<16}{f'{len(times)}/{len(genuine)}':>18}{median:>20}{longest:>8}"
               f"{len(impostor):>19}{false:>15}")
+
+    landmarks = Landmarks68()
+    print(f"\nWith liveness (passive blink check, as the unlock screen and faceid auth run it; "
+          f"rule {settings.frames_to_accept} of {settings.window}, one attempt per clip from the end of enrollment):")
+    times, live_frames, live_wall = [], 0, 0.0
+    for clip in clips:
+        _, _, cut, templates = data[clip.name]
+        elapsed, reason, frames, wall = live_attempt(pipeline, clip, cut, templates, settings, landmarks)
+        live_frames += frames
+        live_wall += wall
+        times.append(elapsed)
+        shown = "-" if elapsed is None else f"{elapsed:.2f} s"
+        print(f"  {clip.name:<26} {'unlocked' if elapsed is not None else 'not unlocked':<14} {shown:>8}  ({reason})")
+    unlocked = [t for t in times if t is not None]
+    median = f"{statistics.median(unlocked):.2f} s" if unlocked else "-"
+    print(f"unlocked {len(unlocked)}/{len(times)}, median time to unlock {median}; "
+          f"frames per second with liveness: {live_frames / live_wall:.1f}")
     return 0
 
 

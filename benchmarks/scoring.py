@@ -42,6 +42,10 @@ TARGETS = owner_protocol.TARGET_FARS
 def plda_scorer(between: np.ndarray, within: np.ndarray, mean: np.ndarray):
     """-LLR(probe, enrolled mean of n images) of the two-covariance model: lower = more alike."""
     cache: dict[int, np.ndarray] = {}
+    # Unit-length embeddings lie on a sphere, so their covariances are singular along the radius: a ridge
+    # of 1e-3 of the mean variance keeps the inverses finite without changing the scores elsewhere.
+    ridge = 1e-3 * np.trace(between + within) / len(mean) * np.eye(len(mean))
+    between, within = between + ridge, within + ridge
 
     def score(probes: np.ndarray, templates: np.ndarray) -> np.ndarray:
         n = len(templates)
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             "unit centre (default)": lambda p, t: distances(p, t, "mean"),
             "Z-norm (unit centre)": znorm,
             "PLDA LLR (raw)": plda_raw,
-            "PLDA LLR (unit)": plda_unit,
+            "PLDA LLR (unit)": lambda p, t: plda_unit(unit(p), unit(t)),
             "alpha rule 0.05": alpha_rule(0.05),
             "alpha rule 0.10": alpha_rule(0.10),
         }

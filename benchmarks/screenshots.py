@@ -2,10 +2,12 @@
 
     python benchmarks/screenshots.py --out docs/screenshots [--clip PATH] [--theme light|dark]
 
-The enrollment wizard is driven as a user would (consent, name, automatic capture from the clip, training,
-live test, Finish) in a throw-away data directory, then the unlock screen and the tuning panel are shown for
-the new profile. Files: wizard-consent, wizard-capture, wizard-training, wizard-test, enroll, unlock, tune
-(.png, each under ~150 KB). Needs the shared data (../shared or $FACEID_DATA) for the default clip.
+The enrollment wizard is driven as a user would (consent, name, automatic capture from the clip, the opt-in
+adaptation ticked to show its training page, then Back and unticked, the default, live test, Finish) in a
+throw-away data directory, then the unlock screen (liveness on: while it waits for the blink, and unlocked)
+and the tuning panel (calibrated curves) are shown for the new profile. Files: wizard-consent,
+wizard-capture, wizard-adapt, wizard-training, wizard-test, enroll, unlock, unlock-done, tune (.png, each
+under ~150 KB). Needs the shared data (../shared or $FACEID_DATA) for the default clip.
 """
 
 from __future__ import annotations
@@ -115,12 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(app, lambda: len(wizard.capture.session.templates) >= 6, 60, "captures")
         shots.append(save(wizard, args.out / "wizard-capture.png"))
         wait_until(app, wizard.capture.isComplete, 120, "the capture to finish")
-        wizard.next()  # not me
+        wizard.next()  # adapt to me (opt-in)
+        wizard.not_me.adapt.setChecked(True)
+        settle(app, 0.2)
+        shots.append(save(wizard, args.out / "wizard-adapt.png"))
         wizard.next()  # training
         wait_until(app, lambda: wizard.training.bar.value() >= 40 or wizard.training.isComplete(), 120, "training")
         shots.append(save(wizard, args.out / "wizard-training.png"))
-        wait_until(app, wizard.training.isComplete, 120, "training to finish")
-        wizard.next()  # test
+        wizard.back()  # stops training; the default (pretrained model) is what the screens below show
+        wizard.not_me.adapt.setChecked(False)
+        wizard.next()  # straight to the test
         wait_until(app, lambda: wizard.test.unlocked_in is not None, 60, "the live test")
         settle(app, 0.2)
         shots.append(save(wizard, args.out / "wizard-test.png"))
@@ -131,9 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         settle(app, 0.3)
         shots.append(save(window, args.out / "enroll.png"))
         window.show_screen("unlock")
+        # liveness is on by default: the screen asks for a blink once the face matches
+        wait_until(app, lambda: window.unlock.status.state == "checking liveness", 60, "the liveness check")
+        shots.append(save(window, args.out / "unlock.png"))
         wait_until(app, lambda: window.unlock.status.state == "unlocked", 60, "the unlock")
         settle(app, 0.3)
-        shots.append(save(window, args.out / "unlock.png"))
+        shots.append(save(window, args.out / "unlock-done.png"))
         window.show_screen("tune")
         wait_until(app, lambda: len(window.tune._distances) >= 40, 60, "live distances")
         settle(app, 0.5)

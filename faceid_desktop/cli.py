@@ -21,11 +21,16 @@ from typing import Sequence
 from . import __version__
 from .formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
 #: A command-line input naming a camera: ``0`` or ``camera:0`` (when no file of that name exists).
 CAMERA_SPEC = re.compile(r"^(?:camera:)?(\d+)$")
 #: Above this distance threshold about 1 stranger's photo in 100 is accepted (owner protocol).
 LOOSE_THRESHOLD = 0.4
+
+
+#: Shown next to every liveness option: the 68-point landmark model's training data licence.
+_LICENCE_NOTE = ("uses dlib's 68-point landmark model, trained on iBUG 300-W, whose licence excludes "
+                 "commercial use")
 
 
 class InputError(ValueError):
@@ -215,6 +220,59 @@ def _verify_stream(verifier, spec: Path | int, source_name: str) -> dict:
             "distance": state.last.distance, "threshold": settings.threshold, "reason": reason}
 
 
+def _live_attempt(verifier, spec: Path | int, source_name: str, timeout: float | None = None,
+                  challenge: str | None = None, landmarks=None) -> dict:
+    """One unlock attempt with liveness on a video, image folder or camera: the face must match (the
+    profile's M-of-N rule) and liveness must pass, within ``timeout`` seconds (default: the profile's face
+    timeout or the liveness timeout, whichever is longer)."""
+    import dataclasses
+
+    import cv2
+
+    from .camera import open_source
+    from .liveness import LiveUnlock, LivenessCheck, LivenessSettings
+    from .verification import NO_FACE, Decision, find_probe
+
+    settings = verifier.profile.settings
+    liveness = LivenessSettings() if timeout is None else LivenessSettings(timeout=timeout)
+    if timeout is not None:
+        settings = dataclasses.replace(settings, timeout=timeout)
+    attempt = LiveUnlock(settings, LivenessCheck(liveness, challenge, landmarks))
+    started = time.perf_counter()
+    state = None
+    with open_source(spec) as source:
+        for frame in source:
+            rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+            probe, reason, faces = find_probe(verifier.pipeline, rgb)
+            decision = (verifier.scorer.decide(probe.vector, faces) if probe is not None
+                        else Decision(False, reason or NO_FACE, None, settings.threshold, faces))
+            state = attempt.update(frame.timestamp, decision, image=rgb, face=None if probe is None else probe.face)
+            if state.done:
+                break
+    wall = time.perf_counter() - started
+    if state is None:
+        return {"input": source_name, "kind": "live", "accepted": False, "state": "ended", "elapsed": 0.0,
+                "wall_seconds": round(wall, 3), "distance": None, "threshold": settings.threshold,
+                "reason": "no frames", "liveness": None, "challenge": challenge}
+    return {"input": source_name, "kind": "live", "accepted": state.state == "unlocked",
+            "state": state.state if state.done else "ended", "elapsed": round(state.elapsed, 3),
+            "frames": state.match.frames, "matches": state.match.matches, "wall_seconds": round(wall, 3),
+            "distance": state.match.last.distance, "threshold": settings.threshold,
+            "reason": state.reason if state.done else f"ended before a decision ({state.reason})",
+            "liveness": state.liveness.state, "blinks": len(state.liveness.blinks), "challenge": challenge}
+
+
+def _challenge(args: argparse.Namespace) -> str | None:
+    from .liveness import PROMPTS, random_challenge
+
+    if not args.challenge:
+        return None
+    challenge = random_challenge(None)  # secrets-backed: an attacker cannot prepare for it
+    if not args.json:
+        print(f"{PROMPTS[challenge]} ...", file=sys.stderr, flush=True)
+    return challenge
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .camera import SourceError
     from .images import ImageError, read_rgb
@@ -226,6 +284,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     items = expand_inputs(args.inputs, videos=True)
     pipeline = _pipeline()
     verifier = Verifier(pipeline, store.load(args.name, pipeline.embedder.model_id))
+    if args.live:
+        return _verify_live(args, verifier)
     results, errors = [], 0
     for item in items:
         name = f"camera:{item}" if isinstance(item, int) else str(item)
@@ -253,6 +313,98 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if errors:
         return EXIT_ERROR
     return EXIT_OK if results and all(r["accepted"] for r in results) else EXIT_NO_MATCH
+
+
+def _live_sources(inputs: Sequence[str]) -> list[Path | int]:
+    """Inputs of a live check: videos, cameras and image folders (a folder is one stream of frames)."""
+    items: list[Path | int] = []
+    for raw in inputs:
+        path = Path(raw)
+        camera = CAMERA_SPEC.match(raw)
+        if camera and not path.exists():
+            items.append(int(camera.group(1)))
+        elif path.is_dir() or (path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES):
+            items.append(path)
+        elif path.is_file():
+            raise InputError(f"{path}: a single photo cannot show liveness; give a video, a folder of frames "
+                             "or a camera")
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    return items
+
+
+def _print_live(args: argparse.Namespace, result: dict) -> None:
+    if args.json:
+        return
+    verdict = "UNLOCKED" if result["accepted"] else "REJECTED"
+    distance = "-" if result["distance"] is None else f"{result['distance']:.3f}"
+    print(f"{result['input']}: {verdict} ({result['reason']}); liveness {result['liveness']}, "
+          f"{result.get('blinks', 0)} blinks; distance {distance}, threshold {result['threshold']:.3f}; "
+          f"{result['elapsed']:.2f} s")
+
+
+def _verify_live(args: argparse.Namespace, verifier) -> int:
+    from .camera import SourceError
+    from .landmarks68 import Landmarks68
+
+    landmarks = Landmarks68()  # loaded once for every input
+    results, errors = [], 0
+    for item in _live_sources(args.inputs):
+        name = f"camera:{item}" if isinstance(item, int) else str(item)
+        try:
+            result = _live_attempt(verifier, item, name, args.timeout, _challenge(args), landmarks)
+        except SourceError as error:
+            print(f"faceid: {error}", file=sys.stderr)
+            errors += 1
+            continue
+        results.append(result)
+        _print_live(args, result)
+    if args.json:
+        _emit(args, results, "")
+    if errors:
+        return EXIT_ERROR
+    return EXIT_OK if results and all(r["accepted"] for r in results) else EXIT_NO_MATCH
+
+
+# -- auth ----------------------------------------------------------------------------------------------------
+
+#: Environment variables that mark a remote (SSH) session, where the camera is not the person's.
+REMOTE_MARKERS = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY")
+
+
+def _cmd_auth(args: argparse.Namespace) -> int:
+    from .lockout import AuditLog, Lockout
+    from .storage import default_data_dir
+    from .verification import Verifier
+
+    remote = [name for name in REMOTE_MARKERS if os.environ.get(name)]
+    if remote and not args.allow_remote:
+        print(f"faceid: refusing face authentication in a remote session ({remote[0]} is set); "
+              "use your password", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.timeout is not None and not 0 < args.timeout <= 3600:
+        raise InputError(f"--timeout must be in (0, 3600] seconds, got {args.timeout}")
+    store = _store(args)
+    store.load(args.profile)  # an unknown or damaged profile: its clear error before the camera opens
+    root = args.data_dir or default_data_dir()
+    lockout, audit = Lockout(root), AuditLog(root)
+    spec = args.camera if args.camera is not None else "0"
+    [source] = _live_sources([spec])
+    source_name = f"camera:{source}" if isinstance(source, int) else str(source)
+    status = lockout.status(args.profile)
+    if status.locked:
+        audit.log(args.profile, "locked out", None, None, status.reason, source_name)
+        print(f"faceid: {status.reason}; use your password", file=sys.stderr)
+        return EXIT_REFUSED
+    pipeline = _pipeline()
+    verifier = Verifier(pipeline, store.load(args.profile, pipeline.embedder.model_id))
+    result = _live_attempt(verifier, source, source_name, args.timeout, _challenge(args))
+    lockout.record(args.profile, result["accepted"])
+    audit.log(args.profile, "unlocked" if result["accepted"] else "rejected", result["distance"],
+              result["liveness"], result["reason"], source_name)
+    _emit(args, result, "")
+    _print_live(args, result)
+    return EXIT_OK if result["accepted"] else EXIT_NO_MATCH
 
 
 # -- profiles, threshold --------------------------------------------------------------------------------------
@@ -467,11 +619,28 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", parents=[data], help="check photos, videos or a camera against a profile",
                                  description="Decide whether each input shows the owner of profile NAME. A photo is "
                                  "one decision; a video or camera (N or camera:N) uses the multi-frame rule. Exit code "
-                                 "0 when every input matched, 1 when one did not, 2 on an error. There is no liveness "
-                                 "check yet: a photo of the owner matches.")
+                                 "0 when every input matched, 1 when one did not, 2 on an error. Without --live a photo of "
+                                 "the owner matches.")
     verify.add_argument("name", metavar="NAME", help="profile name")
     verify.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, folders, videos, or a camera index")
+    verify.add_argument("--live", action="store_true", help="also require liveness (a blink, or the --challenge) "
+                        "on each video, folder of frames or camera: " + _LICENCE_NOTE)
+    verify.add_argument("--challenge", action="store_true", help="with --live: ask for a random blink or head turn")
+    verify.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="with --live: seconds for the match and the liveness (default 10)")
     verify.set_defaults(run=_cmd_verify)
+
+    auth = commands.add_parser("auth", parents=[data], help="authenticate a profile's owner live (for PAM and scripts)",
+                               description="Open the camera (or --camera VIDEO/FOLDER), and exit 0 only when the "
+                               "owner of --profile is matched and shown live within --timeout. Exit 1 no match or "
+                               "not live, 2 error, 3 refused (remote session, or locked out after failed attempts). "
+                               "Every attempt is logged (no images) in the data directory's audit.jsonl.")
+    auth.add_argument("--profile", required=True, metavar="NAME", help="profile name")
+    auth.add_argument("--timeout", type=float, metavar="SECONDS", help="seconds for the attempt (default 10)")
+    auth.add_argument("--camera", metavar="SPEC", help="camera index (default 0), video file or folder of frames")
+    auth.add_argument("--challenge", action="store_true", help="ask for a random blink or head turn")
+    auth.add_argument("--allow-remote", action="store_true", help="allow running in an SSH session")
+    auth.set_defaults(run=_cmd_auth)
 
     profiles = commands.add_parser("profiles", parents=[data], help="list, show or remove profiles",
                                    description="List the profiles, show one, or remove one.")

@@ -7,6 +7,7 @@ folder is found through the import system's metadata without executing it.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 RECOGNITION_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
@@ -24,6 +25,10 @@ def models_dir() -> Path:
     Raises:
         ModelFileError: the package is not installed.
     """
+    bundle = getattr(sys, "_MEIPASS", None)
+    # A PyInstaller bundle carries only the model files (packaging/pyinstaller/faceid.spec), not the package.
+    if bundle and (Path(bundle) / "face_recognition_models" / "models").is_dir():
+        return Path(bundle) / "face_recognition_models" / "models"
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise ModelFileError(

@@ -230,6 +230,37 @@ def primary_face(faces: list[Face], frame_shape: tuple[int, ...]) -> Face:
     return min(candidates, key=off_centre)
 
 
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """One frame as verification sees it (:func:`analyse_frame`).
+
+    Attributes:
+        faces: every face the detector found, largest first.
+        primary: the face the frame is about (:func:`primary_face`), embedded; None without a face.
+        probe: ``primary`` when it can be compared, else None.
+        reason: why it cannot be compared (``no face``, ``too small``, ``too dark``), or None.
+    """
+
+    faces: tuple[Face, ...]
+    primary: Embedding | None
+    probe: Embedding | None
+    reason: str | None
+
+
+def analyse_frame(pipeline: FacePipeline, image: np.ndarray) -> FrameAnalysis:
+    """Detect the faces of an (H, W, 3) uint8 RGB frame and embed only the primary one, keeping every
+    face found (a preview draws them all; liveness fits landmarks on the primary one).
+
+    Other, smaller faces (people passing behind) do not block a decision and cost no embedding.
+    """
+    faces = tuple(pipeline.detector.detect(image))
+    if not faces:
+        return FrameAnalysis(faces, None, None, NO_FACE)
+    [primary] = pipeline.embed_faces(image, [primary_face(list(faces), image.shape)])
+    reason = face_problem(primary)
+    return FrameAnalysis(faces, primary, None if reason else primary, reason)
+
+
 def find_probe(pipeline: FacePipeline, image: np.ndarray) -> tuple[Embedding | None, str | None, int]:
     """Detect the faces of an (H, W, 3) uint8 RGB frame and embed only the primary one.
 
@@ -238,12 +269,8 @@ def find_probe(pipeline: FacePipeline, image: np.ndarray) -> tuple[Embedding | N
         with reason ``no face``, ``too small`` or ``too dark``. Other, smaller faces (people passing
         behind) do not block a decision and cost no embedding.
     """
-    faces = pipeline.detector.detect(image)
-    if not faces:
-        return None, NO_FACE, 0
-    [probe] = pipeline.embed_faces(image, [primary_face(faces, image.shape)])
-    reason = face_problem(probe)
-    return (None, reason, len(faces)) if reason else (probe, None, len(faces))
+    analysis = analyse_frame(pipeline, image)
+    return analysis.probe, analysis.reason, len(analysis.faces)
 
 
 def select_probe(found: list[Embedding], frame_shape: tuple[int, ...]) -> tuple[Embedding | None, str | None]:

@@ -285,3 +285,66 @@ def test_interrupted_training_leaves_the_profile_byte_identical(enrolled, seed, 
     code, _, err = run(capsys, "train", "me")
     assert code == 130 and "nothing written" in err
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
+
+
+# -- liveness: verify --live and auth ------------------------------------------------------------------------
+
+@pytest.fixture
+def aoc(home, shared, tmp_path, capsys):
+    """Profile 'aoc' enrolled from the first 3 s of a live clip; returns the clip's remaining seconds."""
+    live = shared / "media" / "live" / "talking_head_aoc.mp4"
+    first = _clip(live, tmp_path / "first.mp4", 0.0, 3.0)
+    assert run(capsys, "enroll", "aoc", first)[0] == 0
+    return _clip(live, tmp_path / "rest.mp4", 3.0, 12.0)
+
+
+def _still_video(source: Path, target: Path, seconds: float, fps: int = 15) -> Path:
+    """A still frame of ``source`` repeated with small noise and shifts, as a hand-held photo would be."""
+    capture = cv2.VideoCapture(str(source))
+    capture.set(cv2.CAP_PROP_POS_MSEC, 4000)
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, frame.shape[1::-1])
+    for _ in range(int(seconds * fps)):
+        shift = np.float32([[1, 0, rng.normal(0, 1.5)], [0, 1, rng.normal(0, 1.5)]])
+        moved = cv2.warpAffine(frame, shift, frame.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+        writer.write(np.clip(moved + rng.normal(0, 2, frame.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    return target
+
+
+def test_verify_live_unlocks_the_blinking_owner_not_a_still(aoc, shared, tmp_path, capsys):
+    code, out, err = run(capsys, "verify", "aoc", aoc, "--live", "--json")
+    [result] = json.loads(out)
+    assert code == 0, err
+    assert result["accepted"] and result["liveness"] == "live" and result["blinks"] >= 1
+    still = _still_video(shared / "media" / "live" / "talking_head_aoc.mp4", tmp_path / "still.mp4", 5.0)
+    code, out, _ = run(capsys, "verify", "aoc", still, "--live", "--timeout", "4", "--json")
+    [result] = json.loads(out)
+    assert code == 1 and not result["accepted"] and result["liveness"] != "live"
+    assert result["distance"] is not None and result["distance"] < 0.31  # the face matched: liveness refused it
+    code, _, err = run(capsys, "verify", "aoc", shared / "faces" / "seed" / "ME" / "ME_1.jpg", "--live")
+    assert code == 2 and "single photo cannot show liveness" in err
+
+
+def test_auth_exit_codes_lockout_and_audit(aoc, shared, tmp_path, capsys, monkeypatch):
+    from faceid_desktop.lockout import AuditLog, Lockout
+
+    code, out, _ = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
+    assert code == 0 and "UNLOCKED" in out
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.5 5555 10.0.0.1 22")
+    code, _, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
+    assert code == 3 and "remote session" in err
+    monkeypatch.delenv("SSH_CONNECTION")
+    assert run(capsys, "auth", "--profile", "nobody", "--camera", aoc)[0] == 2
+    assert run(capsys, "auth", "--profile", "aoc", "--camera", tmp_path / "missing.mp4")[0] == 2
+    root = ProfileStore().root
+    for _ in range(5):
+        Lockout(root).record("aoc", False)
+    code, _, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
+    assert code == 3 and "locked" in err
+    entries, damaged = AuditLog(root).entries()
+    assert [e.decision for e in entries] == ["unlocked", "locked out"] and damaged == 0
+    assert entries[0].liveness == "live" and entries[0].distance < 0.31

@@ -1,13 +1,17 @@
 """The desktop app end to end, offscreen, with recorded clips as the camera (pytest-qt).
 
 The owner is the person of ``media/live/talking_head_aoc.mp4``: the wizard enrolls from the clip, the unlock
-screen is shown the clip's second half (frames the profile fixture never saw, as an image folder), and
-``liveportrait_d0.mp4`` (another person) must not unlock. No real camera is ever opened.
+screen is shown the clip's second half (frames the profile fixture never saw, as an image folder) with
+liveness off, the whole clip (the owner blinks at 0.8 s) with liveness on, and one frame of it repeated as a
+printed photo would be (it must never unlock); ``liveportrait_d0.mp4`` (another person) must not unlock and
+locks the profile out, also after a restart. No real camera is ever opened.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -23,8 +27,14 @@ from faceid_desktop.gui.enroll_wizard import WizardOptions  # noqa: E402
 from faceid_desktop.gui.errors import ExceptionGuard  # noqa: E402
 from faceid_desktop.gui.main_window import MainWindow  # noqa: E402
 from faceid_desktop.gui.settings import AppSettings  # noqa: E402
-from faceid_desktop.gui.unlock_logic import LOCKED_OUT, UNLOCKED  # noqa: E402
-from faceid_desktop.profile import Profile  # noqa: E402
+from faceid_desktop.gui.app import NO_DISPLAY  # noqa: E402
+from faceid_desktop.gui.tuning_panel import ADAPTED_NOTE  # noqa: E402
+from faceid_desktop.gui.unlock_logic import CHECKING_LIVENESS, LOCKED_OUT, UNLOCKED  # noqa: E402
+from faceid_desktop.landmarks68 import Landmarks68  # noqa: E402
+from faceid_desktop.liveness import LivenessSettings  # noqa: E402
+from faceid_desktop.lockout import AuditLog  # noqa: E402
+from faceid_desktop.profile import Adapter, Profile  # noqa: E402
+from faceid_desktop.training import ADAPTED_THRESHOLD  # noqa: E402
 from faceid_desktop.storage import ProfileStore  # noqa: E402
 from faceid_desktop.training import TrainingConfig  # noqa: E402
 
@@ -61,8 +71,14 @@ def owner_profile(live: Path, pipeline) -> Profile:
     return Profile("owner", pipeline.embedder.model_id, tuple(result.templates), created_at=1.0, updated_at=1.0)
 
 
+@pytest.fixture(scope="module")
+def landmarks() -> Landmarks68:
+    """The 68-point model, loaded once for every window of the module (the app loads it once per hub)."""
+    return Landmarks68()
+
+
 @pytest.fixture
-def make_window(qtbot, tmp_path: Path, pipeline):
+def make_window(qtbot, tmp_path: Path, pipeline, landmarks):
     """Builds a MainWindow over a temp data directory; closes it (and its threads) after the test."""
     windows = []
 
@@ -70,7 +86,8 @@ def make_window(qtbot, tmp_path: Path, pipeline):
         store = ProfileStore(tmp_path / "home")
         if profile is not None:
             store.save(profile)
-        hub = CameraHub(str(camera), lambda: pipeline, source_factory=kwargs.pop("source_factory", None))
+        hub = CameraHub(str(camera), lambda: pipeline, source_factory=kwargs.pop("source_factory", None),
+                        speed=kwargs.pop("speed", 1.0), landmarks_factory=lambda: landmarks)
         window = MainWindow(hub, store, AppSettings(tmp_path / "home" / "gui.ini"), options, confirm=False, **kwargs)
         qtbot.addWidget(window)
         window.resize(1000, 650)
@@ -84,7 +101,8 @@ def make_window(qtbot, tmp_path: Path, pipeline):
         window.close()
 
 
-def test_wizard_end_to_end_creates_profile(qtbot, make_window, live):
+@pytest.mark.parametrize("adapt", [False, True], ids=["pretrained", "adapted"])
+def test_wizard_end_to_end_creates_profile(qtbot, make_window, live, adapt):
     window = make_window(live / OWNER_CLIP)
     assert window.store.names() == [] and window.tabs.currentIndex() == 0  # no profile: the Enroll screen
     wizard = window.open_wizard()
@@ -99,14 +117,20 @@ def test_wizard_end_to_end_creates_profile(qtbot, make_window, live):
     assert wizard.currentPage() is wizard.capture
     qtbot.waitUntil(wizard.capture.isComplete, timeout=60_000)
     assert wizard.capture.ring.value == 5 and wizard.capture.view.preview.frames_shown > 0
-    wizard.next()  # not me: skipped
     wizard.next()
-    assert wizard.currentPage() is wizard.training
-    qtbot.waitUntil(wizard.training.isComplete, timeout=60_000)
-    assert wizard.training_result is not None and len(wizard.training_result.losses) == QUICK.steps
-    assert wizard.training.bar.value() == QUICK.steps
+    assert wizard.currentPage() is wizard.not_me
+    assert not wizard.not_me.adapt.isChecked() and "did not lower error rates" in wizard.not_me.adapt.text()
+    wizard.not_me.adapt.setChecked(adapt)
+    wizard.next()
+    if adapt:
+        assert wizard.currentPage() is wizard.training
+        qtbot.waitUntil(wizard.training.isComplete, timeout=60_000)
+        assert wizard.training_result is not None and len(wizard.training_result.losses) == QUICK.steps
+        assert wizard.training.bar.value() == QUICK.steps
+        wizard.next()
+    assert wizard.currentPage() is wizard.test  # without adaptation the training page is skipped
+    assert (wizard.training_result is not None) == adapt
     assert window.store.names() == []  # nothing written before Finish
-    wizard.next()
     qtbot.waitUntil(lambda: wizard.test.unlocked_in is not None, timeout=60_000)
     wizard.next()
     assert wizard.currentPage() is wizard.done_page and "alex" in wizard.done_page.summary.text()
@@ -114,15 +138,24 @@ def test_wizard_end_to_end_creates_profile(qtbot, make_window, live):
         wizard.accept()
     saved = window.store.load("alex")
     assert len(saved.templates) == 5 and saved.model_id == window.hub.pipeline.embedder.model_id
+    if adapt:  # templates and adapter in one save, with the adapted space's threshold
+        assert isinstance(saved.adapter, Adapter) and saved.settings.threshold == pytest.approx(ADAPTED_THRESHOLD)
+    else:
+        assert saved.adapter is None and saved.settings.threshold == pytest.approx(0.31)
     qtbot.waitUntil(lambda: window.wizard is None)
     assert window.profile.name == "alex" and window.picker.currentText() == "alex"
     assert window.tabs.currentWidget() is window.unlock
+
+
+def _profile_files(store: ProfileStore) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(store.directory.iterdir()) if path.is_file()}
 
 
 def test_cancel_during_training_keeps_old_profile(qtbot, make_window, live, owner_profile):
     slow = WizardOptions(target=5, min_interval=0.1, patience=0.5, training=TrainingConfig(
         steps=100_000, batch_size=8, negatives_per_batch=16, augmentations_per_image=2, background_negatives=64))
     window = make_window(live / OWNER_CLIP, owner_profile, slow)
+    before = _profile_files(window.store)
     wizard = window.open_wizard()
     wizard.consent.agree.setChecked(True)
     wizard.next()
@@ -133,21 +166,25 @@ def test_cancel_during_training_keeps_old_profile(qtbot, make_window, live, owne
     wizard.next()
     qtbot.waitUntil(wizard.capture.isComplete, timeout=60_000)
     wizard.next()
+    wizard.not_me.adapt.setChecked(True)
     wizard.next()
+    assert wizard.currentPage() is wizard.training
     qtbot.waitUntil(lambda: wizard.training.bar.value() >= 2, timeout=60_000)
     assert wizard.training.running
     wizard.reject()
     assert not wizard.training.running
-    kept = window.store.load("owner")
-    assert len(kept.templates) == len(owner_profile.templates)
-    assert np.array_equal(kept.templates[0].embedding, owner_profile.templates[0].embedding)
-    assert window.store.names() == ["owner"]
+    assert _profile_files(window.store) == before  # byte-identical
+    assert window.store.names() == ["owner"] and window.store.load("owner").adapter is None
 
 
-def test_unlock_screen_unlocks_for_the_owner(qtbot, make_window, owner_later_frames, owner_profile):
+def test_unlock_screen_unlocks_for_the_owner_without_liveness(qtbot, make_window, owner_later_frames,
+                                                               owner_profile):
     window = make_window(owner_later_frames, owner_profile)
     assert window.profile.name == "owner"
     window.show_screen("unlock")
+    assert window.unlock.liveness_box.isChecked()  # on by default
+    window.unlock.liveness_box.setChecked(False)
+    assert not window.settings.liveness and "photo of you would unlock" in window.unlock.warning.text()
     with qtbot.waitSignal(window.unlock.unlocked, timeout=30_000) as blocker:
         pass
     name, seconds = blocker.args
@@ -158,15 +195,81 @@ def test_unlock_screen_unlocks_for_the_owner(qtbot, make_window, owner_later_fra
     assert window.unlock.status.state != UNLOCKED
 
 
+def test_blinking_owner_unlocks_with_liveness(qtbot, make_window, live, owner_profile):
+    # the whole clip at half speed, so that the processing thread sees (nearly) every frame of the blink
+    window = make_window(live / OWNER_CLIP, owner_profile, speed=0.5)
+    states = []
+    window.unlock.state_changed.connect(states.append)
+    window.show_screen("unlock")
+    assert window.unlock.liveness_box.isChecked() and "non-commercial" in window.unlock.licence.text()
+    with qtbot.waitSignal(window.unlock.unlocked, timeout=30_000) as blocker:
+        pass
+    assert blocker.args[0] == "owner" and blocker.args[1] < 4.0
+    status = window.unlock.status
+    assert status.liveness.live and status.liveness.blinks and CHECKING_LIVENESS in states
+    assert "liveness passed" in window.unlock.details.text()
+    [entry], _ = AuditLog(window.store.root).entries()
+    assert (entry.decision, entry.liveness, entry.profile) == ("unlocked", "live", "owner")
+    assert entry.source.endswith(OWNER_CLIP)
+
+
+class StillPhoto:
+    """A 'video' of one frame held still in front of the camera (with a camera's pixel noise), 30 fps."""
+    kind, fps, name = "video", 30.0, "photo"
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image, self.count = image, 0
+        self.rng = np.random.default_rng(0)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Frame:
+        self.count += 1
+        noise = self.rng.normal(0, 2.0, self.image.shape)
+        image = np.clip(self.image + noise, 0, 255).astype(np.uint8)
+        return Frame(image, (self.count - 1) / self.fps, self.count - 1, self.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def test_a_photo_of_the_owner_never_unlocks(qtbot, make_window, live, owner_profile):
+    with open_source(live / OWNER_CLIP) as source:
+        photo = next(f.image for f in source if f.index == 150)  # a frame the profile never saw
+    window = make_window("photo", owner_profile, source_factory=lambda spec: StillPhoto(photo))
+    unlocks = []
+    window.unlock.unlocked.connect(lambda *args: unlocks.append(args))
+    window.show_screen("unlock")
+    timeout = LivenessSettings().timeout
+    qtbot.waitUntil(lambda: "rejected" in window.unlock.status.outcome, timeout=int(timeout * 1000) + 20_000)
+    assert unlocks == [] and f"no blink within {timeout:g} s" in window.unlock.status.outcome
+    [entry], _ = AuditLog(window.store.root).entries()
+    assert (entry.decision, entry.liveness) == ("rejected", "not live")
+    assert entry.distance is not None and entry.distance <= owner_profile.settings.threshold  # the face matched
+
+
 def test_unlock_screen_stays_locked_for_another_person(qtbot, make_window, live, owner_profile):
+    short = LivenessSettings(timeout=1.5)
     window = make_window(live / STRANGER_CLIP, owner_profile.with_settings(timeout=1.5), max_attempts=1,
-                         backoff=60.0)
+                         backoff=60.0, liveness_settings=short)
     unlocks = []
     window.unlock.unlocked.connect(lambda *args: unlocks.append(args))
     window.show_screen("unlock")
     qtbot.waitUntil(lambda: window.unlock.status.state == LOCKED_OUT, timeout=40_000)
     assert unlocks == [] and window.unlock.lock.state == LOCKED_OUT
     assert "try again in" in window.unlock.title.text()
+    entries, _ = AuditLog(window.store.root).entries()
+    assert entries[0].decision == "rejected" and "locked for 60 s" in entries[0].reason
+    window.close()
+    # the lock-out survives a restart of the app (it is kept in the data directory)
+    again = make_window(live / STRANGER_CLIP, max_attempts=1, backoff=60.0, liveness_settings=short)
+    again.show_screen("unlock")
+    qtbot.waitUntil(lambda: again.unlock.status.state == LOCKED_OUT, timeout=10_000)
+    assert 50 < again.unlock.status.locked_for <= 60
 
 
 def test_threshold_slider_changes_the_live_decision(qtbot, make_window, owner_later_frames, owner_profile):
@@ -186,6 +289,52 @@ def test_threshold_slider_changes_the_live_decision(qtbot, make_window, owner_la
     tune.revert()
     assert tune.settings.threshold == pytest.approx(0.05)  # the saved value now
     assert len(tune.live_curve.getData()[1]) >= 3
+    # the alpha rule: the slider works only with the box ticked; the live decision follows at once
+    assert not tune.alpha_box.isChecked() and not tune.alpha_slider.isEnabled()
+    assert tune.alpha_slider.minimum() == 0.0 and tune.alpha_slider.maximum() == pytest.approx(0.3)
+    tune.set_threshold(0.6)
+    qtbot.waitUntil(lambda: tune.last_decision is True, timeout=30_000)
+    tune.set_alpha_rule(True, 0.3)
+    assert tune.alpha_slider.isEnabled() and window.unlock.controller.settings.rule == "alpha"
+    qtbot.waitUntil(lambda: tune.last_analysis is not None and tune.last_analysis.nearest_negative is not None,
+                    timeout=30_000)
+    analysis = tune.last_analysis
+    decision = tune._decide(analysis)
+    assert decision.nearest_negative == pytest.approx(analysis.nearest_negative)
+    assert tune.last_decision == decision.accepted == (analysis.distance + 0.3 <= analysis.nearest_negative)
+    tune.apply()
+    saved = window.store.load("owner").settings
+    assert (saved.rule, saved.alpha, saved.threshold) == ("alpha", pytest.approx(0.3), pytest.approx(0.6))
+    # calibration: real curves, and Recommended sets the calibrated threshold (FAR 1e-5)
+    qtbot.waitUntil(lambda: tune.calibration is not None, timeout=30_000)
+    assert len(tune.genuine_curve.getData()[0]) > 100 and np.nanmax(tune.impostor_curve.getData()[1]) > 0
+    assert len(tune.det_curve.getData()[0]) > 100 and "strangers would be accepted" in tune.far_label.text()
+    tune.use_recommended()
+    assert tune.settings.threshold == pytest.approx(tune.calibration.recommended, abs=1e-3)
+    assert tune.calibration.far_at(tune.calibration.recommended) <= 1e-5
+
+
+def test_tuning_an_adapted_profile_shows_no_calibration(qtbot, make_window, owner_later_frames, owner_profile):
+    rng = np.random.default_rng(0)
+    adapter = Adapter(np.eye(128) + rng.normal(0, 0.01, (128, 128)), np.zeros(128))
+    window = make_window(owner_later_frames, owner_profile.__class__(**{**owner_profile.__dict__, "adapter": adapter}))
+    window.show_screen("tune")
+    assert window.tune.calibration is None and ADAPTED_NOTE in window.tune.far_label.text()
+    assert not window.tune.recommended_button.isEnabled()
+    qtbot.waitUntil(lambda: window.tune.last_decision is not None, timeout=30_000)
+    assert window.tune.calibration is None  # none was started
+
+
+def test_no_display_exits_with_one_line():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-m", "faceid_desktop.gui.app"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.splitlines() == [NO_DISPLAY] and done.stdout == ""
+    env["QT_QPA_PLATFORM"] = "xcb"
+    done = subprocess.run([sys.executable, "-m", "faceid_desktop", "--screen", "unlock"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip() == NO_DISPLAY
 
 
 def test_missing_camera_shows_a_message_and_retries(qtbot, make_window, tmp_path, owner_later_frames):

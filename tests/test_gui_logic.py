@@ -1,8 +1,11 @@
-"""The desktop app's pure helpers (no Qt): automatic capture, the unlock state machine, the frame slot."""
+"""The desktop app's pure helpers (no Qt): automatic capture, the unlock state machine (the core's scorer,
+liveness, persistent lock-out and audit log), the frame slot."""
 
 from __future__ import annotations
 
+import random
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +14,13 @@ from faceid_desktop.camera import Frame
 from faceid_desktop.gui.analysis import FrameAnalysis
 from faceid_desktop.gui.camera_worker import LatestFrame
 from faceid_desktop.gui.capture import CaptureSession, guidance_for, pose_of, pose_quotas
-from faceid_desktop.gui.unlock_logic import (FACE_FOUND, LOCKED_OUT, SEARCHING, UNLOCKED, VERIFYING,
-                                             UnlockController)
-from faceid_desktop.profile import DecisionSettings
+from faceid_desktop.gui.unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, PASSIVE_HINT, SEARCHING,
+                                             UNLOCKED, VERIFYING, LivenessOptions, UnlockController)
+from faceid_desktop.liveness import PROMPTS, LivenessSettings
+from faceid_desktop.lockout import AuditLog, Lockout, LockoutPolicy
+from faceid_desktop.profile import DecisionSettings, Profile, Template
 from faceid_desktop.quality import Quality
+from faceid_desktop.verification import ProfileScorer, profile_centre
 
 
 class _Face:
@@ -67,67 +73,196 @@ def test_capture_rejects_bad_target():
 
 
 class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
 
     def __call__(self) -> float:
         return self.now
 
 
-def test_unlock_needs_m_of_n_and_reports_the_time():
+def _scorer(settings: DecisionSettings = DecisionSettings()) -> ProfileScorer:
+    rng = np.random.default_rng(0)
+    templates = tuple(Template(rng.normal(0, 0.1, 128), 1.0, f"t{i}", 0.9) for i in range(3))
+    return ProfileScorer(Profile("me", "model", templates, settings))
+
+
+def probe_at(scorer: ProfileScorer, distance: float, seed: int = 1) -> np.ndarray:
+    """A unit (128,) vector at exactly ``distance`` from the profile's centre (the core's measure)."""
+    centre = profile_centre(scorer.profile.embeddings)
+    other = np.random.default_rng(seed).normal(size=128)
+    other -= (other @ centre) * centre
+    other /= np.linalg.norm(other)
+    theta = 2 * np.arcsin(distance / 2)
+    probe = np.cos(theta) * centre + np.sin(theta) * other
+    assert float(scorer.distance(probe)) == pytest.approx(distance)
+    return probe
+
+
+def _face(ear: float) -> np.ndarray:
+    """(68, 2) landmarks of a frontal face whose eyes have aspect ratio ``ear`` (as tests/test_liveness.py)."""
+    points = np.zeros((68, 2))
+    points[:17, 0] = np.linspace(100, 300, 17)
+    points[:17, 1] = 250
+    for start, cx in ((36, 150.0), (42, 250.0)):
+        h = ear * 40 / 2
+        points[start:start + 6] = [(cx - 20, 200), (cx - 7, 200 - h), (cx + 7, 200 - h),
+                                   (cx + 20, 200), (cx + 7, 200 + h), (cx - 7, 200 + h)]
+    points[27:31] = [(200, 200 + 30 * k) for k in range(4)]
+    points[31:36] = [(200, 290)] * 5
+    points[33] = (200, 300)
+    return points
+
+
+@pytest.fixture
+def files(tmp_path: Path):
+    clock = Clock()
+    lockout = Lockout(tmp_path, LockoutPolicy(max_failures=2, base_delay=10.0, max_delay=100.0), clock)
+    return lockout, AuditLog(tmp_path, clock), clock
+
+
+def test_unlock_needs_m_of_n_and_reports_the_time(files):
+    lockout, audit, _ = files
     settings = DecisionSettings(threshold=0.4, frames_to_accept=2, window=5, timeout=4.0)
-    controller = UnlockController(settings, clock=Clock())
+    scorer = _scorer(settings)
+    controller = UnlockController(scorer, settings, lockout, audit, source="camera:0")
     assert controller.update(None, "no face", 0, 0.0).state == SEARCHING
     assert controller.update(None, "too small", 1, 0.1).state == FACE_FOUND
-    assert controller.update(0.3, None, 1, 0.2).state == VERIFYING
-    status = controller.update(0.35, None, 1, 0.3)
+    status = controller.update(probe_at(scorer, 0.3), None, 1, 0.2)
+    assert status.state == VERIFYING and status.decision.distance == pytest.approx(0.3)
+    assert status.decision == scorer.decide(probe_at(scorer, 0.3), 1, settings)  # the core decides
+    status = controller.update(probe_at(scorer, 0.35), None, 1, 0.3)
     assert status.state == UNLOCKED and status.elapsed == pytest.approx(0.2) and status.matches == 2
-    assert controller.update(0.9, None, 1, 0.4).state == UNLOCKED  # stays unlocked until locked again
+    assert controller.update(probe_at(scorer, 0.9), None, 1, 0.4).state == UNLOCKED  # until locked again
     controller.reset()
-    assert controller.update(0.9, None, 1, 0.5).state == VERIFYING
+    status = controller.update(probe_at(scorer, 0.9), None, 1, 0.5)
+    assert status.state == VERIFYING and status.generation == controller.generation == 1
+    [entry], bad = audit.entries()
+    assert bad == 0 and (entry.decision, entry.profile, entry.source) == ("unlocked", "me", "camera:0")
+    assert entry.distance == pytest.approx(0.35) and entry.liveness is None
 
 
-def test_unlock_locks_out_after_failures_with_growing_backoff():
-    clock = Clock()
-    controller = UnlockController(DecisionSettings(threshold=0.4, timeout=1.0), max_attempts=2, backoff=10.0,
-                                  clock=clock)
+def test_unlock_alpha_rule_uses_the_cohort():
+    settings = DecisionSettings(threshold=1.0, rule="alpha", alpha=0.3, frames_to_accept=1, window=1)
+    cohort = np.random.default_rng(5).normal(0, 0.1, (20, 128))
+    profile = Profile("me", "model", (Template(cohort[0] * 0.1 + 0.05, 1.0, "t", 0.9),), settings)
+    scorer = ProfileScorer(profile, cohort=cohort)
+    controller = UnlockController(scorer)
+    probe = cohort[3]  # a cohort member: nearer to itself than to the profile, so the alpha rule refuses it
+    status = controller.update(probe, None, 1, 0.0)
+    assert status.decision == scorer.decide(probe, 1, settings)
+    assert status.decision.nearest_negative == pytest.approx(0.0, abs=1e-6) and status.state == VERIFYING
+
+
+def test_unlock_lockout_persists_and_is_logged(files, tmp_path):
+    lockout, audit, clock = files
+    settings = DecisionSettings(threshold=0.4, timeout=1.0)
+    scorer = _scorer(settings)
+    far = probe_at(scorer, 0.9)
     t = 0.0
 
-    def fail_once() -> str:
+    def attempt(controller: UnlockController) -> str:
         nonlocal t
-        before = (controller.failures, controller.lockouts)
-        for _ in range(20):
-            state = controller.update(0.9, None, 1, t).state
+        outcome = controller.outcome
+        for _ in range(30):
+            status = controller.update(far, None, 1, t)
             t += 0.1
-            if (controller.failures, controller.lockouts) != before:
-                return state
-        raise AssertionError("no attempt failed")
+            if controller.outcome != outcome or status.state == LOCKED_OUT:
+                return status.state
+        raise AssertionError("no attempt ended")
 
-    assert fail_once() == FACE_FOUND and controller.failures == 1
-    assert fail_once() == LOCKED_OUT
-    assert controller.update(0.1, None, 1, t).state == LOCKED_OUT  # even the owner waits
-    clock.now = 10.5
-    assert fail_once() == LOCKED_OUT  # one more failure after a lock-out locks again, twice as long
-    assert controller.update(0.1, None, 1, t).locked_for == pytest.approx(20.0)
-    clock.now = 31.0
-    controller.update(0.1, None, 1, t)
-    assert controller.update(0.1, None, 1, t + 0.1).state == UNLOCKED
-    assert controller.lockouts == 0 and controller.failures == 0
+    controller = UnlockController(scorer, settings, lockout, audit)
+    assert attempt(controller) == FACE_FOUND and controller.failures == 1
+    status_state = attempt(controller)
+    assert status_state == LOCKED_OUT and lockout.status("me").locked
+    near = probe_at(scorer, 0.1)
+    assert controller.update(near, None, 1, t).state == LOCKED_OUT  # even the owner waits
+    # a restart of the app: a new controller over the same data directory is still locked out
+    again = UnlockController(scorer, settings, Lockout(tmp_path, lockout.policy, clock), audit)
+    status = again.update(None, "no face", 0, 0.0)
+    assert status.state == LOCKED_OUT and status.locked_for == pytest.approx(10.0)
+    clock.now += 10.5
+    again.update(near, None, 1, 0.1)
+    assert again.update(near, None, 1, 0.2).state == UNLOCKED
+    assert not lockout.status("me").locked and lockout.status("me").failures == 0
+    entries, _ = audit.entries()
+    assert [e.decision for e in entries] == ["rejected", "rejected", "locked out", "unlocked"]
+    assert "locked for 10 s" in entries[1].reason and entries[1].distance == pytest.approx(0.9)
 
 
-def test_unlock_without_a_compared_face_is_no_failure():
-    controller = UnlockController(DecisionSettings(timeout=0.5), max_attempts=1, clock=Clock())
+def test_unlock_without_a_compared_face_is_no_failure(files):
+    lockout, audit, _ = files
+    controller = UnlockController(_scorer(), DecisionSettings(timeout=0.5), lockout, audit)
     for i in range(10):
         controller.update(None, "too dark", 1, i * 0.1)
-    assert controller.failures == 0 and not controller.locked_out
+    assert controller.failures == 0 and not lockout.status("me").locked
+    [entry], _ = audit.entries()
+    assert entry.decision == "rejected" and "no face could be compared" in entry.reason
+
+
+def test_a_gap_in_the_frames_drops_the_attempt_unrecorded(files):
+    lockout, audit, _ = files
+    scorer = _scorer()
+    controller = UnlockController(scorer, DecisionSettings(timeout=1.0), lockout, audit)
+    controller.update(probe_at(scorer, 0.9), None, 1, 0.0)
+    controller.update(probe_at(scorer, 0.9), None, 1, 0.5)
+    status = controller.update(probe_at(scorer, 0.9), None, 1, 30.0)  # back from another tab
+    assert status.state == VERIFYING and status.elapsed == 0.0
+    assert controller.failures == 0 and audit.entries() == ([], 0)
 
 
 def test_threshold_change_applies_to_the_next_frame():
-    controller = UnlockController(DecisionSettings(threshold=0.4, frames_to_accept=1, window=1), clock=Clock())
+    scorer = _scorer()
+    controller = UnlockController(scorer, DecisionSettings(threshold=0.4, frames_to_accept=1, window=1))
     controller.set_settings(DecisionSettings(threshold=0.2, frames_to_accept=1, window=1))
-    assert controller.update(0.3, None, 1, 0.0).state == VERIFYING
+    assert controller.settings.threshold == 0.2  # seen at once by the GUI thread
+    assert controller.update(probe_at(scorer, 0.3), None, 1, 0.0).state == VERIFYING
     controller.set_settings(DecisionSettings(threshold=0.35, frames_to_accept=1, window=1))
-    assert controller.update(0.3, None, 1, 0.1).state == UNLOCKED
+    assert controller.update(probe_at(scorer, 0.3), None, 1, 0.1).state == UNLOCKED
+
+
+def test_liveness_must_pass_before_unlocking(files):
+    lockout, audit, _ = files
+    settings = DecisionSettings(threshold=0.4)
+    scorer = _scorer(settings)
+    near = probe_at(scorer, 0.2)
+    options = LivenessOptions(enabled=True, settings=LivenessSettings(timeout=3.0))
+    controller = UnlockController(scorer, settings, lockout, audit, options)
+    ears = [0.3] * 30 + [0.3, 0.2, 0.08, 0.05, 0.1, 0.22, 0.3] + [0.3] * 20  # a blink after 1 s
+    seen = []
+    for i, ear in enumerate(ears):
+        status = controller.update(near, None, 1, i / 30, landmarks=_face(ear))
+        seen.append((status.state, status.hint))
+        if status.state == UNLOCKED:
+            break
+    assert seen[0] == (VERIFYING, PASSIVE_HINT)  # one matching frame of the two needed
+    assert seen[1] == (CHECKING_LIVENESS, PASSIVE_HINT)  # the face matches; now it must blink
+    assert seen[-1][0] == UNLOCKED and len(seen) > 30  # not before the blink
+    assert status.liveness.live and len(status.liveness.blinks) == 1
+    [entry], _ = audit.entries()
+    assert (entry.decision, entry.liveness, entry.reason) == ("unlocked", "live", "match and live")
+
+
+def test_a_still_face_never_unlocks_with_liveness(files):
+    lockout, audit, _ = files
+    settings = DecisionSettings(threshold=0.4)
+    scorer = _scorer(settings)
+    options = LivenessOptions(enabled=True, settings=LivenessSettings(timeout=2.0))
+    controller = UnlockController(scorer, settings, lockout, audit, options)
+    still = _face(0.3)
+    states = {controller.update(probe_at(scorer, 0.1), None, 1, i / 30, landmarks=still).state for i in range(75)}
+    assert UNLOCKED not in states and controller.failures == 1
+    [entry], _ = audit.entries()
+    assert entry.decision == "rejected" and entry.liveness == "not live" and "no blink within 2 s" in entry.reason
+
+
+def test_challenge_prompt_is_drawn_per_attempt():
+    scorer = _scorer()
+    options = LivenessOptions(enabled=True, challenge=True)
+    controller = UnlockController(scorer, None, liveness=options, rng=random.Random(3))
+    status = controller.update(probe_at(scorer, 0.1), None, 1, 0.0, landmarks=_face(0.3))
+    assert status.hint in PROMPTS.values() and status.liveness.challenge in PROMPTS
+    controller.set_liveness(LivenessOptions(enabled=False))
+    assert controller.update(probe_at(scorer, 0.1), None, 1, 0.1, landmarks=_face(0.3)).hint == ""
 
 
 def test_latest_frame_keeps_only_the_newest():

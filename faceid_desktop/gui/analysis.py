@@ -1,13 +1,15 @@
 """What the screens need to know about one camera frame: where the faces are, whether the face can be used,
-and its embedding and distance to a profile (pure: no Qt, runs in the processing thread).
+and its embedding and decision against a profile (pure: no Qt, runs in the processing thread).
 
-These compose the core's own steps (detector, :func:`~faceid_desktop.verification.primary_face`,
-:func:`~faceid_desktop.enrollment.enrollment_problem`, :func:`~faceid_desktop.quality.assess`) and keep the
-face boxes even when a frame is rejected, so the preview can draw them.
+These compose the core's own steps (:func:`~faceid_desktop.verification.analyse_frame`,
+:class:`~faceid_desktop.verification.ProfileScorer`, :func:`~faceid_desktop.enrollment.enrollment_problem`,
+:func:`~faceid_desktop.quality.assess`) and keep the face boxes even when a frame is rejected, so the
+preview can draw them. No distance or decision is computed here: the core decides.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -17,8 +19,9 @@ import numpy as np
 from ..camera import Frame
 from ..enrollment import SEVERAL_FACES_AREA, enrollment_problem
 from ..pipeline import Embedding, FacePipeline
+from ..profile import DecisionSettings
 from ..quality import Quality, assess
-from ..verification import NO_FACE, SEVERAL_FACES, distance_to_profile, face_problem, primary_face
+from ..verification import NO_FACE, SEVERAL_FACES, Decision, ProfileScorer, analyse_frame
 
 Box = tuple[int, int, int, int]
 
@@ -36,9 +39,12 @@ class FrameAnalysis:
         problem: why the face cannot be used (``no face``, ``several faces``, ``too small``, ``too dark``,
             ``blurred: hold still``, ``face the camera``, ...), or None when it can.
         quality: the quality measures of ``face``; None without a face.
-        distance: Euclidean distance from ``face`` to the profile (verification only, and only when the face
-            can be compared); None otherwise.
+        distance: the core's distance from ``face`` to the profile (unit-length embeddings, 0 to 2, through
+            the profile's adapter if any; verification only, and only when the face can be compared).
         seconds: wall time the analysis took.
+        nearest_negative: distance from ``face`` to the nearest negative of the alpha rule's cohort, when
+            measured; None otherwise.
+        decision: the core's decision on this frame (verification only), else None.
     """
 
     frame: Frame
@@ -49,12 +55,8 @@ class FrameAnalysis:
     quality: Quality | None = None
     distance: float | None = None
     seconds: float = 0.0
-
-
-def profile_embeddings(profile) -> np.ndarray:
-    """(T, 128) float32 embeddings of a profile's templates (``Profile.embeddings``, property or method)."""
-    embeddings = profile.embeddings
-    return np.asarray(embeddings() if callable(embeddings) else embeddings, dtype=np.float32)
+    nearest_negative: float | None = None
+    decision: Decision | None = None
 
 
 def _rgb(frame: Frame) -> np.ndarray:
@@ -83,23 +85,40 @@ def analyse_for_enrollment(pipeline: FacePipeline, frame: Frame) -> FrameAnalysi
     return FrameAnalysis(frame, boxes, boxes[0], found[0], problem, quality, None, time.perf_counter() - started)
 
 
-def analyse_for_verification(pipeline: FacePipeline, templates: np.ndarray, frame: Frame) -> FrameAnalysis:
-    """Analyse a frame as verification does (:func:`faceid_desktop.verification.find_probe`) and measure the
-    distance of its primary face to ``templates``.
+def analyse_for_verification(pipeline: FacePipeline, frame: Frame) -> tuple[FrameAnalysis, np.ndarray]:
+    """Analyse a frame as verification does (the core's :func:`~faceid_desktop.verification.analyse_frame`,
+    which :func:`~faceid_desktop.verification.find_probe` uses), without deciding it.
 
-    Args:
-        templates: (T, 128) float embeddings of the profile, T >= 1.
+    Returns:
+        (the analysis, with ``face`` the embedded primary face even when it cannot be compared and
+        ``problem`` why not; the frame as (H, W, 3) uint8 RGB, for the liveness check).
     """
     started = time.perf_counter()
     image = _rgb(frame)
-    faces = pipeline.detector.detect(image)
-    boxes = tuple(tuple(int(v) for v in f.box) for f in faces)
-    if not faces:
-        return FrameAnalysis(frame, boxes, None, None, NO_FACE, None, None, time.perf_counter() - started)
-    primary = primary_face(faces, image.shape)
-    [probe] = pipeline.embed_faces(image, [primary])
-    box = tuple(int(v) for v in primary.box)
-    problem = face_problem(probe)
-    quality = assess(probe.face, probe.chip)
-    distance = None if problem else float(distance_to_profile(probe.vector, templates))
-    return FrameAnalysis(frame, boxes, box, probe, problem, quality, distance, time.perf_counter() - started)
+    found = analyse_frame(pipeline, image)
+    boxes = tuple(tuple(int(v) for v in f.box) for f in found.faces)
+    box = tuple(int(v) for v in found.primary.face.box) if found.primary is not None else None
+    return FrameAnalysis(frame, boxes, box, found.primary, found.reason, None, None,
+                         time.perf_counter() - started), image
+
+
+def score_frame(pipeline: FacePipeline, scorer: ProfileScorer, settings: DecisionSettings, frame: Frame,
+                nearest: bool = False) -> FrameAnalysis:
+    """Analyse a frame and decide it with the core's :meth:`~faceid_desktop.verification.ProfileScorer.decide`
+    under ``settings``, as ``faceid verify`` decides.
+
+    Args:
+        nearest: also measure the distance to the nearest cohort negative under the threshold rule (so the
+            alpha rule can be tried on this frame without analysing it again).
+    """
+    analysis, _ = analyse_for_verification(pipeline, frame)
+    if analysis.problem is not None or analysis.face is None:
+        decision = Decision(False, analysis.problem or NO_FACE, None, settings.threshold, len(analysis.boxes))
+        return dataclasses.replace(analysis, decision=decision)
+    vector = analysis.face.vector
+    decision = scorer.decide(vector, len(analysis.boxes), settings)
+    negative = decision.nearest_negative
+    if negative is None and nearest:
+        negative = float(scorer.nearest_negative(vector))
+    return dataclasses.replace(analysis, distance=decision.distance, nearest_negative=negative, decision=decision,
+                               seconds=analysis.seconds)

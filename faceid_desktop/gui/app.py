@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .. import __version__
 
@@ -37,9 +37,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Printed (to stderr, exit code 2) when there is no display to open a window on.
+NO_DISPLAY = ("faceid-desktop: no display found; run the faceid command line, "
+              "or set QT_QPA_PLATFORM=offscreen")
+
+
+def has_display(environ: Mapping[str, str] | None = None, platform: str | None = None) -> bool:
+    """False when Qt would abort for want of a display: on Linux and other X11/Wayland systems, no
+    ``DISPLAY`` and no ``WAYLAND_DISPLAY`` while ``QT_QPA_PLATFORM`` is unset or asks for ``xcb`` or
+    ``wayland``. Other platform plugins (offscreen, vnc, eglfs, ...) and macOS and Windows need no check."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if platform.startswith(("win", "darwin")) or platform == "cygwin":
+        return True
+    plugin = environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0].strip().lower()
+    # Qt accepts a ';'-separated list of plugins to try; only X11 and Wayland ones need a display
+    wanted = {p.strip() for p in plugin.split(";") if p.strip()}
+    if wanted and not wanted <= {"xcb", "wayland", "wayland-egl"}:
+        return True
+    return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the app; returns the exit code (2 with one line on stderr when the arguments are wrong)."""
+    """Run the app; returns the exit code (2 with one line on stderr when the arguments are wrong or there is
+    no display: Qt would otherwise abort with a core dump)."""
     args = build_parser().parse_args(argv)
+    if not has_display():
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
     if args.captures < 2:
         print("faceid-desktop: --captures must be at least 2", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QThread, Signal
 
 from ..camera import Frame, FrameSource, SourceError, open_source
+from ..landmarks68 import Landmarks68
 from ..pipeline import FacePipeline
 
 #: A task run on the newest frame in the processing thread: (pipeline, frame) -> result.
@@ -58,6 +59,33 @@ class LatestFrame:
         """Forget the frame held."""
         with self._condition:
             self._frame = None
+
+
+class SharedLandmarks:
+    """The 68-point landmark model liveness needs, loaded once per hub (about a second) on first use, i.e.
+    in the processing thread, and shared by every unlock attempt.
+
+    Args:
+        factory: loads the model (default :class:`~faceid_desktop.landmarks68.Landmarks68`); for tests.
+    """
+
+    def __init__(self, factory: Callable[[], Landmarks68] | None = None) -> None:
+        self._factory = factory or Landmarks68
+        self._model: Landmarks68 | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Landmarks68:
+        """The model (loading it the first time)."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._factory()
+            return self._model
+
+
+def source_name(spec: Any) -> str:
+    """A camera spec as the audit log records it: ``camera:0``, or the file or folder path."""
+    text = str(spec)
+    return f"camera:{text}" if text.isdigit() else text
 
 
 def describe_spec(spec: Any) -> str:
@@ -231,6 +259,10 @@ class CameraHub(QObject):
         spec: camera index, video path or image folder.
         pipeline_factory: builds the face pipeline in the processing thread (default: the pretrained one).
         loop, speed, folder_fps, source_factory: see :class:`CameraThread`.
+        landmarks_factory: loads the 68-point landmark model (default: the shipped one), once per hub.
+
+    Attributes:
+        landmarks: the :class:`SharedLandmarks` the unlock screen's liveness check uses.
 
     Signals:
         frame(object): a preview :class:`~faceid_desktop.camera.Frame` (call nothing back: the hub does).
@@ -250,9 +282,11 @@ class CameraHub(QObject):
 
     def __init__(self, spec: Any = 0, pipeline_factory: Callable[[], FacePipeline] | None = None, *,
                  loop: bool = True, speed: float = 1.0, folder_fps: float = 10.0,
-                 source_factory: SourceFactory | None = None, parent: QObject | None = None) -> None:
+                 source_factory: SourceFactory | None = None,
+                 landmarks_factory: Callable[[], Landmarks68] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.spec = spec
+        self.landmarks = SharedLandmarks(landmarks_factory)
         self.loop, self.speed, self.folder_fps = loop, speed, folder_fps
         self._source_factory = source_factory
         self.slot = LatestFrame()

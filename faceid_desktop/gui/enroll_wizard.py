@@ -1,6 +1,10 @@
-"""The enrollment wizard: consent -> name -> capture -> optional "not me" photos -> training -> live test ->
-done. Nothing is written until Finish, and then only through :class:`~faceid_desktop.storage.ProfileStore`
-(atomically), so cancelling at any step leaves no half-made profile and keeps an existing one intact."""
+"""The enrollment wizard: consent -> name -> capture -> optional adaptation ("not me" photos) -> training
+(only when adaptation was asked for) -> live test -> done. Nothing is written until Finish, and then only
+through :class:`~faceid_desktop.storage.ProfileStore` (one atomic save of the templates and, if trained, the
+adapter), so cancelling at any step leaves no half-made profile and keeps an existing one intact.
+
+On-device adaptation is opt-in and off by default: on the owner protocol it did not lower error rates
+(``benchmarks/training.py``; see :mod:`faceid_desktop.training`)."""
 
 from __future__ import annotations
 
@@ -15,21 +19,23 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget, QWizard, QWizardPage)
 
+from ..adaptation import adapter_from_result, with_adapter
 from ..camera import Frame
 from ..enrollment import strangers
 from ..images import IMAGE_SUFFIXES
 from ..pipeline import FacePipeline
-from ..profile import Profile, check_name
+from ..profile import Adapter, Profile, check_name
 from ..storage import ProfileStore
 from ..training import Progress, TrainingConfig, TrainingResult
 from . import theme
-from .analysis import FrameAnalysis, analyse_for_enrollment, profile_embeddings
+from ..verification import ProfileScorer
+from .analysis import FrameAnalysis, analyse_for_enrollment
 from .camera_view import CameraView
 from .camera_worker import CameraHub
 from .capture import DEFAULT_TARGET, POSES, CaptureSession
 from .training_worker import TrainingThread
 from .unlock_logic import UNLOCKED, UnlockController
-from .unlock_screen import verification_task
+from .unlock_screen import unlock_task
 from .widgets import LockIcon, ProgressRing
 
 
@@ -42,7 +48,7 @@ class WizardOptions:
         min_interval: seconds between two captures.
         patience: seconds without a capture before any good head pose is accepted.
         training: the training configuration; steps etc.
-        train: run the training step at all (False: the step says it is skipped).
+        train: offer adaptation at all (False: the "adapt" box is disabled and training never runs).
         use_background: give training the background model's synthetic negatives.
     """
 
@@ -227,24 +233,61 @@ class CapturePage(QWizardPage):
 
 
 class NotMePage(QWizardPage):
-    """Optional photos of other people (family, colleagues) that training should keep apart from you."""
+    """The opt-in adaptation of the face model, with optional photos of other people (family, colleagues)
+    that training should keep apart from you. Unticked (the default), the training page is skipped.
 
-    def __init__(self) -> None:
+    Args:
+        available: adaptation can be offered (False: the box is disabled).
+    """
+
+    ADAPT_TEXT = "Adapt the face model to me (experimental: on our benchmark it did not lower error rates)"
+
+    def __init__(self, available: bool = True) -> None:
         super().__init__()
-        self.setTitle("Not me (optional)")
-        self.setSubTitle("Photos of people who are not you, e.g. people who use this computer. You can skip this.")
+        self.setTitle("Adapt to me (optional)")
+        self.setSubTitle("The pretrained face model works well as it is. Adapting it trains it on your faces "
+                         "for a minute on this computer; photos of people who are not you (e.g. people who use "
+                         "this computer) help it keep them apart from you.")
+        self.adapt = QCheckBox(self.ADAPT_TEXT)
+        self.adapt.setEnabled(available)
+        if not available:
+            self.adapt.setToolTip("Training is turned off (--training-steps 0).")
         self.list = QListWidget()
-        add = QPushButton("Add photos...")
-        remove = QPushButton("Remove")
-        add.clicked.connect(self._add)
-        remove.clicked.connect(lambda: [self.list.takeItem(self.list.row(i)) for i in self.list.selectedItems()])
+        self.add_button = QPushButton("Add photos of others...")
+        self.remove_button = QPushButton("Remove")
+        self.add_button.clicked.connect(self._add)
+        self.remove_button.clicked.connect(
+            lambda: [self.list.takeItem(self.list.row(i)) for i in self.list.selectedItems()])
         buttons = QHBoxLayout()
-        buttons.addWidget(add)
-        buttons.addWidget(remove)
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
         buttons.addStretch(1)
+        others = QLabel("Photos of people who are not you (optional; used only by the adaptation):")
+        others.setWordWrap(True)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.adapt)
+        layout.addSpacing(8)
+        layout.addWidget(others)
         layout.addWidget(self.list)
         layout.addLayout(buttons)
+        self.adapt.toggled.connect(self._on_adapt)
+        self._on_adapt(False)
+        self.training_id = self.test_id = -1  # set by the wizard once every page is added
+
+    @property
+    def adapting(self) -> bool:
+        """True when the user asked for adaptation."""
+        return self.adapt.isEnabled() and self.adapt.isChecked()
+
+    def nextId(self) -> int:  # noqa: D102, N802  (no adaptation: straight to the live test)
+        if self.training_id < 0:
+            return super().nextId()
+        return self.training_id if self.adapting else self.test_id
+
+    def _on_adapt(self, on: bool) -> None:
+        # the photos of others are only used by training
+        for widget in (self.list, self.add_button, self.remove_button):
+            widget.setEnabled(bool(on))
 
     def paths(self) -> list[Path]:
         """The photos chosen."""
@@ -288,6 +331,7 @@ class TrainingPage(QWizardPage):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setMouseEnabled(False, False)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#3b82f6", width=2))
         self.stop = QPushButton("Stop training")
         self.stop.setToolTip("Stop and use the captured faces without adaptation")
@@ -308,8 +352,8 @@ class TrainingPage(QWizardPage):
         self.curve.setData([], [])
         self.bar.setValue(0)
         self.notes.setText("")
-        if not self.options.train or self.hub.pipeline is None:
-            self._finish("Training skipped: the profile uses the captured faces as they are.")
+        if not self.options.train or not self._wizard.not_me.adapting or self.hub.pipeline is None:
+            self._finish("Training skipped: the profile uses the pretrained face model.")
             return
         chips = np.stack(self._wizard.capture.session.chips)
         thread = TrainingThread(self.hub.pipeline, chips, self._wizard.not_me.paths(),
@@ -358,7 +402,7 @@ class TrainingPage(QWizardPage):
         self.result = result
         self.bar.setValue(self.bar.maximum())
         self._finish(f"Training done in {result.seconds:.1f} s (final loss {result.losses[-1]:.4f}). "
-                     "The captured faces are what the profile stores; the adapted model is kept for later use.")
+                     "The live test uses the adapted model; Finish saves it with your faces.")
 
     def _finish(self, text: str) -> None:
         self.status.setText(text)
@@ -401,11 +445,8 @@ class TestPage(QWizardPage):
         hub.processed.connect(self._on_processed)
 
     def initializePage(self) -> None:  # noqa: D102, N802
-        profile = self._wizard.new_profile()
-        self._task = verification_task(profile_embeddings(profile))
         self._restart()
         self.view.active = True
-        self.hub.set_task(self._task)
 
     def cleanupPage(self) -> None:  # noqa: D102, N802
         self._stop()
@@ -420,17 +461,20 @@ class TestPage(QWizardPage):
         self._task = None
 
     def _restart(self) -> None:
+        # the profile as it will be saved (adapted when training ran), decided by the core; no lock-out,
+        # no audit and no liveness: this only shows that the new profile recognises its owner
         profile = self._wizard.new_profile()
-        self.controller = UnlockController(profile.settings, max_attempts=10**6, backoff=0.0)
+        self.controller = UnlockController(ProfileScorer(profile), profile.settings)
+        self._task = unlock_task(self.controller)
         self.unlocked_in = None
         self.lock.set_state("searching")
         self.state.setText("looking for you...")
+        self.hub.set_task(self._task)
 
-    def _on_processed(self, task, analysis: FrameAnalysis) -> None:
+    def _on_processed(self, task, result) -> None:
         if task is not self._task or self._task is None or self.controller is None:
             return
-        status = self.controller.update(analysis.distance, analysis.problem, len(analysis.boxes),
-                                        analysis.frame.timestamp)
+        analysis, status = result
         colour = theme.STATE_COLOURS[status.state]
         self.view.preview.set_boxes([(b, colour if b == analysis.box else "#8a8f98") for b in analysis.boxes])
         self.lock.set_state(status.state)
@@ -458,9 +502,11 @@ class DonePage(QWizardPage):
         w = self._wizard
         counts = Counter(w.capture.session.poses)
         tested = w.test.unlocked_in
+        adapted = w.adapter() is not None
         self.summary.setText(
             f"<p>Profile <b>{w.profile_name()}</b>: {len(w.capture.session.templates)} faces "
-            f"({', '.join(f'{counts[p]} {p}' for p in POSES)}).</p>"
+            f"({', '.join(f'{counts[p]} {p}' for p in POSES)}), "
+            + ("with the face model adapted to you.</p>" if adapted else "pretrained face model.</p>")
             + (f"<p>The live test unlocked in {tested:.2f} s.</p>" if tested is not None else
                "<p>The live test did not unlock yet; you can go Back and try again.</p>")
             + f"<p>Press <b>Finish</b> to save it in <code>{w.store.directory}</code>.</p>")
@@ -479,7 +525,7 @@ class EnrollWizard(QWizard):
 
     Attributes:
         training_result: the :class:`~faceid_desktop.training.TrainingResult` of the training step, or None
-            (kept for the adapter storage the core is getting; not saved yet).
+            (its adapter is saved with the profile at Finish).
         saved: the saved profile, or None.
     """
 
@@ -499,12 +545,14 @@ class EnrollWizard(QWizard):
         self.consent = ConsentPage(store)
         self.name = NamePage(store)
         self.capture = CapturePage(hub, options)
-        self.not_me = NotMePage()
+        self.not_me = NotMePage(options.train)
         self.training = TrainingPage(hub, options, self)
         self.test = TestPage(hub, self)
         self.done_page = DonePage(self)
+        ids = {}
         for page in (self.consent, self.name, self.capture, self.not_me, self.training, self.test, self.done_page):
-            self.addPage(page)
+            ids[page] = self.addPage(page)
+        self.not_me.training_id, self.not_me.test_id = ids[self.training], ids[self.test]
         self.resize(900, 620)
         self._created_at = time.time()
 
@@ -517,16 +565,28 @@ class EnrollWizard(QWizard):
         """The name typed on the name page."""
         return self.name.edit.text().strip()
 
+    def adapter(self) -> Adapter | None:
+        """The adapter training made, when adaptation was asked for and training finished; else None."""
+        result = self.training.result
+        if result is None or not self.not_me.adapting:
+            return None
+        try:
+            return adapter_from_result(result)
+        except ValueError:  # cancelled, or a variant a profile cannot store: the pretrained model is used
+            return None
+
     def new_profile(self) -> Profile:
-        """The profile the captures make (not saved).
+        """The profile the captures make, with the trained adapter and its threshold if any (not saved).
 
         Raises:
             ValueError: no captures yet, or an invalid name.
         """
         model_id = self.hub.pipeline.embedder.model_id if self.hub.pipeline is not None else ""
         now = time.time()
-        return Profile(self.profile_name(), model_id, tuple(self.capture.session.templates),
-                       created_at=now, updated_at=now)
+        profile = Profile(self.profile_name(), model_id, tuple(self.capture.session.templates),
+                          created_at=now, updated_at=now)
+        adapter = self.adapter()
+        return with_adapter(profile, adapter) if adapter is not None else profile
 
     def other_templates(self) -> np.ndarray | None:
         """Templates of the other profiles (negatives for training), or None; unreadable profiles are skipped."""
@@ -535,7 +595,7 @@ class EnrollWizard(QWizard):
             if name == self.profile_name():
                 continue
             try:
-                vectors.append(profile_embeddings(self.store.load(name)))
+                vectors.append(self.store.load(name).embeddings)
             except (ValueError, OSError):
                 continue
         return np.concatenate(vectors) if vectors else None

@@ -11,6 +11,8 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from ..liveness import LivenessSettings
+from ..lockout import AuditLog, Lockout, LockoutPolicy
 from ..profile import DecisionSettings, Profile
 from ..storage import ProfileStore
 from . import theme
@@ -18,8 +20,8 @@ from .camera_worker import CameraHub
 from .enroll_wizard import EnrollWizard, WizardOptions
 from .settings import AppSettings
 from .tuning_panel import TuningPanel
-from .unlock_logic import BACKOFF, MAX_ATTEMPTS
-from .unlock_screen import UnlockScreen
+from .unlock_logic import BACKOFF, MAX_ATTEMPTS, LivenessOptions
+from .unlock_screen import UnlockScreen, liveness_options
 
 SCREENS = ("enroll", "unlock", "tune")
 
@@ -45,8 +47,8 @@ class EnrollScreen(QWidget):
         self.start = QPushButton(theme.icon("app"), "  Enroll a new face...")
         self.start.setMinimumHeight(40)
         self.start.clicked.connect(self.enroll_requested)
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Profile", "Faces", "Threshold", "Enrolled"])
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Profile", "Faces", "Face model", "Decision", "Enrolled"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -70,10 +72,14 @@ class EnrollScreen(QWidget):
         self.table.setRowCount(len(profiles))
         for row, profile in enumerate(profiles):
             if isinstance(profile, str):
-                cells = [profile, "unreadable", "", ""]
+                cells = [profile, "unreadable", "", "", ""]
             else:
                 when = datetime.fromtimestamp(profile.created_at).strftime("%Y-%m-%d %H:%M") if profile.created_at else ""
-                cells = [profile.name, str(len(profile.templates)), f"{profile.settings.threshold:.3f}", when]
+                settings = profile.settings
+                rule = f"threshold {settings.threshold:.3f}" + (
+                    f", alpha {settings.alpha:.2f}" if settings.rule == "alpha" else "")
+                model = "adapted to the owner" if profile.adapter is not None else "pretrained"
+                cells = [profile.name, str(len(profile.templates)), model, rule, when]
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         self.remove.setEnabled(bool(profiles))
@@ -93,13 +99,16 @@ class MainWindow(QMainWindow):
         settings: where the app's own settings persist.
         options: enrollment wizard options.
         on_unlock: a command run on each unlock (no shell), or None.
-        max_attempts, backoff: the unlock screen's lock-out rule.
+        max_attempts, backoff: the lock-out rule: failed attempts before the first lock-out, and its length
+            in seconds (the state is kept in the store's data directory, with the audit log).
         confirm: ask before removing a profile (tests turn it off).
+        liveness_settings: the liveness check's parameters (default: the core's; tests shorten the timeout).
     """
 
     def __init__(self, hub: CameraHub, store: ProfileStore, settings: AppSettings,
                  options: WizardOptions = WizardOptions(), on_unlock: str | None = None,
-                 max_attempts: int = MAX_ATTEMPTS, backoff: float = BACKOFF, confirm: bool = True) -> None:
+                 max_attempts: int = MAX_ATTEMPTS, backoff: float = BACKOFF, confirm: bool = True,
+                 liveness_settings: LivenessSettings | None = None) -> None:
         super().__init__()
         self.hub = hub
         self.store = store
@@ -127,7 +136,12 @@ class MainWindow(QMainWindow):
         bar.addWidget(new)
 
         self.enroll = EnrollScreen(store)
-        self.unlock = UnlockScreen(hub, on_unlock, max_attempts, backoff)
+        policy = LockoutPolicy(max_failures=max_attempts, base_delay=backoff,
+                               max_delay=max(LockoutPolicy().max_delay, backoff))
+        self.lockout = Lockout(store.root, policy)
+        self.audit = AuditLog(store.root)
+        self.unlock = UnlockScreen(hub, on_unlock, self.lockout, self.audit,
+                                   liveness_options(settings.liveness, settings.challenge, liveness_settings))
         self.tune = TuningPanel(hub)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.enroll, theme.icon("app"), "Enroll")
@@ -147,6 +161,7 @@ class MainWindow(QMainWindow):
         self.enroll.remove_requested.connect(self.remove_profile)
         self.unlock.message.connect(self.show_message)
         self.unlock.fullscreen_requested.connect(self.toggle_fullscreen)
+        self.unlock.liveness_changed.connect(self._save_liveness)
         self.unlock.unlocked.connect(lambda name, s: self.statusBar().showMessage(f"{name} unlocked in {s:.2f} s", 10000))
         self.tune.settings_changed.connect(self.unlock.set_settings)
         self.tune.applied.connect(self.apply_settings)
@@ -255,13 +270,27 @@ class MainWindow(QMainWindow):
         if profile is not None:
             self.settings.profile = profile.name
 
+    def _save_liveness(self, options: LivenessOptions) -> None:
+        self.settings.liveness = options.enabled
+        self.settings.challenge = options.challenge
+        self.settings.sync()
+        self.show_message("liveness check on" + (" (challenge mode)" if options.challenge else "")
+                          if options.enabled else "liveness check off: a photo of you would unlock")
+
     def apply_settings(self, settings: DecisionSettings) -> None:
-        """Save ``settings`` in the current profile (atomically, through the store)."""
+        """Save the rule, threshold and alpha of ``settings`` in the current profile (atomically, through the
+        store; the profile's other settings, saved meanwhile by ``faceid``, are kept)."""
         if self.profile is None:
             return
+
+        def change(current: Profile | None) -> Profile:
+            if current is None:
+                raise ValueError(f"profile {self.profile.name} was removed meanwhile")
+            changed = current.with_settings(rule=settings.rule, alpha=settings.alpha, threshold=settings.threshold)
+            return dataclasses.replace(changed, updated_at=time.time())
+
         try:
-            saved = self.store.update(self.profile.name, lambda current: dataclasses.replace(
-                current, settings=settings, updated_at=time.time()) if current is not None else None)
+            saved = self.store.update(self.profile.name, change)
         except (ValueError, OSError, TypeError) as error:
             self.show_message(f"settings not saved: {error}")
             return
@@ -269,7 +298,8 @@ class MainWindow(QMainWindow):
         self.tune.saved(saved)
         self.unlock.set_settings(saved.settings)
         self.refresh_profiles(saved.name)
-        self.show_message(f"saved: threshold {settings.threshold:.3f}, alpha {settings.alpha:.2f} for {saved.name}")
+        rule = f"alpha rule ({settings.alpha:.2f})" if settings.rule == "alpha" else "threshold rule"
+        self.show_message(f"saved: threshold {settings.threshold:.3f}, {rule} for {saved.name}")
 
     def remove_profile(self, name: str) -> None:
         """Remove profile ``name`` (after asking, when ``confirm``)."""

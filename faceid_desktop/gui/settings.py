@@ -1,4 +1,4 @@
-"""Settings of the app (camera, last profile, screen, window geometry), kept in ``gui.ini`` beside the profiles
+"""Settings of the app (camera, last profile, screen, window geometry, liveness), kept in ``gui.ini`` beside the profiles
 (the data directory: ``$FACEID_HOME`` or the user data directory). Decision settings live in the profile."""
 
 from __future__ import annotations
@@ -58,3 +58,33 @@ class AppSettings:
     @screen.setter
     def screen(self, name: str) -> None:
         self.set("screen", name)
+
+    @property
+    def liveness(self) -> bool:
+        """Check liveness on the unlock screen (on unless turned off)."""
+        return _flag(self.get("liveness", True), True)
+
+    @liveness.setter
+    def liveness(self, on: bool) -> None:
+        self.set("liveness", bool(on))
+
+    @property
+    def challenge(self) -> bool:
+        """Ask for a random action (challenge mode) instead of waiting for a blink (off unless turned on)."""
+        return _flag(self.get("challenge", False), False)
+
+    @challenge.setter
+    def challenge(self, on: bool) -> None:
+        self.set("challenge", bool(on))
+
+
+def _flag(value: Any, default: bool) -> bool:
+    """A boolean from an INI value (QSettings reads ``true``/``false`` back as text); ``default`` when unclear."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    return default

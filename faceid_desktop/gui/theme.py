@@ -18,6 +18,7 @@ STATE_COLOURS = {
     "searching": "#8a8f98",
     "face found": "#3b82f6",
     "verifying": "#e0a100",
+    "checking liveness": "#8b5cf6",
     "unlocked": "#22a559",
     "locked out": "#e5484d",
 }

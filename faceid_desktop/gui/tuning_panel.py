@@ -1,65 +1,62 @@
-"""The tuning panel: threshold and alpha sliders, the live distance of each frame against the threshold, the
-profile's genuine and impostor distance densities, the DET curve with the operating point, and the
-estimated FAR and FRR in words. Slider moves apply to the live decision at once; Apply saves them."""
+"""The tuning panel: the threshold slider, the alpha (cohort) rule and its margin, the live distance of each
+frame against the threshold, the profile's estimated genuine and impostor distance densities, the DET curve
+with the operating point, and the estimated FAR and FRR in words (the core's calibration). Changes apply to
+the live decision at once (decided by the core, as ``faceid verify`` decides); Apply saves them."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from typing import Any
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QVBoxLayout, QWidget)
 from superqt import QLabeledDoubleSlider
 
+from ..calibration import Calibration, calibrate, describe_far, describe_frr
+from ..camera import Frame
+from ..pipeline import FacePipeline
 from ..profile import DecisionSettings, Profile
+from ..verification import Decision, ProfileScorer, decide_distance
 from . import theme
-from .analysis import FrameAnalysis, profile_embeddings
+from .analysis import FrameAnalysis, score_frame
 from .camera_view import CameraView
 from .camera_worker import CameraHub
 from .jobs import Job
-from .unlock_screen import verification_task
-
-try:  # written by the lead at the same time; until it lands the panel says "not calibrated"
-    from .. import calibration as _calibration
-except ImportError:  # pragma: no cover - depends on the checkout
-    _calibration = None
 
 #: Threshold slider range (DecisionSettings accepts 0.05 to 1).
 THRESHOLD_RANGE = (0.05, 1.0)
+#: Alpha slider range and step (a distance margin; the alpha rule's useful margins are small).
+ALPHA_RANGE, ALPHA_STEP = (0.0, 0.3), 0.01
 #: Frames kept in the live distance plot.
 LIVE_FRAMES = 150
+#: Shown instead of the plots for a profile with an on-device adapter.
+ADAPTED_NOTE = "calibration describes the pretrained network; this profile is adapted"
 
 
-def calibrate_profile(profile: Profile) -> Any:
+def calibrate_profile(profile: Profile) -> Calibration:
     """The profile's :class:`faceid_desktop.calibration.Calibration` (runs in a worker thread).
 
     Raises:
-        RuntimeError: the calibration module is not available.
+        ValueError: a profile with an adapter (calibration describes the pretrained network), or no templates;
+            CalibrationError: the shipped tables cannot be read.
     """
-    if _calibration is None:
-        raise RuntimeError("calibration is not available in this version")
-    if hasattr(_calibration, "calibrate_templates"):  # takes the embeddings whatever Profile's accessor is
-        return _calibration.calibrate_templates(profile_embeddings(profile))
-    return _calibration.calibrate(profile)
+    if profile.adapter is not None:
+        raise ValueError(ADAPTED_NOTE)
+    return calibrate(profile)
 
 
-def describe_far(far: float) -> str:
-    """The estimated FAR in words (the core's wording)."""
-    if _calibration is not None and hasattr(_calibration, "describe_far"):
-        return _calibration.describe_far(far)
-    return f"estimated false accept rate {far:.1e}"
-
-
-def describe_frr(frr: float) -> str:
-    """The estimated FRR in words (the core's wording)."""
-    if _calibration is not None and hasattr(_calibration, "describe_frr"):
-        return _calibration.describe_frr(frr)
-    return f"estimated false reject rate {frr:.1%}"
+def tuning_task(scorer: ProfileScorer, settings: Callable[[], DecisionSettings]):
+    """A processing-thread task deciding each frame with the core's scorer under ``settings()`` (the panel's
+    current settings), measuring the cohort distance too when the alpha rule is on."""
+    def task(pipeline: FacePipeline, frame: Frame) -> FrameAnalysis:
+        current = settings()
+        return score_frame(pipeline, scorer, current, frame, nearest=current.rule == "alpha")
+    return task
 
 
 def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
@@ -71,11 +68,36 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     widget.setMouseEnabled(False, False)
     widget.hideButtons()
     widget.setMinimumSize(260, 180)
+    for axis in ("left", "bottom"):  # distances are read as they are (0.31), not as "310 (x0.001)"
+        widget.getAxis(axis).enableAutoSIPrefix(False)
     return widget
 
 
+#: Width (standard deviation, distance) of the smoothing the density plots get: the calibration's densities
+#: are derivatives of interpolated quantile tables, jagged at the table's knots; the rates are not smoothed.
+DISPLAY_SMOOTHING = 0.008
+
+
+def smoothed(values: np.ndarray, step: float, sigma: float = DISPLAY_SMOOTHING) -> np.ndarray:
+    """``values`` on a grid of spacing ``step`` convolved with a Gaussian of ``sigma`` (same length; the
+    kernel is normalised, so the area under a density is kept)."""
+    radius = max(1, int(round(3 * sigma / step)))
+    x = np.arange(-radius, radius + 1) * step
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    return np.convolve(values, kernel / kernel.sum(), mode="same")
+
+
+def rate_text(rate: float) -> str:
+    """A rate as a short number: ``4.0%``, ``0.12%``, ``3.0e-05``."""
+    if rate >= 0.01:
+        return f"{rate:.1%}"
+    if rate >= 1e-4:
+        return f"{rate:.2%}"
+    return f"{rate:.1e}"
+
+
 class TuningPanel(QWidget):
-    """Tune the selected profile's threshold and alpha while watching what they mean.
+    """Tune the selected profile's threshold and decision rule while watching what they mean.
 
     Args:
         hub: the camera hub (the panel shows a small preview and decides each frame live).
@@ -95,8 +117,9 @@ class TuningPanel(QWidget):
         self.hub = hub
         self.profile: Profile | None = None
         self.settings = DecisionSettings()
-        self.calibration: Any = None
+        self.calibration: Calibration | None = None
         self.last_decision: bool | None = None
+        self.last_analysis: FrameAnalysis | None = None
         self._task = None
         self._active = False
         self._job: Job | None = None
@@ -120,13 +143,19 @@ class TuningPanel(QWidget):
         self.threshold_slider.setRange(*THRESHOLD_RANGE)
         self.threshold_slider.setDecimals(3)
         self.threshold_slider.setSingleStep(0.005)
+        self.alpha_box = QCheckBox("Alpha rule")
+        self.alpha_box.setToolTip("Also require distance + alpha <= the distance to the nearest of 1,000 fixed "
+                                  "synthetic strangers (the cohort): refuses probes that are near you but nearer "
+                                  "to someone else.")
         self.alpha_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-        self.alpha_slider.setRange(0.0, 1.0)
+        self.alpha_slider.setRange(*ALPHA_RANGE)
         self.alpha_slider.setDecimals(2)
-        self.alpha_slider.setSingleStep(0.01)
-        self.alpha_slider.setToolTip("Margin of the cohort rule, used with an on-device adapted profile.")
+        self.alpha_slider.setSingleStep(ALPHA_STEP)
+        self.alpha_slider.setPageStep(0.05)
+        self.alpha_slider.setToolTip("Margin of the alpha rule (a distance); used only with the Alpha rule on.")
         self.recommended_button = QPushButton("Recommended")
-        self.recommended_button.setToolTip("Reset the threshold to the calibrated value for this profile")
+        self.recommended_button.setToolTip("Set the calibrated threshold for this profile (estimated FAR 1 in "
+                                           "100,000)")
         self.revert_button = QPushButton("Revert")
         self.apply_button = QPushButton("Apply")
         self.apply_button.setDefault(True)
@@ -140,7 +169,7 @@ class TuningPanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Threshold", self.threshold_slider)
-        form.addRow("Alpha", self.alpha_slider)
+        form.addRow(self.alpha_box, self.alpha_slider)
         buttons = QHBoxLayout()
         for button in (self.recommended_button, self.revert_button, self.apply_button):
             buttons.addWidget(button)
@@ -201,6 +230,7 @@ class TuningPanel(QWidget):
 
         self.threshold_slider.valueChanged.connect(self._on_slider)
         self.alpha_slider.valueChanged.connect(self._on_slider)
+        self.alpha_box.toggled.connect(self._on_slider)
         self.recommended_button.clicked.connect(self.use_recommended)
         self.revert_button.clicked.connect(self.revert)
         self.apply_button.clicked.connect(self.apply)
@@ -211,22 +241,43 @@ class TuningPanel(QWidget):
     # -- control -------------------------------------------------------------------------------------------
 
     def set_profile(self, profile: Profile | None) -> None:
-        """Tune ``profile`` (None: nothing to tune); starts its calibration in a worker thread."""
+        """Tune ``profile`` (None: nothing to tune); starts its calibration in a worker thread (none for an
+        adapted profile: the calibration tables describe the pretrained network)."""
+        old = self.profile
+        # the same faces again (the profile was just saved): keep the live history and the calibration
+        same = old is not None and profile is not None and old.name == profile.name and \
+            np.array_equal(old.embeddings, profile.embeddings) and (old.adapter is None) == (profile.adapter is None)
         self.profile = profile
         self.settings = profile.settings if profile else DecisionSettings()
-        self.calibration = None
-        self._distances.clear()
-        self._frame_numbers.clear()
-        self._task = verification_task(profile_embeddings(profile)) if profile and profile.templates else None
+        if not same:
+            self.calibration = None
+            self._job = None
+            self.last_analysis = None
+            self._distances.clear()
+            self._frame_numbers.clear()
+            self.live_curve.setData([], [])
+        self._task = None
+        if profile is not None and profile.templates:
+            try:
+                self._task = tuning_task(ProfileScorer(profile), lambda: self.settings)
+            except ValueError as error:
+                self.message.emit(str(error))
         self._set_sliders(self.settings)
         self.live_label.setText("no frame yet" if profile else "no profile: enroll first")
-        for widget in (self.threshold_slider, self.alpha_slider, self.apply_button, self.revert_button):
+        self.live_label.setStyleSheet("")
+        for widget in (self.threshold_slider, self.alpha_box, self.apply_button, self.revert_button):
             widget.setEnabled(profile is not None)
-        self.calibration_label.setText("calibrating..." if profile else "not calibrated")
+        self.alpha_slider.setEnabled(profile is not None and self.settings.rule == "alpha")
+        adapted = profile is not None and profile.adapter is not None
+        if not (same and self.calibration is not None):
+            self.calibration_label.setText(ADAPTED_NOTE.capitalize() + "." if adapted else
+                                           "calibrating..." if profile else "not calibrated")
+        for text in self._placeholders:
+            text.setText(ADAPTED_NOTE.replace("; ", ";\n") if adapted else "not calibrated")
         self._show_calibration()
         if self._active:
             self.hub.set_task(self._task)
-        if profile is not None:
+        if profile is not None and not adapted and not (same and (self.calibration is not None or self._job)):
             job = Job(lambda p=profile: calibrate_profile(p), self)
             job.done.connect(lambda result, j=job: self._on_calibrated(j, result))
             job.failed.connect(lambda text, j=job: self._on_calibration_failed(j, text))
@@ -249,8 +300,14 @@ class TuningPanel(QWidget):
         """Move the threshold slider (as the user would)."""
         self.threshold_slider.setValue(float(value))
 
+    def set_alpha_rule(self, on: bool, alpha: float | None = None) -> None:
+        """Tick or clear the Alpha rule box and optionally move the alpha slider (as the user would)."""
+        if alpha is not None:
+            self.alpha_slider.setValue(float(alpha))
+        self.alpha_box.setChecked(on)
+
     def use_recommended(self) -> None:
-        """Set the threshold to the calibrated recommendation (nothing without a calibration)."""
+        """Set the threshold to the calibrated recommendation, estimated FAR 1e-5 (nothing without one)."""
         if self.calibration is not None:
             self.set_threshold(float(np.clip(self.calibration.recommended, *THRESHOLD_RANGE)))
 
@@ -276,12 +333,18 @@ class TuningPanel(QWidget):
             slider.blockSignals(True)
             slider.setValue(float(value))
             slider.blockSignals(False)
+        self.alpha_box.blockSignals(True)
+        self.alpha_box.setChecked(settings.rule == "alpha")
+        self.alpha_box.blockSignals(False)
+        self.alpha_slider.setEnabled(self.profile is not None and settings.rule == "alpha")
         self._update_lines()
 
     def _on_slider(self, *_: object) -> None:
+        rule = "alpha" if self.alpha_box.isChecked() else "threshold"
+        self.alpha_slider.setEnabled(self.profile is not None and rule == "alpha")
         try:
             settings = dataclasses.replace(self.settings, threshold=round(float(self.threshold_slider.value()), 4),
-                                           alpha=round(float(self.alpha_slider.value()), 4))
+                                           alpha=round(float(self.alpha_slider.value()), 4), rule=rule)
         except ValueError as error:
             self.message.emit(str(error))
             return
@@ -289,7 +352,7 @@ class TuningPanel(QWidget):
             return
         self.settings = settings
         self._update_lines()
-        self._redecide()
+        self._show_live(self.last_analysis)
         self.settings_changed.emit(settings)
 
     def _update_lines(self) -> None:
@@ -298,32 +361,47 @@ class TuningPanel(QWidget):
         self.histogram_line.setPos(threshold)
         calibration = self.calibration
         if calibration is None:
-            self.far_label.setText("Estimated error rates: not calibrated")
+            adapted = self.profile is not None and self.profile.adapter is not None
+            self.far_label.setText("Estimated error rates: " + (ADAPTED_NOTE if adapted else "not calibrated"))
             self.frr_label.setText("")
             self.det_point.setData([], [])
             return
         far, frr = calibration.far_at(threshold), calibration.frr_at(threshold)
-        self.far_label.setText(f"<b>Strangers:</b> {describe_far(far)} (FAR {far:.1e}).")
-        self.frr_label.setText(f"<b>You:</b> {describe_frr(frr)} (FRR {frr:.1%}).")
+        self.far_label.setText(f"<b>Strangers:</b> {describe_far(far)} (FAR {rate_text(far)}).")
+        alpha = " The alpha rule refuses some more of both." if self.settings.rule == "alpha" else ""
+        self.frr_label.setText(f"<b>You:</b> {describe_frr(frr)} (FRR {rate_text(frr)}).{alpha}")
         floor = 1e-9
         self.det_point.setData([np.log10(max(far, floor))], [np.log10(max(frr, floor))])
 
-    def _redecide(self) -> None:
-        if self._distances:
-            self._show_live(self._distances[-1])
+    def _decide(self, analysis: FrameAnalysis) -> Decision | None:
+        """The core's decision on ``analysis`` under the current settings (None: not decidable yet)."""
+        if analysis.distance is None:
+            return None
+        if self.settings.rule == "alpha" and analysis.nearest_negative is None:
+            return None  # the cohort distance is measured from the next frame on
+        return decide_distance(analysis.distance, self.settings, len(analysis.boxes), analysis.nearest_negative)
 
-    def _show_live(self, distance: float | None, reason: str | None = None) -> None:
+    def _show_live(self, analysis: FrameAnalysis | None) -> None:
         threshold = self.settings.threshold
-        if distance is None:
+        if analysis is None or analysis.distance is None:
             self.last_decision = None
-            self.live_label.setText(f"{reason or 'no face'}")
+            self.live_label.setText((analysis.problem if analysis is not None else None) or "no face")
             self.live_label.setStyleSheet("color: palette(placeholder-text);")
             return
-        accepted = distance <= threshold
+        decision = self._decide(analysis)
+        if decision is None:
+            self.last_decision = None
+            self.live_label.setText(f"distance {analysis.distance:.3f}: measuring the alpha rule...")
+            self.live_label.setStyleSheet("color: palette(placeholder-text);")
+            return
+        accepted = decision.accepted
         self.last_decision = accepted
         colour = theme.STATE_COLOURS["unlocked" if accepted else "locked out"]
-        sign = "\u2264" if accepted else ">"
-        self.live_label.setText(f"{'MATCH' if accepted else 'NO MATCH'}: distance {distance:.3f} {sign} {threshold:.3f}")
+        sign = "\u2264" if decision.distance <= threshold else ">"
+        text = f"{'MATCH' if accepted else 'NO MATCH'}: distance {decision.distance:.3f} {sign} {threshold:.3f}"
+        if self.settings.rule == "alpha" and decision.nearest_negative is not None:
+            text += f"; + alpha {self.settings.alpha:.2f} vs nearest stranger {decision.nearest_negative:.3f}"
+        self.live_label.setText(text)
         self.live_label.setStyleSheet(f"color: {colour};")
 
     def _on_processed(self, task, analysis: FrameAnalysis) -> None:
@@ -331,18 +409,19 @@ class TuningPanel(QWidget):
             return
         self.view.preview.set_boxes([(b, "#3b82f6" if b == analysis.box else "#8a8f98") for b in analysis.boxes])
         self._frames += 1
+        self.last_analysis = analysis
         if analysis.distance is not None:
             self._distances.append(analysis.distance)
             self._frame_numbers.append(self._frames)
             self.live_curve.setData(list(self._frame_numbers), list(self._distances))
-        self._show_live(analysis.distance, analysis.problem)
+        self._show_live(analysis)
 
-    def _on_calibrated(self, job: Job, calibration: Any) -> None:
+    def _on_calibrated(self, job: Job, calibration: Calibration) -> None:
         if job is not self._job:
             return
         self.calibration = calibration
         self.calibration_label.setText(f"Calibrated for {self.profile.name}: recommended threshold "
-                                       f"{calibration.recommended:.3f}.")
+                                       f"{calibration.recommended:.3f} (estimated FAR 1 in 100,000).")
         self._show_calibration()
 
     def _on_calibration_failed(self, job: Job, text: str) -> None:
@@ -371,8 +450,9 @@ class TuningPanel(QWidget):
             self._update_lines()
             return
         t = np.asarray(calibration.thresholds, dtype=np.float64)
-        genuine = np.asarray(calibration.genuine_pdf, dtype=np.float64)
-        impostor = np.asarray(calibration.impostor_pdf, dtype=np.float64)
+        step = float(t[1] - t[0]) if len(t) > 1 else 1.0
+        genuine = smoothed(np.asarray(calibration.genuine_pdf, dtype=np.float64), step)
+        impostor = smoothed(np.asarray(calibration.impostor_pdf, dtype=np.float64), step)
         # show the part of the grid where either density lives (plus a margin)
         live = np.flatnonzero((genuine > genuine.max() * 1e-3) | (impostor > impostor.max() * 1e-3))
         lo, hi = (t[live[0]], t[live[-1]]) if len(live) else (t[0], t[-1])

@@ -1,29 +1,71 @@
-"""The unlock screen's state machine (pure: no Qt): attempts under the multi-frame rule, lock-out and back-off.
+"""The unlock screen's state machine (pure: no Qt): attempts decided by the core, liveness, the persistent
+lock-out and the audit log.
 
-An attempt starts at the first frame with a face and is decided by the core's
-:class:`~faceid_desktop.verification.StreamVerifier` (M of the last N frames within the timeout). Each
-frame is decided here from its distance with the *current* settings, so a threshold moved in the tuning
-panel applies to the very next frame. A timed-out attempt in which a face was compared counts as a failure;
-after ``max_attempts`` failures the screen locks out for ``backoff`` seconds, and each further failure
-locks it out again for ``growth`` times as long as the previous lock-out.
+An attempt starts at the first frame with a face. Each frame's primary face is decided by the core's
+:class:`~faceid_desktop.verification.ProfileScorer` with the *current* settings (so a threshold moved in the
+tuning panel applies to the very next frame), exactly as ``faceid verify`` decides it. The attempt itself is
+the core's: :class:`~faceid_desktop.liveness.LiveUnlock` when liveness is on (the face must match under the
+M-of-N rule *and* liveness must pass), else :class:`~faceid_desktop.verification.StreamVerifier`.
+
+A finished attempt is recorded in the core's :class:`~faceid_desktop.lockout.Lockout` (a file in the data
+directory, so a lock-out survives a restart of the app and is shared with the command line) and logged in
+its :class:`~faceid_desktop.lockout.AuditLog`. An attempt in which no face could be compared (too dark, too
+small all along) is logged but is no failure.
+
+:class:`UnlockController` runs in the processing thread (its lock-out and audit writes are file I/O, and the
+68-point landmarks it fits take milliseconds); the GUI thread only calls :meth:`UnlockController.set_settings`,
+:meth:`~UnlockController.set_liveness` and :meth:`~UnlockController.reset`, which leave a request that the
+next frame applies, and so never wait for the processing thread.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+import dataclasses
+import random
+import threading
+from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
+from ..detection import Face
+from ..landmarks68 import Landmarks68
+from ..liveness import PROMPTS, LivenessCheck, LivenessResult, LivenessSettings, LiveUnlock, random_challenge
+from ..lockout import LOCKED_OUT as AUDIT_LOCKED_OUT
+from ..lockout import REJECTED as AUDIT_REJECTED
+from ..lockout import UNLOCKED as AUDIT_UNLOCKED
+from ..lockout import AuditLog, Lockout
 from ..profile import DecisionSettings
-from ..verification import NO_FACE, Decision, StreamVerifier, decide_distance
+from ..verification import NO_FACE, Decision, ProfileScorer, StreamVerifier
 
-SEARCHING, FACE_FOUND, VERIFYING, UNLOCKED, LOCKED_OUT = "searching", "face found", "verifying", "unlocked", "locked out"
-STATES = (SEARCHING, FACE_FOUND, VERIFYING, UNLOCKED, LOCKED_OUT)
+SEARCHING, FACE_FOUND, VERIFYING, CHECKING_LIVENESS, UNLOCKED, LOCKED_OUT = (
+    "searching", "face found", "verifying", "checking liveness", "unlocked", "locked out")
+STATES = (SEARCHING, FACE_FOUND, VERIFYING, CHECKING_LIVENESS, UNLOCKED, LOCKED_OUT)
 
-#: Failed attempts before the first lock-out.
-MAX_ATTEMPTS = 5
-#: Seconds of the first lock-out; each further one lasts BACKOFF_GROWTH times longer.
-BACKOFF, BACKOFF_GROWTH = 30.0, 2.0
+#: Failed attempts before the first lock-out, and its length in seconds (the core's LockoutPolicy defaults).
+MAX_ATTEMPTS, BACKOFF = 5, 30.0
+
+#: The hint shown while liveness is checked in passive mode (no challenge).
+PASSIVE_HINT = "Blink to unlock"
+
+#: Seconds of stream time without a frame after which a running attempt is dropped unrecorded: the screen
+#: was not shown (another tab) or the camera stalled, so the attempt's timeout says nothing about the user.
+MAX_FRAME_GAP = 2.0
+
+
+@dataclass(frozen=True)
+class LivenessOptions:
+    """Whether and how the unlock screen checks liveness.
+
+    Attributes:
+        enabled: check liveness (presentation attack detection) before unlocking.
+        challenge: ask for a random action (blink, turn left, turn right) instead of waiting for a blink.
+        settings: the core's liveness parameters (timeout 10 s by default).
+    """
+
+    enabled: bool = True
+    challenge: bool = False
+    settings: LivenessSettings = field(default_factory=LivenessSettings)
 
 
 @dataclass(frozen=True)
@@ -32,11 +74,16 @@ class UnlockStatus:
 
     Attributes:
         state: one of :data:`STATES`.
-        decision: the decision on this frame (None while locked out or unlocked).
+        decision: the core's decision on this frame (None while locked out or unlocked).
         matches: matching frames among the last N of the current attempt.
         elapsed: stream seconds since the attempt started (at unlock: the time it took).
-        failures: failed attempts since the last unlock or lock-out.
+        failures: consecutive failed attempts (from the persistent lock-out).
         locked_for: seconds of lock-out left (0 when not locked out).
+        liveness: the liveness check's latest result (None when liveness is off or no attempt runs).
+        hint: what the user should do (``Blink to unlock``, the challenge's prompt), or ''.
+        outcome: one line about the last finished attempt (``rejected: no blink within 10 s``), or ''.
+        generation: the controller's generation this status belongs to (see :meth:`UnlockController.reset`).
+        error: a lock-out or audit file problem met since the last status (one line), or ''.
     """
 
     state: str
@@ -45,93 +92,283 @@ class UnlockStatus:
     elapsed: float = 0.0
     failures: int = 0
     locked_for: float = 0.0
+    liveness: LivenessResult | None = None
+    hint: str = ""
+    outcome: str = ""
+    generation: int = 0
+    error: str = ""
+
+
+class _Attempt:
+    """One attempt: the core's LiveUnlock (liveness on) or StreamVerifier (off), with one interface."""
+
+    def __init__(self, settings: DecisionSettings, liveness: LivenessOptions,
+                 landmarks: Landmarks68 | None, rng: random.Random | None) -> None:
+        self.compared = False
+        self.challenge: str | None = None
+        self.live: LiveUnlock | None = None
+        self.stream: StreamVerifier | None = None
+        if liveness.enabled:
+            # None draws from the operating system's randomness (secrets): a challenge cannot be predicted
+            self.challenge = random_challenge(rng) if liveness.challenge else None
+            self.live = LiveUnlock(settings, LivenessCheck(liveness.settings, self.challenge, landmarks))
+        else:
+            self.stream = StreamVerifier(settings)
+
+    @property
+    def hint(self) -> str:
+        if self.live is None:
+            return ""
+        return PROMPTS[self.challenge] if self.challenge else PASSIVE_HINT
+
+    def set_settings(self, settings: DecisionSettings) -> None:
+        if self.stream is not None and settings.window == self.stream.settings.window:
+            self.stream.settings = settings
+
+    def update(self, timestamp: float, decision: Decision, image: np.ndarray | None, face: Face | None,
+               landmarks: np.ndarray | None) -> tuple[str, str, int, float, LivenessResult | None]:
+        """(``pending`` / ``unlocked`` / ``rejected``, reason, matches, elapsed, liveness result)."""
+        self.compared |= decision.distance is not None
+        if self.live is not None:
+            state = self.live.update(timestamp, decision, image=image if landmarks is None else None,
+                                     face=face, landmarks=landmarks)
+            return state.state, state.reason, state.match.matches, state.elapsed, state.liveness
+        result = self.stream.update(decision, timestamp)
+        state = {"accepted": "unlocked", "rejected": "rejected"}.get(result.state, "pending")
+        reason = "match" if state == "unlocked" else (
+            f"no match within {self.stream.settings.timeout:g} s" if state == "rejected" else "")
+        return state, reason, result.matches, result.elapsed, None
 
 
 class UnlockController:
-    """Feed it each analysed frame's distance (or why there is none); it says the screen's state.
+    """Feed it each analysed frame; it decides the frame, runs the attempt, records and logs its outcome.
 
     Args:
-        settings: the decision settings (threshold, M, N, timeout); replace with :meth:`set_settings`.
-        max_attempts: failed attempts before the first lock-out.
-        backoff: seconds of the first lock-out; growth: factor by which each further lock-out grows.
-        clock: wall clock in seconds for the lock-out (monotonic; injectable for tests).
+        scorer: the profile, ready to score (its adapter, centre and cohort).
+        settings: the decision settings (threshold, rule, alpha, M, N, timeout); the profile's when None.
+        lockout: the persistent lock-out; None: no lock-out at all (the enrollment wizard's live test).
+        audit: the audit log; None: attempts are not logged.
+        liveness: whether and how liveness is checked (off when None).
+        landmarks: returns the shared 68-point model (loaded once per processing thread, on first use).
+        source: where the frames come from (``camera:0``, a file), for the audit log.
+        rng: the challenge's random generator; None (the default): the operating system's (secrets).
     """
 
-    def __init__(self, settings: DecisionSettings, max_attempts: int = MAX_ATTEMPTS, backoff: float = BACKOFF,
-                 growth: float = BACKOFF_GROWTH, clock: Callable[[], float] = time.monotonic) -> None:
-        if max_attempts < 1 or backoff < 0 or growth < 1:
-            raise ValueError("max_attempts must be >= 1, backoff >= 0 and growth >= 1")
-        self.settings = settings
-        self.max_attempts = max_attempts
-        self.backoff = backoff
-        self.growth = growth
-        self._clock = clock
-        self.failures = 0
-        self.lockouts = 0
-        self._stream: StreamVerifier | None = None
-        self._compared = False
-        self._locked_until = 0.0
+    def __init__(self, scorer: ProfileScorer, settings: DecisionSettings | None = None,
+                 lockout: Lockout | None = None, audit: AuditLog | None = None,
+                 liveness: LivenessOptions | None = None,
+                 landmarks: Callable[[], Landmarks68] | None = None, source: str = "",
+                 rng: random.Random | None = None) -> None:
+        self.scorer = scorer
+        self.name = scorer.profile.name
+        self._settings = settings or scorer.profile.settings
+        self.lockout = lockout
+        self.audit = audit
+        self._liveness = liveness or LivenessOptions(enabled=False)
+        self._landmarks = landmarks
+        self.source = source
+        self._rng = rng
+        self._lock = threading.Lock()
+        self._pending_settings: DecisionSettings | None = None
+        self._pending_liveness: LivenessOptions | None = None
+        self._requested = 0  # generation asked for by the GUI thread
+        self._generation = 0  # generation applied by the processing thread
+        self._attempt: _Attempt | None = None
         self._unlocked: UnlockStatus | None = None
+        self._checked = False  # the lock-out file was read since the last reset
+        self._locked_until = 0.0  # lock-out end, on the lock-out's clock (epoch seconds)
+        self._lock_logged = False  # "locked out" was logged for the current lock-out
+        self._last_t: float | None = None  # the previous frame's timestamp
+        self.failures = 0
+        self.outcome = ""
+        self.errors: list[str] = []  # lock-out or audit writes that failed (shown, never raised)
 
-    def set_settings(self, settings: DecisionSettings) -> None:
-        """Use new settings from the next frame on (a running attempt keeps its evidence when N is unchanged)."""
-        if self._stream is not None and settings.window != self.settings.window:
-            self._stream = None
-        self.settings = settings
-        if self._stream is not None:
-            self._stream.settings = settings
-
-    def reset(self) -> None:
-        """Lock again after an unlock (failures and lock-outs are kept until an unlock clears them)."""
-        self._unlocked = None
-        self._stream = None
+    # -- requests from the GUI thread (applied at the next frame) -------------------------------------------
 
     @property
-    def locked_out(self) -> bool:
-        """True while a lock-out lasts."""
-        return self._clock() < self._locked_until
+    def settings(self) -> DecisionSettings:
+        """The decision settings in force from the next frame on."""
+        with self._lock:
+            return self._pending_settings or self._settings
 
-    def update(self, distance: float | None, reason: str | None, faces: int, timestamp: float) -> UnlockStatus:
-        """Decide one frame.
+    @property
+    def liveness(self) -> LivenessOptions:
+        """The liveness options in force from the next attempt on."""
+        with self._lock:
+            return self._pending_liveness or self._liveness
+
+    @property
+    def generation(self) -> int:
+        """The newest generation asked for: statuses of older generations are stale."""
+        with self._lock:
+            return self._requested
+
+    def set_settings(self, settings: DecisionSettings) -> None:
+        """Decide with ``settings`` from the next frame on (a running attempt keeps its evidence)."""
+        with self._lock:
+            self._pending_settings = settings
+
+    def set_liveness(self, liveness: LivenessOptions) -> None:
+        """Check liveness this way from the next frame on (a running attempt is dropped)."""
+        with self._lock:
+            self._pending_liveness = liveness
+            self._requested += 1
+
+    def reset(self) -> None:
+        """Lock again after an unlock: look for a face from the next frame on."""
+        with self._lock:
+            self._requested += 1
+
+    def _apply_requests(self) -> None:
+        with self._lock:
+            settings, self._pending_settings = self._pending_settings, None
+            liveness, self._pending_liveness = self._pending_liveness, None
+            requested = self._requested
+        if settings is not None:
+            self._settings = settings
+            if self._attempt is not None:
+                self._attempt.set_settings(settings)
+        if liveness is not None:
+            self._liveness = liveness
+        if requested != self._generation:
+            self._generation = requested
+            self._attempt = None
+            self._unlocked = None
+            self._checked = False
+
+    # -- frames (processing thread) -------------------------------------------------------------------------
+
+    def decide(self, vector: np.ndarray | None, reason: str | None, faces: int) -> Decision:
+        """The core's decision on one frame's primary face (``vector`` None: it could not be compared)."""
+        if vector is None:
+            return Decision(False, reason or NO_FACE, None, self._settings.threshold, faces)
+        return self.scorer.decide(vector, faces, self._settings)
+
+    def update(self, vector: np.ndarray | None, reason: str | None, faces: int, timestamp: float,
+               image: np.ndarray | None = None, face: Face | None = None,
+               landmarks: np.ndarray | None = None) -> UnlockStatus:
+        """Decide one frame and advance the attempt.
 
         Args:
-            distance: the primary face's distance to the profile, or None when it could not be compared.
-            reason: why it could not be compared (``no face``, ``too small``, ...), when ``distance`` is None.
+            vector: the primary face's (128,) pretrained embedding, or None when it cannot be compared.
+            reason: why it cannot be compared (``no face``, ``too small``, ...), when ``vector`` is None.
             faces: faces found in the frame.
             timestamp: the frame's stream time in seconds.
+            image: the (H, W, 3) uint8 RGB frame, with ``face``: liveness fits the 68 landmarks in it.
+            face: the primary face (even one too small to compare), or None.
+            landmarks: the face's (68, 2) landmarks instead of ``image`` and ``face`` (tests).
         """
+        self._apply_requests()
         if self._unlocked is not None:
             return self._unlocked
-        now = self._clock()
-        if now < self._locked_until:
-            return UnlockStatus(LOCKED_OUT, failures=self.failures, locked_for=self._locked_until - now)
-        if distance is None:
-            decision = Decision(False, reason or NO_FACE, None, self.settings.threshold, faces)
-        else:
-            decision = decide_distance(distance, self.settings, faces)
-        if self._stream is None:
+        if self._last_t is not None and not 0 <= timestamp - self._last_t <= MAX_FRAME_GAP:
+            self._attempt = None  # a gap, or a restarted camera whose clock began again: start over
+        self._last_t = timestamp
+        decision = self.decide(vector, reason, faces)
+        # the lock-out file is read at the first frame and when an attempt would start (another process,
+        # e.g. `faceid`, may have changed it), not at every frame
+        locked = self._locked_for(refresh=not self._checked or (
+            self._attempt is None and faces > 0 and self._locked_until <= self._now()))
+        if locked > 0:
+            self._attempt = None
+            if faces and not self._lock_logged:  # someone tried while locked: once per lock-out
+                self._lock_logged = True
+                self._log(AUDIT_LOCKED_OUT, None, None, f"locked for {locked:.0f} s")
+            return self._status(LOCKED_OUT, decision, locked_for=locked)
+        if self._attempt is None:
             if faces == 0:
-                return UnlockStatus(SEARCHING, decision, failures=self.failures)
-            self._stream = StreamVerifier(self.settings)
-            self._compared = False
-        self._compared |= distance is not None
-        result = self._stream.update(decision, timestamp)
-        if result.state == "accepted":
-            self.failures = self.lockouts = 0
-            self._stream = None
-            self._unlocked = UnlockStatus(UNLOCKED, decision, result.matches, result.elapsed)
-            return self._unlocked
-        if result.state == "rejected":
-            self._stream = None
-            if self._compared:
-                self.failures += 1
-                if self.failures >= self.max_attempts or self.lockouts:
-                    seconds = self.backoff * self.growth ** self.lockouts
-                    self.lockouts += 1
-                    self.failures = 0
-                    self._locked_until = now + seconds
-                    return UnlockStatus(LOCKED_OUT, decision, result.matches, result.elapsed, 0, seconds)
-            return UnlockStatus(SEARCHING if faces == 0 else FACE_FOUND, decision, result.matches,
-                                result.elapsed, self.failures)
-        state = VERIFYING if distance is not None else (FACE_FOUND if faces else SEARCHING)
-        return UnlockStatus(state, decision, result.matches, result.elapsed, self.failures)
+                return self._status(SEARCHING, decision)
+            landmarks_model = self._landmarks() if (self._liveness.enabled and self._landmarks) else None
+            self._attempt = _Attempt(self._settings, self._liveness, landmarks_model, self._rng)
+        attempt = self._attempt
+        state, why, matches, elapsed, live = attempt.update(timestamp, decision, image, face, landmarks)
+        liveness_state = None if live is None else live.state
+        if state == "unlocked":
+            self._attempt = None
+            self._record(True)
+            self.outcome = f"unlocked in {elapsed:.2f} s"
+            self._log(AUDIT_UNLOCKED, decision.distance, liveness_state, why)
+            status = self._status(UNLOCKED, decision, matches, elapsed, live)
+            self._unlocked = dataclasses.replace(status, error="")  # repeated until reset: the error once
+            return status
+        if state == "rejected":
+            self._attempt = None
+            self.outcome = f"last attempt rejected: {why}"
+            if attempt.compared:
+                locked = self._record(False)
+                if locked > 0:
+                    why = f"{why}; locked for {locked:.0f} s"
+                self._log(AUDIT_REJECTED, decision.distance, liveness_state, why)
+                if locked > 0:
+                    return self._status(LOCKED_OUT, decision, matches, elapsed, live, locked_for=locked)
+            else:
+                self._log(AUDIT_REJECTED, None, liveness_state, f"{why} (no face could be compared)")
+            return self._status(SEARCHING if faces == 0 else FACE_FOUND, decision, matches, elapsed, live)
+        if decision.distance is None:
+            shown = FACE_FOUND if faces else SEARCHING
+        elif live is not None and matches >= self._settings.frames_to_accept:
+            shown = CHECKING_LIVENESS  # the face matches: only liveness is missing
+        else:
+            shown = VERIFYING
+        return self._status(shown, decision, matches, elapsed, live, hint=attempt.hint)
+
+    # -- internals ------------------------------------------------------------------------------------------
+
+    def _status(self, state: str, decision: Decision | None, matches: int = 0, elapsed: float = 0.0,
+                live: LivenessResult | None = None, locked_for: float = 0.0, hint: str = "") -> UnlockStatus:
+        error = "; ".join(self.errors)
+        self.errors.clear()
+        return UnlockStatus(state, decision, matches, elapsed, self.failures, locked_for, live, hint,
+                            self.outcome, self._generation, error)
+
+    def _now(self) -> float:
+        return float(self.lockout.clock()) if self.lockout is not None else 0.0
+
+    def _locked_for(self, refresh: bool) -> float:
+        """Seconds of lock-out left; reads the lock-out file only when ``refresh`` (it may have changed in
+        another process, e.g. ``faceid``), else uses what was read last."""
+        if self.lockout is None:
+            return 0.0
+        if refresh:
+            self._checked = True
+            try:
+                status = self.lockout.status(self.name)
+            except (OSError, ValueError) as error:
+                self._error(f"lock-out state not readable: {error}")
+                return 0.0
+            if self.lockout.recovered:
+                self._error(self.lockout.recovered)
+            self.failures = status.failures
+            self._set_locked(status.remaining)
+        left = self._locked_until - self._now()
+        if left <= 0 and self._lock_logged:
+            self._lock_logged = False
+        return max(0.0, left)
+
+    def _set_locked(self, remaining: float) -> None:
+        self._locked_until = self._now() + remaining if remaining > 0 else 0.0
+
+    def _record(self, accepted: bool) -> float:
+        """Record the attempt's outcome; the seconds of lock-out it started (0: none)."""
+        if self.lockout is None:
+            return 0.0
+        try:
+            status = self.lockout.record(self.name, accepted)
+        except (OSError, ValueError) as error:
+            self._error(f"lock-out state not saved: {error}")
+            return 0.0
+        self.failures = status.failures
+        self._set_locked(status.remaining)
+        return status.remaining
+
+    def _log(self, decision: str, distance: float | None, liveness: str | None, reason: str) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.log(self.name, decision, distance, liveness, reason, self.source)
+        except (OSError, ValueError) as error:
+            self._error(f"audit log not written: {error}")
+
+    def _error(self, text: str) -> None:
+        self.errors.append(" ".join(text.split()))
+

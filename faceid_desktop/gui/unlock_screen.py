@@ -1,31 +1,49 @@
 """The unlock screen: live preview with the face box, a lock icon that follows the state, unlock under the
-multi-frame rule, lock-out with back-off, an ``unlocked`` signal and an optional command run on unlock."""
+multi-frame rule with liveness (blink, or a random challenge), the persistent lock-out, an ``unlocked``
+signal and an optional command run on unlock.
+
+Everything that decides (the core's scorer, liveness, lock-out and audit log) runs in the processing thread
+through :class:`~faceid_desktop.gui.unlock_logic.UnlockController`; this widget only shows the status each
+frame brings and forwards the user's changes as requests.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 
-import numpy as np
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..camera import Frame
+from ..landmarks68 import LANDMARKS_68_LICENCE
+from ..liveness import LivenessSettings
+from ..lockout import AuditLog, Lockout
 from ..pipeline import FacePipeline
 from ..profile import DecisionSettings, Profile
+from ..verification import ProfileScorer
 from . import theme
-from .analysis import FrameAnalysis, analyse_for_verification, profile_embeddings
+from .analysis import FrameAnalysis, analyse_for_verification
 from .camera_view import CameraView
-from .camera_worker import CameraHub
+from .camera_worker import CameraHub, source_name
+from .unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, SEARCHING, UNLOCKED, VERIFYING,
+                           LivenessOptions, UnlockController, UnlockStatus)
 from .widgets import LockIcon
-from .unlock_logic import (BACKOFF, LOCKED_OUT, MAX_ATTEMPTS, SEARCHING, UNLOCKED, VERIFYING,
-                           UnlockController, UnlockStatus)
 
 
-def verification_task(templates: np.ndarray):
-    """A processing-thread task analysing frames against ``templates`` ((T, 128) float32)."""
-    def task(pipeline: FacePipeline, frame: Frame) -> FrameAnalysis:
-        return analyse_for_verification(pipeline, templates, frame)
+def unlock_task(controller: UnlockController):
+    """A processing-thread task: analyse the frame, then let ``controller`` decide it, check liveness and
+    record the attempt. Returns (:class:`~faceid_desktop.gui.analysis.FrameAnalysis`, :class:`UnlockStatus`)."""
+    def task(pipeline: FacePipeline, frame: Frame) -> tuple[FrameAnalysis, UnlockStatus]:
+        analysis, image = analyse_for_verification(pipeline, frame)
+        embedded = analysis.face
+        vector = embedded.vector if embedded is not None and analysis.problem is None else None
+        status = controller.update(vector, analysis.problem, len(analysis.boxes), frame.timestamp,
+                                   image=image, face=embedded.face if embedded is not None else None)
+        decision = status.decision
+        return dataclasses.replace(analysis, decision=decision,
+                                   distance=decision.distance if decision is not None else None), status
     return task
 
 
@@ -35,28 +53,36 @@ class UnlockScreen(QWidget):
     Args:
         hub: the camera hub.
         on_unlock: a command line run (without a shell) each time the screen unlocks, or None.
-        max_attempts, backoff: failed attempts before a lock-out, and its first length in seconds.
+        lockout: the persistent lock-out (default: the one of the data directory).
+        audit: the audit log (default: the one of the data directory).
+        liveness: whether and how liveness is checked (default: on, passive blink check).
 
     Signals:
         unlocked(str, float): the profile's name and the seconds the attempt took (stream time).
-        state_changed(str): the new state (``searching``, ``face found``, ``verifying``, ``unlocked``,
-            ``locked out``).
+        state_changed(str): the new state (``searching``, ``face found``, ``verifying``,
+            ``checking liveness``, ``unlocked``, ``locked out``).
         message(str): a one-line message for the status bar (the unlock command failed, ...).
         fullscreen_requested(): the Full screen button was pressed.
+        liveness_changed(object): the user changed the liveness options (:class:`LivenessOptions`).
     """
 
     unlocked = Signal(str, float)
     state_changed = Signal(str)
     message = Signal(str)
     fullscreen_requested = Signal()
+    liveness_changed = Signal(object)
 
-    def __init__(self, hub: CameraHub, on_unlock: str | None = None, max_attempts: int = MAX_ATTEMPTS,
-                 backoff: float = BACKOFF, parent: QWidget | None = None) -> None:
+    def __init__(self, hub: CameraHub, on_unlock: str | None = None, lockout: Lockout | None = None,
+                 audit: AuditLog | None = None, liveness: LivenessOptions | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.hub = hub
         self.on_unlock = on_unlock
+        self.lockout = lockout if lockout is not None else Lockout()
+        self.audit = audit if audit is not None else AuditLog()
+        self.liveness = liveness or LivenessOptions()
         self.profile: Profile | None = None
-        self.controller = UnlockController(DecisionSettings(), max_attempts, backoff)
+        self.controller: UnlockController | None = None
         self.status = UnlockStatus(SEARCHING)
         self._task = None
         self._active = False
@@ -70,6 +96,14 @@ class UnlockScreen(QWidget):
         self.title.setFont(title_font)
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.title.setWordWrap(True)
+        self.hint = QLabel("")
+        hint_font = QFont(self.hint.font())
+        hint_font.setPointSizeF(hint_font.pointSizeF() * 1.4)
+        hint_font.setBold(True)
+        self.hint.setFont(hint_font)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet(f"color: {theme.STATE_COLOURS[CHECKING_LIVENESS]};")
         self.details = QLabel("")
         self.details.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.details.setWordWrap(True)
@@ -80,12 +114,35 @@ class UnlockScreen(QWidget):
         self.fullscreen_button.setToolTip("Full screen (F11; Esc leaves it)")
         self.fullscreen_button.clicked.connect(self.fullscreen_requested)
 
+        self.liveness_box = QCheckBox("Check liveness (blink before unlocking)")
+        self.liveness_box.setToolTip("Refuse photos and still images of you: the face must blink "
+                                     f"(or do what it is asked) within {self.liveness.settings.timeout:g} s.")
+        self.challenge_box = QCheckBox("Challenge: ask for a random action")
+        self.challenge_box.setToolTip("Each attempt asks at random to blink or to turn the head left or right.")
+        self.licence = QLabel(LANDMARKS_68_LICENCE)
+        self.licence.setWordWrap(True)
+        small = QFont(self.licence.font())
+        small.setPointSizeF(small.pointSizeF() * 0.85)
+        self.licence.setFont(small)
+        self.licence.setStyleSheet("color: palette(placeholder-text);")
+        self.warning = QLabel("Liveness is off: a photo of you would unlock.")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(f"color: {theme.STATE_COLOURS[LOCKED_OUT]};")
+        self._set_boxes(self.liveness)
+        self.liveness_box.toggled.connect(self._on_liveness_box)
+        self.challenge_box.toggled.connect(self._on_liveness_box)
+
         side = QVBoxLayout()
         side.addStretch(1)
         side.addWidget(self.lock, 0, Qt.AlignmentFlag.AlignHCenter)
         side.addWidget(self.title)
+        side.addWidget(self.hint)
         side.addWidget(self.details)
         side.addStretch(1)
+        side.addWidget(self.liveness_box)
+        side.addWidget(self.challenge_box)
+        side.addWidget(self.warning)
+        side.addWidget(self.licence)
         buttons = QHBoxLayout()
         buttons.addWidget(self.lock_button)
         buttons.addWidget(self.fullscreen_button)
@@ -102,12 +159,19 @@ class UnlockScreen(QWidget):
     # -- control -------------------------------------------------------------------------------------------
 
     def set_profile(self, profile: Profile | None) -> None:
-        """Unlock with ``profile`` (its templates and settings) from the next frame; None: nothing to unlock."""
+        """Unlock with ``profile`` (its templates, adapter and settings) from the next frame; None: nothing."""
         self.profile = profile
-        self.controller = UnlockController(profile.settings if profile else DecisionSettings(),
-                                           self.controller.max_attempts, self.controller.backoff,
-                                           self.controller.growth)
-        self._task = verification_task(profile_embeddings(profile)) if profile and profile.templates else None
+        self.controller = None
+        self._task = None
+        if profile is not None and profile.templates:
+            try:
+                scorer = ProfileScorer(profile)
+            except ValueError as error:
+                self.message.emit(str(error))
+            else:
+                self.controller = UnlockController(scorer, profile.settings, self.lockout, self.audit,
+                                                   self.liveness, self.hub.landmarks, source_name(self.hub.spec))
+                self._task = unlock_task(self.controller)
         self._show(UnlockStatus(SEARCHING))
         if profile is None:
             self.title.setText("No profile yet")
@@ -117,7 +181,16 @@ class UnlockScreen(QWidget):
 
     def set_settings(self, settings: DecisionSettings) -> None:
         """Decide with ``settings`` from the next frame on (live changes from the tuning panel)."""
-        self.controller.set_settings(settings)
+        if self.controller is not None:
+            self.controller.set_settings(settings)
+
+    def set_liveness(self, liveness: LivenessOptions) -> None:
+        """Check liveness this way from the next frame on (a running attempt starts over)."""
+        self.liveness = liveness
+        self._set_boxes(liveness)
+        if self.controller is not None:
+            self.controller.set_liveness(liveness)
+        self._show(UnlockStatus(SEARCHING, failures=self.status.failures))
 
     def activate(self) -> None:
         """Become the screen the camera's frames go to."""
@@ -132,20 +205,24 @@ class UnlockScreen(QWidget):
 
     def lock_again(self) -> None:
         """Leave the unlocked state and look for a face again."""
-        self.controller.reset()
-        self._show(UnlockStatus(SEARCHING, failures=self.controller.failures))
+        if self.controller is not None:
+            self.controller.reset()
+        self._show(UnlockStatus(SEARCHING, failures=self.status.failures))
 
     # -- frames --------------------------------------------------------------------------------------------
 
-    def _on_processed(self, task, analysis: FrameAnalysis) -> None:
-        if task is not self._task or not self._active or self.profile is None:
+    def _on_processed(self, task, result) -> None:
+        if task is not self._task or not self._active or self.profile is None or self.controller is None:
             return
+        analysis, status = result
+        if status.generation != self.controller.generation:
+            return  # decided before "lock again" or a liveness change reached the processing thread
         before = self.status.state
-        status = self.controller.update(analysis.distance, analysis.problem, len(analysis.boxes),
-                                        analysis.frame.timestamp)
         colour = theme.STATE_COLOURS[status.state]
         self.view.preview.set_boxes([(b, colour if b == analysis.box else "#8a8f98") for b in analysis.boxes])
         self._show(status)
+        if status.error:
+            self.message.emit(status.error)
         if status.state == UNLOCKED and before != UNLOCKED:
             self.unlocked.emit(self.profile.name, status.elapsed)
             self._run_command()
@@ -154,29 +231,57 @@ class UnlockScreen(QWidget):
         changed = status.state != self.status.state
         self.status = status
         self.lock.set_state(status.state)
-        settings = self.controller.settings
-        left = self.controller.max_attempts - status.failures if not self.controller.lockouts else 1
+        controller = self.controller
+        settings = controller.settings if controller is not None else DecisionSettings()
+        left = max(self.lockout.policy.max_failures - status.failures, 1)
         decision = status.decision
-        distance = "" if decision is None or decision.distance is None else \
-            f"distance {decision.distance:.3f} (threshold {settings.threshold:.3f})"
         name = self.profile.name if self.profile else ""
+        hint = ""
         if status.state == UNLOCKED:
             self.title.setText(f"Unlocked in {status.elapsed:.2f} s")
-            self.details.setText(f"Welcome, {name}. {status.matches} of the last {settings.window} frames matched.")
+            live = " and liveness passed" if status.liveness is not None and status.liveness.live else ""
+            self.details.setText(f"Welcome, {name}. {status.matches} of the last {settings.window} frames "
+                                 f"matched{live}.")
         elif status.state == LOCKED_OUT:
             self.title.setText(f"Locked out: try again in {status.locked_for:.0f} s")
-            self.details.setText("Too many failed attempts.")
+            self.details.setText(f"Too many failed attempts. {status.outcome}".strip())
         else:
-            self.title.setText({SEARCHING: "Looking for a face...", VERIFYING: "Verifying..."}.get(
+            self.title.setText({SEARCHING: "Looking for a face...", FACE_FOUND: "Face found",
+                                VERIFYING: "Verifying...", CHECKING_LIVENESS: "Checking liveness..."}.get(
                 status.state, "Face found"))
-            parts = [p for p in (distance, decision.reason if decision and decision.distance is None and
-                                 decision.faces else "") if p]
-            parts.append(f"{status.matches} of {settings.frames_to_accept} matching frames needed")
+            hint = status.hint if status.state in (VERIFYING, CHECKING_LIVENESS, FACE_FOUND) else ""
+            parts = []
+            if decision is not None and decision.distance is not None:
+                parts.append(f"distance {decision.distance:.3f} (threshold {settings.threshold:.3f})")
+            elif decision is not None and decision.faces:
+                parts.append(decision.reason)
+            if status.state != SEARCHING:
+                parts.append(f"{status.matches} of {settings.frames_to_accept} matching frames needed")
+            if status.liveness is not None and status.state != SEARCHING:
+                parts.append(f"liveness: {status.liveness.reason}")
             parts.append(f"{left} attempt{'s' if left != 1 else ''} left")
-            self.details.setText(f"Profile {name}: " + "; ".join(parts) if name else "; ".join(parts))
+            if status.outcome:
+                parts.append(status.outcome)
+            self.details.setText((f"Profile {name}: " if name else "") + "; ".join(parts))
+        self.hint.setText(hint)
+        self.hint.setVisible(bool(hint))
         self.lock_button.setEnabled(status.state == UNLOCKED)
         if changed:
             self.state_changed.emit(status.state)
+
+    def _set_boxes(self, liveness: LivenessOptions) -> None:
+        for box, value in ((self.liveness_box, liveness.enabled), (self.challenge_box, liveness.challenge)):
+            box.blockSignals(True)
+            box.setChecked(value)
+            box.blockSignals(False)
+        self.challenge_box.setEnabled(liveness.enabled)
+        self.warning.setVisible(not liveness.enabled)
+
+    def _on_liveness_box(self, *_: object) -> None:
+        options = dataclasses.replace(self.liveness, enabled=self.liveness_box.isChecked(),
+                                      challenge=self.challenge_box.isChecked())
+        self.set_liveness(options)
+        self.liveness_changed.emit(options)
 
     def _run_command(self) -> None:
         if not self.on_unlock:
@@ -190,3 +295,7 @@ class UnlockScreen(QWidget):
         if not ok:
             self.message.emit(f"unlock command could not be started: {program}")
 
+
+def liveness_options(enabled: bool, challenge: bool, settings: LivenessSettings | None = None) -> LivenessOptions:
+    """Liveness options from the app's saved settings (``settings``: the core's parameters, default ones)."""
+    return LivenessOptions(bool(enabled), bool(challenge), settings or LivenessSettings())

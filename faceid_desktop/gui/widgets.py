@@ -4,8 +4,8 @@ the camera error bar with its Retry button."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from ..camera import Frame
@@ -153,11 +153,38 @@ class ProgressRing(QWidget):
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, f"{self._value} / {self._maximum}")
 
 
+def _with_eye(picture: QPixmap, colour: QColor) -> QPixmap:
+    """``picture`` with an eye drawn in a disc at its bottom right (the "checking liveness" badge)."""
+    picture = QPixmap(picture)
+    side = picture.width() / picture.devicePixelRatio()
+    painter = QPainter(picture)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    r = side * 0.2
+    centre = QPointF(side - r - 2, side - r - 2)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(colour)
+    painter.drawEllipse(centre, r, r)
+    pen = QPen(QColor("#ffffff"), max(1.5, side / 48))
+    painter.setPen(pen)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    eye = QPainterPath()
+    eye.moveTo(centre.x() - r * 0.65, centre.y())
+    eye.quadTo(centre.x(), centre.y() - r * 0.75, centre.x() + r * 0.65, centre.y())
+    eye.quadTo(centre.x(), centre.y() + r * 0.75, centre.x() - r * 0.65, centre.y())
+    painter.drawPath(eye)
+    painter.setBrush(QColor("#ffffff"))
+    painter.drawEllipse(centre, r * 0.2, r * 0.2)
+    painter.end()
+    return picture
+
+
 class LockIcon(QLabel):
     """The lock icon of the unlock screen; :meth:`set_state` picks the icon of a state."""
 
     ICONS = {"searching": "lock-searching", "face found": "lock-face", "verifying": "lock-verifying",
-             "unlocked": "lock-unlocked", "locked out": "lock-lockedout"}
+             "checking liveness": "lock-verifying", "unlocked": "lock-unlocked", "locked out": "lock-lockedout"}
+    #: States drawn with an eye badge over their icon (liveness is being checked: look and blink).
+    EYE_BADGE = ("checking liveness",)
 
     def __init__(self, size: int = 128, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -173,6 +200,8 @@ class LockIcon(QLabel):
             return
         self.state = state
         picture = theme.pixmap(self.ICONS.get(state, "lock-searching"), self._size)
+        if state in self.EYE_BADGE and not picture.isNull():
+            picture = _with_eye(picture, QColor(theme.STATE_COLOURS.get(state, "#8b5cf6")))
         if picture.isNull():
             self.setText(state)
         else:

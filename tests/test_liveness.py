@@ -1,0 +1,236 @@
+"""Liveness: the blink rule on synthetic EAR series, the API, and the real media of ../shared/media.
+
+The media tests run the check as the app does (our HOG detector, the 68-point model on its box), only up
+to each attempt's timeout, so they take about a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceid_desktop.landmarks68 import LANDMARKS_68_LICENCE, LandmarkError, eye_aspect_ratio, mean_ear, yaw_ratio
+from faceid_desktop.liveness import (
+    BLINK, CHALLENGES, TURN_LEFT, TURN_RIGHT, LiveUnlock, LivenessCheck, LivenessError, LivenessSettings,
+    random_challenge,
+)
+from faceid_desktop.profile import DecisionSettings
+from faceid_desktop.verification import Decision
+
+_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "liveness.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("_liveness_bench", _BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------ synthetic faces (no model needed)
+
+
+def _face(ear: float, yaw: float = 0.0, vertical: float = 1.0, dx: float = 0.0) -> np.ndarray:
+    """(68, 2) landmarks of a frontal face with the given EAR, nose offset and vertical scale."""
+    points = np.zeros((68, 2))
+    points[:17, 0] = np.linspace(100, 300, 17)
+    points[:17, 1] = 250
+    for start, cx in ((36, 150.0), (42, 250.0)):
+        half_h = ear * 40 / 2  # eye width 40 px: EAR = 2 * half_h / 40 ... averaged over two lid pairs
+        points[start:start + 6] = [
+            (cx - 20, 200), (cx - 7, 200 - half_h), (cx + 7, 200 - half_h),
+            (cx + 20, 200), (cx + 7, 200 + half_h), (cx - 7, 200 + half_h),
+        ]
+    points[27:31] = [(200 + yaw * 200 * k / 3, 200 + 30 * k * vertical) for k in range(4)]
+    points[31:36] = [(200 + yaw * 200, 290 * vertical)] * 5
+    points[33] = (200 + yaw * 200, 200 + 100 * vertical)
+    points[:, 0] += dx
+    return points
+
+
+def _feed(check: LivenessCheck, series, fps: float = 30.0):
+    result = None
+    for i, value in enumerate(series):
+        points = value if isinstance(value, np.ndarray) or value is None else _face(value)
+        result = check.update(i / fps, points)
+    return result
+
+
+def test_ear_formula():
+    eye = np.array([(0, 0), (1, -1), (2, -1), (3, 0), (2, 1), (1, 1)], float)
+    assert eye_aspect_ratio(eye) == pytest.approx(4 / 6)
+    assert mean_ear(_face(0.3)) == pytest.approx(0.3)
+    assert yaw_ratio(_face(0.3)) == pytest.approx(0.0)
+    assert yaw_ratio(_face(0.3, yaw=0.1)) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("fps", [10, 15, 30, 60])
+def test_a_blink_passes_at_any_frame_rate(fps):
+    series = [0.3] * int(fps) + [0.3 - 0.2 * np.sin(np.pi * k / (0.2 * fps)) for k in range(int(0.2 * fps) + 1)] + [0.3] * int(fps)
+    result = _feed(LivenessCheck(), series, fps)
+    assert result.live is True and len(result.blinks) == 1
+    assert 0.05 <= result.blinks[0].duration <= 0.5
+
+
+def test_noise_glitches_slow_closures_and_shallow_dips_are_not_blinks():
+    rng = np.random.default_rng(0)
+    noise = list(0.3 + rng.normal(0, 0.01, 300))
+    glitch = [0.3] * 30 + [0.1] + [0.3] * 60  # one frame at 30 fps: 0.033 s
+    closed = [0.3] * 30 + [0.1] * 30 + [0.3] * 60  # eyes closed for 1 s
+    shallow = [0.3] * 30 + [0.2] * 5 + [0.3] * 60  # 67% of the open level
+    for series in (noise, glitch, closed, shallow):
+        assert _feed(LivenessCheck(LivenessSettings(timeout=100)), series).live is None
+
+
+def test_foreshortening_is_not_a_blink():
+    # a photo tilted back for 0.2 s: eyes and nose shrink vertically together
+    frames = [_face(0.3)] * 30 + [_face(0.12, vertical=0.4)] * 6 + [_face(0.3)] * 30
+    assert _feed(LivenessCheck(LivenessSettings(timeout=100)), frames).live is None
+
+
+def test_timeout_uses_timestamps_and_result_is_final():
+    check = LivenessCheck(LivenessSettings(timeout=2.0))
+    assert check.update(0.0, None).reason == "no face"
+    assert check.update(1.0, _face(0.3)).live is None
+    result = check.update(3.1, _face(0.3))
+    assert result.live is False and result.reason == "no blink within 2 s" and result.elapsed == pytest.approx(2.1)
+    assert check.update(3.2, _face(0.3)) is result
+    with pytest.raises(LivenessError, match="backwards"):
+        check.update(1.0, _face(0.3))
+
+
+def test_another_face_drops_the_evidence():
+    # the blink happens on a face far from the one tracked before: it still counts for the new face only
+    # once that face has its own open-eye history, so a blink right after the swap does not pass
+    series = [_face(0.3)] * 30 + [_face(0.3 if k not in (1, 2, 3) else 0.1, dx=300) for k in range(20)]
+    assert _feed(LivenessCheck(LivenessSettings(timeout=100)), series).live is None
+
+
+@pytest.mark.parametrize("challenge, yaw, live", [(TURN_LEFT, 0.2, True), (TURN_LEFT, -0.2, False),
+                                                  (TURN_RIGHT, -0.2, True), (TURN_RIGHT, 0.05, None)])
+def test_turn_challenge(challenge, yaw, live):
+    frames = [_face(0.3)] * 20 + [_face(0.3, yaw=yaw)] * 5
+    result = _feed(LivenessCheck(LivenessSettings(timeout=100), challenge=challenge), frames)
+    assert result.live is live and result.challenge == challenge
+    mirrored = _feed(LivenessCheck(LivenessSettings(timeout=100, mirrored=True), challenge=challenge), frames)
+    assert mirrored.live is (None if live is None else not live)
+
+
+def test_random_challenge_is_seeded():
+    assert random_challenge(7) == random_challenge(random.Random(7))
+    assert {random_challenge(seed) for seed in range(40)} == set(CHALLENGES)
+    assert random_challenge(np.random.default_rng(1)) in CHALLENGES
+    assert random_challenge() in CHALLENGES
+    with pytest.raises(LivenessError, match="rng"):
+        random_challenge("seed")
+
+
+def test_bad_input():
+    with pytest.raises(LivenessError, match="unknown challenge"):
+        LivenessCheck(challenge="smile")
+    with pytest.raises(LivenessError, match="timeout"):
+        LivenessSettings(timeout=0)
+    with pytest.raises(LivenessError, match="min_blink"):
+        LivenessSettings(min_blink=0.6)
+    with pytest.raises(LandmarkError, match=r"\(68, 2\)"):
+        LivenessCheck().update(0.0, np.zeros((5, 2)))
+    assert "commercial" in LANDMARKS_68_LICENCE
+
+
+def _decision(ok: bool) -> Decision:
+    return Decision(ok, "match" if ok else "no match", 0.3 if ok else 0.8, 0.43, 1)
+
+
+def test_unlock_needs_match_and_liveness():
+    blink = [0.3] * 30 + [0.2, 0.1, 0.1, 0.2] + [0.3] * 20
+    unlock = LiveUnlock(DecisionSettings(), LivenessCheck())
+    states = [unlock.update(i / 30, _decision(True), landmarks=_face(e)) for i, e in enumerate(blink)]
+    assert states[0].reason == "waiting for a match" and states[2].state == "pending"
+    assert "waiting for a blink" in states[2].reason
+    done = next(s for s in states if s.done)
+    assert done.state == "unlocked" and done.reason == "match and live" and 1.1 < done.elapsed < 1.6
+    # live but never the owner: rejected at the longer of the two timeouts
+    unlock = LiveUnlock(DecisionSettings(timeout=4.0), LivenessCheck(LivenessSettings(timeout=6.0)))
+    states = [unlock.update(i / 30, _decision(False), landmarks=_face(e)) for i, e in enumerate(blink + [0.3] * 200)]
+    done = next(s for s in states if s.done)
+    assert done.state == "rejected" and done.reason.startswith("no match") and done.elapsed > 6.0
+
+
+# ------------------------------------------------------------------ real media
+
+
+@pytest.fixture(scope="module")
+def media(shared: Path) -> Path:
+    folder = shared / "media"
+    if not (folder / "live").is_dir():
+        pytest.skip(f"no media folder at {folder} (see ../shared/media/README.md)")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tools():
+    cv2.setNumThreads(2)
+    from faceid_desktop.detection import FaceDetector
+    from faceid_desktop.landmarks68 import Landmarks68
+
+    return _bench(), FaceDetector(), Landmarks68()
+
+
+def _trace(tools, frames, settings: LivenessSettings):
+    bench, detector, landmarks = tools
+    return bench.trace_frames(frames, detector, landmarks, until=settings.timeout + 0.5)[0]
+
+
+def _attempt(tools, frames, settings: LivenessSettings, challenge: str | None = None):
+    return tools[0].run(_trace(tools, frames, settings), settings, challenge=challenge)
+
+
+BLINKING = ["liveportrait_d0.mp4", "liveportrait_d10.mp4", "liveportrait_d3.mp4", "liveportrait_d9.mp4",
+            "selfie_blinks.mp4", "talking_head_aoc.mp4"]
+
+
+@pytest.mark.parametrize("clip", BLINKING)
+def test_blinking_people_pass_within_the_default_timeout(media, tools, clip):
+    result = _attempt(tools, tools[0].video_frames(media / "live" / clip), LivenessSettings())
+    assert result.live is True, result.reason
+    assert result.elapsed <= LivenessSettings().timeout
+
+
+@pytest.mark.parametrize("still", ["print_and_screen/print_F1.jpg", "print_and_screen/screen_F2.jpg",
+                                   "nuaa/print/0001_00_00_01_0.jpg", "live/selfie_blinks.mp4"])
+def test_a_hand_held_photo_never_passes(media, tools, still):
+    from faceid_desktop.images import read_bgr
+
+    path = media / ("attack" if not still.startswith("live") else "") / still
+    image = tools[0].first_frame(path) if path.suffix == ".mp4" else read_bgr(path)
+    settings = LivenessSettings()
+    # 10 frames/s, tremor and 60-degree flicks in one stream, to keep the test short; the benchmark runs
+    # every still at 30 frames/s, with and without flicks
+    trace = _trace(tools, tools[0].handheld_frames(image, settings.timeout + 0.5, fps=10.0, seed=3, flick=True),
+                   settings)
+    assert sum(points is not None for _, points, _, _ in trace) > len(trace) / 2  # the face is seen
+    result = tools[0].run(trace, settings)
+    assert result.live is not True and result.blinks == (), result.reason
+    for challenge in (BLINK, TURN_LEFT, TURN_RIGHT):  # turning a flat photo does not turn the head in it
+        assert tools[0].run(trace, settings, challenge=challenge).live is not True
+
+
+def test_replayed_video(media, tools):
+    path = media / "attack" / "replay_video" / "person1_replay.mp4"
+    settings = LivenessSettings()
+    trace = _trace(tools, tools[0].video_frames(path), settings)
+    # a known limit, measured: the replayed man blinks, and the blink check alone lets the replay through
+    assert tools[0].run(trace, settings).live is True
+    cue = tools[0].run(trace, LivenessSettings(min_sharpness=tools[0].RECAPTURE_SHARPNESS))
+    assert cue.live is False and "blurred" in cue.reason
+
+
+def test_blink_challenge_on_a_live_clip(media, tools):
+    result = _attempt(tools, tools[0].video_frames(media / "live" / "talking_head_aoc.mp4"), LivenessSettings(),
+                      challenge=BLINK)
+    assert result.live is True and result.challenge_satisfied

@@ -1,0 +1,133 @@
+"""Lockout and audit log: the back-off rule, persistence across restarts, fail-safe loading, concurrency."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import stat
+
+import pytest
+
+from faceid_desktop.lockout import (
+    AuditLog, Lockout, LockoutError, LockoutPolicy, ProfileLock, after_attempt, lockout_delay, remaining,
+)
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_delay_grows_from_the_fifth_failure_and_is_capped():
+    policy = LockoutPolicy(max_failures=5, base_delay=30, factor=2, max_delay=900)
+    assert [lockout_delay(n, policy) for n in range(4, 11)] == [0, 30, 60, 120, 240, 480, 900]
+    assert lockout_delay(10**9, policy) == 900
+
+
+def test_pure_rules():
+    policy = LockoutPolicy()
+    state = ProfileLock()
+    for _ in range(5):
+        state = after_attempt(state, False, 100.0, policy)
+    assert state.failures == 5 and remaining(state, 100.0, policy) == 30.0
+    assert remaining(state, 131.0, policy) == 0.0
+    assert after_attempt(state, True, 101.0, policy) == ProfileLock()
+    # a clock set back by a day cannot stretch the lock beyond max_delay
+    assert remaining(state, 100.0 - 86400, policy) == policy.max_delay
+
+
+def test_lockout_persists_across_restarts(tmp_path):
+    clock = Clock()
+    lockout = Lockout(tmp_path, clock=clock)
+    for i in range(4):
+        assert not lockout.record("me", False).locked
+    status = lockout.record("me", False)
+    assert status.locked and status.remaining == 30.0 and "5 failed" in status.reason
+    restarted = Lockout(tmp_path, clock=clock)  # a new process, same data dir
+    assert restarted.status("me").locked
+    assert not restarted.status("other").locked
+    clock.now += 31
+    assert not restarted.status("me").locked
+    assert restarted.record("me", False).remaining == 60.0  # the 6th failure doubles the delay
+    clock.now += 61
+    restarted.record("me", True)
+    assert Lockout(tmp_path, clock=clock).status("me").failures == 0
+    assert stat.S_IMODE(os.stat(tmp_path / "lockout.json").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o700
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"{not json", b"\xff\xfe", b"[]", b'{"schema": 2, "locked_all_until": 0, "profiles": {}}',
+    b'{"schema": 1, "locked_all_until": 0, "profiles": {"me": {"failures": -1, "locked_until": 0}}}',
+    b'{"schema": 1, "locked_all_until": NaN, "profiles": {}}',
+    b'{"schema": 1, "locked_all_until": 0, "profiles": {"../x": {"failures": 1, "locked_until": 0}}}',
+])
+def test_damaged_state_fails_safe_and_is_rewritten(tmp_path, content):
+    clock = Clock()
+    (tmp_path / "lockout.json").write_bytes(content)
+    os.chmod(tmp_path / "lockout.json", 0o600)
+    lockout = Lockout(tmp_path, clock=clock)
+    status = lockout.status("me")
+    assert status.locked and status.remaining == 30.0 and "damaged" in status.reason
+    assert lockout.recovered and "damaged" in lockout.recovered
+    doc = json.loads((tmp_path / "lockout.json").read_text())  # rewritten, valid
+    assert doc["locked_all_until"] == clock.now + 30
+    clock.now += 31
+    assert not Lockout(tmp_path, clock=clock).status("me").locked
+
+
+def test_group_writable_state_is_not_trusted(tmp_path):
+    lockout = Lockout(tmp_path, clock=Clock())
+    lockout.record("me", False)
+    os.chmod(tmp_path / "lockout.json", 0o666)
+    assert lockout.status("me").locked
+
+
+def test_bad_input():
+    with pytest.raises(LockoutError, match="max_failures"):
+        LockoutPolicy(max_failures=0)
+    with pytest.raises(LockoutError, match="invalid profile name"):
+        Lockout().status("../etc")
+
+
+def _hammer(root: str, profile: str, count: int) -> None:
+    lockout, log = Lockout(root, policy=LockoutPolicy(max_failures=100)), AuditLog(root)
+    for _ in range(count):
+        lockout.record(profile, False)
+        log.log(profile, "rejected", 0.61, "live", "no match")
+
+
+def test_concurrent_processes_lose_nothing(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_hammer, args=(str(tmp_path), "me", 25)) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+        assert w.exitcode == 0
+    assert Lockout(tmp_path, policy=LockoutPolicy(max_failures=100)).status("me").failures == 75
+    entries, bad = AuditLog(tmp_path).entries()
+    assert len(entries) == 75 and bad == 0
+
+
+def test_audit_log_is_append_only_json_lines(tmp_path):
+    log = AuditLog(tmp_path, clock=Clock(5.0))
+    log.log("me", "unlocked", 0.25, "live", "match and live", "camera:0")
+    log.log("me", "rejected", None, "not live", "no blink within 10 s")
+    with open(log.path, "ab") as handle:
+        handle.write(b'{"half a line\n')
+    log.log("me", "locked out", None, None, "locked for 30 s")
+    entries, bad = log.entries()
+    assert [e.decision for e in entries] == ["unlocked", "rejected", "locked out"] and bad == 1
+    assert entries[0].distance == 0.25 and entries[0].time == 5.0
+    assert set(json.loads(log.path.read_text().splitlines()[0])) == {
+        "time", "profile", "decision", "distance", "liveness", "reason", "source"}
+    assert stat.S_IMODE(os.stat(log.path).st_mode) == 0o600
+    with pytest.raises(LockoutError, match="decision"):
+        log.log("me", "maybe", None, None, "")
+    with pytest.raises(LockoutError, match="distance"):
+        log.log("me", "rejected", float("nan"), None, "")
