@@ -15,7 +15,7 @@ from pathlib import Path
 
 import platformdirs
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .dlib_resnet import read_dlib_resnet_file
@@ -53,9 +53,15 @@ def _write_atomically(tensors: dict[str, torch.Tensor], path: Path, metadata: di
             os.unlink(tmp)
 
 
-def _load_cache(path: Path, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
-    """Return the cached tensors when the file holds exactly the expected names and shapes, else None."""
+def _load_cache(path: Path, expected: dict[str, torch.Tensor], model_id: str) -> dict[str, torch.Tensor] | None:
+    """Return the cached tensors when the file is private, was converted from the source with SHA-256
+    ``model_id`` and holds exactly the expected names and shapes; else None (the caller converts again)."""
     try:
+        if os.name == "posix" and os.stat(path).st_mode & 0o022:
+            return None  # others could have replaced the network: never trust it, rebuild it
+        with safe_open(str(path), framework="pt") as f:
+            if (f.metadata() or {}).get("source_sha256") != model_id:
+                return None
         tensors = load_file(path)
     except (OSError, SafetensorError, ValueError):
         return None
@@ -84,7 +90,7 @@ def load_pretrained(cache_dir: Path | None = None, source: Path | None = None) -
     network = FaceResNet()
     expected = network.state_dict()
     cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"face_resnet_{model_id[:16]}.safetensors"
-    tensors = _load_cache(cache, expected) if cache.is_file() else None
+    tensors = _load_cache(cache, expected, model_id) if cache.is_file() else None
     if tensors is None:
         tensors = dict(read_dlib_resnet_file(source))
         try:

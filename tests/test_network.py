@@ -1,6 +1,7 @@
 """The torch FaceResNet, the reader of dlib's model file, and the weights cache (no face data needed)."""
 
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -99,3 +100,19 @@ def test_weights_are_cached_and_a_damaged_cache_is_replaced(tmp_path):
     torch.testing.assert_close(again.state_dict()["fc.weight"], reference, rtol=0, atol=0)
     assert cached[0].stat().st_size > 1000  # rewritten
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_a_cache_others_could_write_or_from_other_weights_is_not_trusted(tmp_path):
+    from safetensors.torch import save_file
+
+    network, model_id = load_pretrained(tmp_path)
+    reference = network.state_dict()["fc.weight"].clone()
+    [cached] = tmp_path.glob("face_resnet_*.safetensors")
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o600
+    # A network with every weight zeroed (it would map every face to one point: anyone unlocks).
+    zeroed = {k: torch.zeros_like(v) for k, v in network.state_dict().items()}
+    for metadata, mode in (({"source_sha256": model_id}, 0o666), ({"source_sha256": "0" * 64}, 0o600)):
+        save_file(zeroed, cached, metadata=metadata)
+        os.chmod(cached, mode)
+        again, _ = load_pretrained(tmp_path)
+        torch.testing.assert_close(again.state_dict()["fc.weight"], reference, rtol=0, atol=0)
