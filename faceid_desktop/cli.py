@@ -26,6 +26,8 @@ EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
 CAMERA_SPEC = re.compile(r"^(?:camera:)?(\d+)$")
 #: Above this distance threshold about 1 stranger's photo in 100 is accepted (owner protocol).
 LOOSE_THRESHOLD = 0.4
+#: Above this margin the alpha rule rejects most owners (benchmarks/scoring.py: 8% at 0.10).
+LOOSE_ALPHA = 0.1
 
 
 #: Shown next to every liveness option: the 68-point landmark model's training data licence.
@@ -51,6 +53,8 @@ def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path | in
     items: list[Path | int] = []
     accepted = IMAGE_SUFFIXES + (VIDEO_SUFFIXES if videos else ())
     for raw in inputs:
+        if not raw.strip():
+            raise InputError("empty input name")
         path = Path(raw)
         camera = CAMERA_SPEC.match(raw)
         if videos and camera and not path.exists():
@@ -370,6 +374,8 @@ def _verify_live(args: argparse.Namespace, verifier) -> int:
 
 #: Environment variables that mark a remote (SSH) session, where the camera is not the person's.
 REMOTE_MARKERS = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY")
+#: Longest `faceid auth` attempt: one attempt counts once towards the lockout, so it must stay short.
+MAX_AUTH_TIMEOUT = 60.0
 
 
 def _cmd_auth(args: argparse.Namespace) -> int:
@@ -377,18 +383,20 @@ def _cmd_auth(args: argparse.Namespace) -> int:
     from .storage import default_data_dir
     from .verification import Verifier
 
+    if args.timeout is not None and not 0 < args.timeout <= MAX_AUTH_TIMEOUT:
+        raise InputError(f"--timeout must be in (0, {MAX_AUTH_TIMEOUT:g}] seconds, got {args.timeout}")
+    store = _store(args)
+    root = args.data_dir or default_data_dir()
+    audit = AuditLog(root)
+    spec = args.camera if args.camera is not None else "0"
     remote = [name for name in REMOTE_MARKERS if os.environ.get(name)]
     if remote and not args.allow_remote:
+        audit.log(args.profile, "rejected", None, None, f"refused: remote session ({remote[0]})", spec)
         print(f"faceid: refusing face authentication in a remote session ({remote[0]} is set); "
               "use your password", file=sys.stderr)
         return EXIT_REFUSED
-    if args.timeout is not None and not 0 < args.timeout <= 3600:
-        raise InputError(f"--timeout must be in (0, 3600] seconds, got {args.timeout}")
-    store = _store(args)
     store.load(args.profile)  # an unknown or damaged profile: its clear error before the camera opens
-    root = args.data_dir or default_data_dir()
-    lockout, audit = Lockout(root), AuditLog(root)
-    spec = args.camera if args.camera is not None else "0"
+    lockout = Lockout(root)
     [source] = _live_sources([spec])
     source_name = f"camera:{source}" if isinstance(source, int) else str(source)
     status = lockout.status(args.profile)
@@ -398,8 +406,17 @@ def _cmd_auth(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     pipeline = _pipeline()
     verifier = Verifier(pipeline, store.load(args.profile, pipeline.embedder.model_id))
-    result = _live_attempt(verifier, source, source_name, args.timeout, _challenge(args))
-    lockout.record(args.profile, result["accepted"])
+    # The attempt counts as failed from the start, so quitting it before its timeout (Ctrl-C, kill) cannot
+    # be used to try again and again without ever reaching the lockout; a match clears the count.
+    lockout.record(args.profile, False)
+    try:
+        result = _live_attempt(verifier, source, source_name, args.timeout, _challenge(args))
+    except BaseException as error:
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else _describe(error)
+        audit.log(args.profile, "rejected", None, None, reason, source_name)
+        raise
+    if result["accepted"]:
+        lockout.record(args.profile, True)
     audit.log(args.profile, "unlocked" if result["accepted"] else "rejected", result["distance"],
               result["liveness"], result["reason"], source_name)
     _emit(args, result, "")
@@ -449,11 +466,12 @@ def _estimate(profile) -> str:
 def _change_settings(args: argparse.Namespace, **changes) -> tuple[object, object]:
     """Change a profile's settings atomically; returns (previous, saved) profiles."""
     store = _store(args)
+    store.load(args.name)  # an unknown profile: its clear error (inside update the lock is already held)
     previous: list = []
 
     def change(current):
         if current is None:
-            store.load(args.name)  # raises the clear "unknown profile" error
+            raise InputError(f"profile {args.name} was removed meanwhile")
         previous.append(current)
         return current.with_settings(**changes)
 
@@ -461,18 +479,23 @@ def _change_settings(args: argparse.Namespace, **changes) -> tuple[object, objec
     return previous[0], saved
 
 
+def _with_estimate(text: str, profile) -> str:
+    estimate = _estimate(profile)
+    return f"{text}\n  {estimate}" if estimate else text
+
+
 def _cmd_threshold(args: argparse.Namespace) -> int:
     if args.value is None:
         profile = _store(args).load(args.name)
         old = profile.settings.threshold
-        _emit(args, {"name": args.name, "threshold": old}, f"{args.name}: threshold {old:.3g}\n  {_estimate(profile)}")
+        _emit(args, {"name": args.name, "threshold": old}, _with_estimate(f"{args.name}: threshold {old:.3g}", profile))
         return EXIT_OK
     previous, profile = _change_settings(args, threshold=args.value)
-    if args.value > LOOSE_THRESHOLD:
+    if args.value > LOOSE_THRESHOLD and profile.adapter is None:
         print(f"faceid: warning: threshold {args.value:.3g} is above {LOOSE_THRESHOLD}: strangers' faces will "
               "often be accepted", file=sys.stderr)
     _emit(args, {"name": args.name, "threshold": args.value, "previous": previous.settings.threshold},
-          f"{args.name}: threshold {previous.settings.threshold:.3g} -> {args.value:.3g}\n  {_estimate(profile)}")
+          _with_estimate(f"{args.name}: threshold {previous.settings.threshold:.3g} -> {args.value:.3g}", profile))
     return EXIT_OK
 
 
@@ -494,6 +517,9 @@ def _cmd_alpha(args: argparse.Namespace) -> int:
         return EXIT_OK
     changes = {"rule": "threshold"} if args.value == "off" else {"rule": "alpha", "alpha": args.value}
     _, profile = _change_settings(args, **changes)
+    if args.value != "off" and args.value > LOOSE_ALPHA:
+        print(f"faceid: warning: alpha {args.value:.3g} is above {LOOSE_ALPHA}: the owner will often be rejected "
+              "(the nearest synthetic stranger is rarely that much farther than the owner)", file=sys.stderr)
     settings = profile.settings
     text = (f"{args.name}: alpha rule on: accept when distance <= {settings.threshold:.3g} and distance + "
             f"{settings.alpha:.3g} <= distance to the nearest cohort stranger" if settings.rule == "alpha"
@@ -504,6 +530,7 @@ def _cmd_alpha(args: argparse.Namespace) -> int:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibration import calibrate, describe_far, describe_frr
+    from .profile import MIN_THRESHOLD
 
     if not 0 < args.far < 1:
         raise InputError(f"--far must be between 0 and 1, got {args.far}")
@@ -514,6 +541,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                          f"network: drop the adapter first with faceid train {args.name} --off")
     calibration = calibrate(profile)
     threshold = round(calibration.threshold_for_far(args.far), 3)
+    if threshold < MIN_THRESHOLD:
+        raise InputError(f"--far {args.far:g} is below what the population statistics can estimate for this "
+                         f"profile (about {calibration.far_at(MIN_THRESHOLD):.0e} at the smallest threshold, "
+                         f"{MIN_THRESHOLD})")
     far, frr = calibration.far_at(threshold), calibration.frr_at(threshold)
     payload = {"name": args.name, "target_far": args.far, "threshold": threshold, "estimated_far": far,
                "estimated_frr": frr, "dry_run": args.dry_run}
@@ -531,6 +562,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .adaptation import adapter_from_result, chips_from_sources, largest_face_chips, with_adapter
     from .background import BackgroundModel
+    from .enrollment import SAME_PERSON_DISTANCE
+    from .verification import distances
     from .images import read_rgb
     from .training import TrainingConfig, train_owner
 
@@ -545,22 +578,41 @@ def _cmd_train(args: argparse.Namespace) -> int:
     store.check_writable()
     pipeline = _pipeline()
     profile = store.load(args.name, pipeline.embedder.model_id)
+    def far_from_owner(vectors: np.ndarray) -> np.ndarray:
+        # The enrollment's own test for "a different person" (dlib's 0.6 on raw embeddings).
+        return distances(vectors, profile.embeddings, "raw mean") > SAME_PERSON_DISTANCE
+
     if args.inputs:
         owner = largest_face_chips(pipeline, [read_rgb(p) for p in expand_inputs(args.inputs)])
+        if len(owner) and far_from_owner(pipeline.embedder.embed(owner)).any():
+            raise InputError(f"some of these photos look like a different person from profile {args.name}; "
+                             "train only on the owner's photos")
         missing: list[str] = []
     else:
         owner, missing = chips_from_sources(pipeline, profile)
     if len(owner) < 2:
         raise InputError(f"training needs at least 2 photos of the owner; found {len(owner)} "
                          f"({len(missing)} enrollment sources cannot be read again: pass the owner's photos)")
-    not_me = largest_face_chips(pipeline, [read_rgb(p) for p in expand_inputs(args.not_me)]) if args.not_me else None
+    notes = []
+    not_me = None
+    if args.not_me:
+        not_me = largest_face_chips(pipeline, [read_rgb(p) for p in expand_inputs(args.not_me)])
+        keep = far_from_owner(pipeline.embedder.embed(not_me)) if len(not_me) else np.zeros(0, bool)
+        if not keep.all():
+            notes.append(f"{_plural(int((~keep).sum()), 'not-me photo')} looking like the owner left out")
+        not_me = not_me[keep] if keep.any() else None
     others = []
     for other in store.names():
-        if other != args.name:
-            try:
-                others.append(store.load(other, pipeline.embedder.model_id).embeddings)
-            except (ValueError, OSError):
-                continue  # a damaged or foreign profile is no reason not to train this one
+        if other == args.name:
+            continue
+        try:
+            embeddings = store.load(other, pipeline.embedder.model_id).embeddings
+        except (ValueError, OSError):
+            continue  # a damaged or foreign profile is no reason not to train this one
+        if len(embeddings) and far_from_owner(embeddings.mean(axis=0)[None]).all():
+            others.append(embeddings)
+        else:  # the same person under another name must not be trained away as a stranger
+            notes.append(f"profile {other} looks like the same person: not used as a stranger")
     negatives = np.concatenate(others) if others else None
     show = sys.stderr.isatty() and not args.json
 
@@ -577,9 +629,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     saved = store.update(args.name, lambda current: with_adapter(current or profile, adapter),
                          pipeline.embedder.model_id)
     payload = {"name": args.name, "adapter": True, "owner_chips": len(owner), "not_me_chips": 0 if not_me is None else len(not_me),
-               "other_profiles": len(others), "skipped_sources": missing, "seconds": round(result.seconds, 2),
+               "other_profiles": len(others), "skipped_sources": missing, "notes": notes, "seconds": round(result.seconds, 2),
                "final_loss": result.losses[-1] if result.losses else None, "threshold": saved.settings.threshold}
     note = f"; {_plural(len(missing), 'source')} not found again" if missing else ""
+    note += "".join(f"; {n}" for n in notes)
     _emit(args, payload, f"{args.name}: adapted on {_plural(len(owner), 'owner chip')}, "
           f"{payload['not_me_chips']} not-me chips, {_plural(len(others), 'other profile')} in {result.seconds:.1f} s"
           f"{note}; threshold {saved.settings.threshold:.2f}. Measured on the owner protocol, adaptation did not "
@@ -713,6 +766,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("faceid: interrupted; nothing written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `faceid profiles show me | head -1`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as error:  # a bug: still one line, with the way to see the traceback
         if os.environ.get("FACEID_DEBUG"):
             raise

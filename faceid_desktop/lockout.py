@@ -160,10 +160,9 @@ def _status(name: str, state: ProfileLock, now: float, policy: LockoutPolicy) ->
 
 
 def _prepare_dir(root: Path) -> None:
+    # A new data directory is private; an existing one keeps the modes its owner chose (a --data-dir may be
+    # a folder of theirs): the state and log files themselves are 0600 and checked at every load.
     root.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-    info = root.stat()
-    if info.st_mode & 0o077 and info.st_uid == os.getuid():
-        os.chmod(root, _DIR_MODE)  # the lockout state must not be writable (or readable) by others
 
 
 @contextmanager

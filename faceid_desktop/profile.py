@@ -59,6 +59,8 @@ RULES = ("threshold", "alpha")
 #: Default distance threshold of a profile without an adapter: FAR 1e-4 on the owner protocol
 #: (benchmarks/owner_protocol.py, distance of the unit-length probe to the profile's centre).
 DEFAULT_THRESHOLD = 0.31
+#: Smallest distance threshold a profile may have (a stricter one would reject its owner every time).
+MIN_THRESHOLD = 0.05
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,8 @@ class DecisionSettings:
                 raise ValueError(f"{name} must be a whole number of frames, got {getattr(self, name)!r}")
         if not 1 <= self.window <= 100:
             raise ValueError(f"window must be 1 to 100 frames, got {self.window}")
-        if not 0.05 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be a distance from 0.05 to 1, got {self.threshold}")
+        if not MIN_THRESHOLD <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be a distance from {MIN_THRESHOLD} to 1, got {self.threshold}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must be a distance from 0 to 1, got {self.alpha}")
         if not 1 <= self.frames_to_accept <= self.window:

@@ -20,6 +20,8 @@ SIMILAR_SIZE = 0.8
 MATCH, NO_MATCH, NO_FACE, SEVERAL_FACES, TOO_SMALL, TOO_DARK = (
     "match", "no match", "no face", "several faces", "too small", "too dark"
 )
+#: The alpha rule's reject: within the threshold, but not alpha nearer the owner than the nearest stranger.
+NEAR_STRANGER = "alpha rule: not alpha nearer the owner than the nearest cohort stranger"
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class Decision:
 
     Attributes:
         accepted: True when the probe is taken as the owner.
-        reason: ``match``, or why it was rejected: ``no match``, ``no face``, ``too small``, ``too dark``.
+        reason: ``match``, or why it was rejected: ``no match``, ``no face``, ``too small``, ``too dark``,
+            or :data:`NEAR_STRANGER` (alpha rule).
         distance: Euclidean distance from the probe to the profile (see :func:`distance_to_profile`);
             None when no face could be compared.
         threshold: the distance threshold the decision used.
@@ -144,11 +147,13 @@ def decide_distance(distance: float, settings: DecisionSettings, faces: int = 1,
         ValueError: the alpha rule without ``nearest_negative``.
     """
     accepted = bool(distance <= settings.threshold)
+    reason = MATCH if accepted else NO_MATCH
     if settings.rule == "alpha":
         if nearest_negative is None:
             raise ValueError("the alpha rule needs the distance to the nearest cohort negative")
-        accepted = accepted and distance + settings.alpha <= nearest_negative
-    return Decision(accepted, MATCH if accepted else NO_MATCH, float(distance), settings.threshold, faces,
+        if accepted and distance + settings.alpha > nearest_negative:
+            accepted, reason = False, NEAR_STRANGER
+    return Decision(accepted, reason, float(distance), settings.threshold, faces,
                     None if nearest_negative is None else float(nearest_negative))
 
 

@@ -346,5 +346,24 @@ def test_auth_exit_codes_lockout_and_audit(aoc, shared, tmp_path, capsys, monkey
     code, _, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
     assert code == 3 and "locked" in err
     entries, damaged = AuditLog(root).entries()
-    assert [e.decision for e in entries] == ["unlocked", "locked out"] and damaged == 0
+    # A missing file is bad input, not an attempt; a refused remote session is logged.
+    assert [e.decision for e in entries] == ["unlocked", "rejected", "locked out"] and damaged == 0
     assert entries[0].liveness == "live" and entries[0].distance < 0.31
+    assert "remote session" in entries[1].reason
+
+
+def test_an_abandoned_auth_attempt_counts_as_a_failure(aoc, capsys, monkeypatch):
+    from faceid_desktop import cli
+    from faceid_desktop.lockout import AuditLog, Lockout
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C (or a kill) before the attempt's timeout
+
+    monkeypatch.setattr(cli, "_live_attempt", interrupted)
+    root = ProfileStore().root
+    for attempt in range(5):
+        assert run(capsys, "auth", "--profile", "aoc", "--camera", aoc)[0] == 130
+    code, _, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
+    assert code == 3 and "locked" in err and Lockout(root).status("aoc").locked
+    entries, _ = AuditLog(root).entries()
+    assert [e.reason for e in entries[:5]] == ["interrupted"] * 5

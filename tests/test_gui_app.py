@@ -32,6 +32,7 @@ from faceid_desktop.gui.tuning_panel import ADAPTED_NOTE  # noqa: E402
 from faceid_desktop.gui.unlock_logic import CHECKING_LIVENESS, LOCKED_OUT, UNLOCKED  # noqa: E402
 from faceid_desktop.landmarks68 import Landmarks68  # noqa: E402
 from faceid_desktop.liveness import LivenessSettings  # noqa: E402
+from faceid_desktop.gui.unlock_screen import liveness_options  # noqa: E402
 from faceid_desktop.lockout import AuditLog  # noqa: E402
 from faceid_desktop.profile import Adapter, Profile  # noqa: E402
 from faceid_desktop.training import ADAPTED_THRESHOLD  # noqa: E402
@@ -183,8 +184,14 @@ def test_unlock_screen_unlocks_for_the_owner_without_liveness(qtbot, make_window
     assert window.profile.name == "owner"
     window.show_screen("unlock")
     assert window.unlock.liveness_box.isChecked()  # on by default
-    window.unlock.liveness_box.setChecked(False)
-    assert not window.settings.liveness and "photo of you would unlock" in window.unlock.warning.text()
+    # A locked screen cannot be made weaker from itself: liveness cannot be turned off until an unlock,
+    # the (stricter) challenge can be turned on but then not off again.
+    assert not window.unlock.liveness_box.isEnabled() and window.unlock.challenge_box.isEnabled()
+    window.unlock.challenge_box.setChecked(True)
+    assert not window.unlock.challenge_box.isEnabled()
+    window.unlock.set_liveness(liveness_options(False, False))  # the owner's saved choice, as at start-up
+    assert "photo of you would unlock" in window.unlock.warning.text()
+    assert window.unlock.liveness_box.isEnabled()  # turning it back on is always allowed
     with qtbot.waitSignal(window.unlock.unlocked, timeout=30_000) as blocker:
         pass
     name, seconds = blocker.args

@@ -266,6 +266,7 @@ class UnlockScreen(QWidget):
         self.hint.setText(hint)
         self.hint.setVisible(bool(hint))
         self.lock_button.setEnabled(status.state == UNLOCKED)
+        self._gate_boxes()
         if changed:
             self.state_changed.emit(status.state)
 
@@ -274,8 +275,16 @@ class UnlockScreen(QWidget):
             box.blockSignals(True)
             box.setChecked(value)
             box.blockSignals(False)
-        self.challenge_box.setEnabled(liveness.enabled)
         self.warning.setVisible(not liveness.enabled)
+        self._gate_boxes()
+
+    def _gate_boxes(self) -> None:
+        # Whoever stands at a locked screen may make it stricter, never weaker: turning liveness or the
+        # challenge off needs the screen unlocked first (otherwise a photo would get in by unticking a box).
+        status = getattr(self, "status", None)
+        unlocked = status is not None and status.state == UNLOCKED
+        self.liveness_box.setEnabled(unlocked or not self.liveness.enabled)
+        self.challenge_box.setEnabled(self.liveness.enabled and (unlocked or not self.liveness.challenge))
 
     def _on_liveness_box(self, *_: object) -> None:
         options = dataclasses.replace(self.liveness, enabled=self.liveness_box.isChecked(),
