@@ -163,7 +163,7 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
         if not new and current is not None and result.templates:
             return current  # every face is enrolled already: rerunning a command changes nothing
         if not new:
-            dropped = ", ".join(f"{n} {r}" for r, n in result.dropped.most_common()) or "none"
+            dropped = ", ".join(f"{n} x {r}" for r, n in result.dropped.most_common()) or "none"
             raise InputError(f"no usable new face in the inputs (dropped: {dropped}); nothing enrolled")
         odd = strangers(new, existing)
         if odd:
@@ -178,7 +178,7 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
         return Profile(name, pipeline.embedder.model_id, tuple(new), created_at=now, updated_at=now)
 
     profile = store.update(name, change, model_id=pipeline.embedder.model_id)
-    dropped = ", ".join(f"{count} {reason}" for reason, count in result.dropped.most_common()) or "none"
+    dropped = ", ".join(f"{count} x {reason}" for reason, count in result.dropped.most_common()) or "none"
     _emit(args, {"profile": name, "templates": len(profile.templates), "added": summary["added"],
                  "dropped": dict(result.dropped)},
           f"Enrolled {name}: kept {_plural(summary['added'], 'template')} "
@@ -282,6 +282,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from .images import ImageError, read_rgb
     from .verification import Verifier
 
+    if not args.live and (args.challenge or args.timeout is not None):
+        raise InputError("--challenge and --timeout apply to a liveness check: add --live")
     store = _store(args)
     if not store.exists(args.name):
         store.load(args.name)  # raises the store's clear "unknown profile" error
@@ -343,7 +345,7 @@ def _print_live(args: argparse.Namespace, result: dict) -> None:
     verdict = "UNLOCKED" if result["accepted"] else "REJECTED"
     distance = "-" if result["distance"] is None else f"{result['distance']:.3f}"
     print(f"{result['input']}: {verdict} ({result['reason']}); liveness {result['liveness']}, "
-          f"{result.get('blinks', 0)} blinks; distance {distance}, threshold {result['threshold']:.3f}; "
+          f"{_plural(result.get('blinks', 0), 'blink')}; distance {distance}, threshold {result['threshold']:.3f}; "
           f"{result['elapsed']:.2f} s")
 
 

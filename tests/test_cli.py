@@ -85,7 +85,7 @@ def test_enroll_refuses_two_people_and_duplicates(home, seed, capsys):
     code, _, err = run(capsys, "enroll", "me", seed / "NOT_ME" / "NOT_ME_2.jpg", "--add")
     assert code == 2 and "different person from profile me" in err
     code, out, _ = run(capsys, "enroll", "me", seed / "ME" / "ME_1.jpg", seed / "ME" / "ME_3.jpg", "--add")
-    assert code == 0 and "1 already enrolled" in out and len(ProfileStore().load("me").templates) == 3
+    assert code == 0 and "1 x already enrolled" in out and len(ProfileStore().load("me").templates) == 3
 
 
 def test_concurrent_commands_lose_nothing(home, seed):
