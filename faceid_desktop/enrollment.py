@@ -14,6 +14,7 @@ import numpy as np
 
 from .camera import VIDEO_SUFFIXES, Frame, open_source
 from .images import ImageError, read_rgb
+from .detection import Face
 from .pipeline import Embedding, FacePipeline
 from .profile import Template
 from .quality import assess
@@ -69,13 +70,19 @@ def enrollment_problem(found: list[Embedding]) -> str | None:
     return problems[0] if problems else None
 
 
-def _examine(pipeline: FacePipeline, image: np.ndarray) -> tuple[list[Embedding], str | None]:
-    """Detect, and embed only the largest face unless another sizeable one already rules the frame out."""
+def examine(pipeline: FacePipeline, image: np.ndarray) -> tuple[list[Face], list[Embedding], str | None]:
+    """Look at an (H, W, 3) uint8 RGB frame as enrollment does: detect, and embed only the largest face unless
+    another sizeable one already rules the frame out.
+
+    Returns:
+        (every face found, largest first; the largest embedded, or [] when none was embedded; why the frame
+        cannot become a template (:func:`enrollment_problem`), or None).
+    """
     faces = pipeline.detector.detect(image)
     if any(other.area >= SEVERAL_FACES_AREA * faces[0].area for other in faces[1:]):
-        return [], SEVERAL_FACES
+        return faces, [], SEVERAL_FACES
     found = pipeline.embed_faces(image, faces[:1])
-    return found, enrollment_problem(found)
+    return faces, found, enrollment_problem(found)
 
 
 def _template(found: list[Embedding], source: str) -> Template:
@@ -91,7 +98,7 @@ def enroll_photo(pipeline: FacePipeline, path: Path, result: EnrollmentResult) -
         result.errors.append(str(error))
         result.dropped["unreadable"] += 1
         return
-    found, problem = _examine(pipeline, image)
+    _, found, problem = examine(pipeline, image)
     if problem is None:
         result.templates.append(_template(found, str(Path(path).resolve())))
     else:
@@ -125,7 +132,7 @@ def enroll_frames(pipeline: FacePipeline, frames: Iterable[Frame], result: Enrol
         if frame.timestamp - last_sampled < 1.0 / VIDEO_SAMPLE_RATE:
             continue
         last_sampled = frame.timestamp
-        found, problem = _examine(pipeline, cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
+        _, found, problem = examine(pipeline, cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
         if problem is not None:
             result.dropped[problem] += 1
             continue

@@ -2,7 +2,7 @@
 and its embedding and decision against a profile (pure: no Qt, runs in the processing thread).
 
 These compose the core's own steps (:func:`~faceid_desktop.verification.analyse_frame`,
-:class:`~faceid_desktop.verification.ProfileScorer`, :func:`~faceid_desktop.enrollment.enrollment_problem`,
+:class:`~faceid_desktop.verification.ProfileScorer`, :func:`~faceid_desktop.enrollment.examine`,
 :func:`~faceid_desktop.quality.assess`) and keep the face boxes even when a frame is rejected, so the
 preview can draw them. No distance or decision is computed here: the core decides.
 """
@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 
 from ..camera import Frame
-from ..enrollment import SEVERAL_FACES_AREA, enrollment_problem
+from ..enrollment import examine
 from ..pipeline import Embedding, FacePipeline
 from ..profile import DecisionSettings
 from ..quality import Quality, assess
-from ..verification import NO_FACE, SEVERAL_FACES, Decision, ProfileScorer, analyse_frame
+from ..verification import NO_FACE, Decision, ProfileScorer, analyse_frame
 
 Box = tuple[int, int, int, int]
 
@@ -71,16 +71,11 @@ def analyse_for_enrollment(pipeline: FacePipeline, frame: Frame) -> FrameAnalysi
     is found, so the guidance can use the head pose.
     """
     started = time.perf_counter()
-    image = _rgb(frame)
-    faces = pipeline.detector.detect(image)
+    faces, found, problem = examine(pipeline, _rgb(frame))
     boxes = tuple(tuple(int(v) for v in f.box) for f in faces)
-    if not faces:
-        return FrameAnalysis(frame, boxes, None, None, NO_FACE, None, None, time.perf_counter() - started)
-    if any(other.area >= SEVERAL_FACES_AREA * faces[0].area for other in faces[1:]):
-        return FrameAnalysis(frame, boxes, boxes[0], None, SEVERAL_FACES, None, None,
+    if not found:  # no face, or several sizeable ones
+        return FrameAnalysis(frame, boxes, boxes[0] if boxes else None, None, problem, None, None,
                              time.perf_counter() - started)
-    found = pipeline.embed_faces(image, faces[:1])
-    problem = enrollment_problem(found)
     quality = assess(found[0].face, found[0].chip)
     return FrameAnalysis(frame, boxes, boxes[0], found[0], problem, quality, None, time.perf_counter() - started)
 
