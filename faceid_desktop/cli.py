@@ -761,6 +761,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         args = build_parser().parse_args(argv)
+        from .threads import configure_threads, prepare_environment
+
+        prepare_environment()
+        configure_threads()
         return args.run(args)
     except (ValueError, OSError) as error:  # InputError, ProfileError, ImageError, SourceError, ...
         print(f"faceid: {_describe(error)}", file=sys.stderr)

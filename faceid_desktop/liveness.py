@@ -58,14 +58,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .alignment import face_chip
+from .alignment import CHIP_SIZE, face_chip
 from .detection import Face
+from .quality import FACE_COLUMNS, FACE_ROWS
 from .landmarks68 import (
     LANDMARKS_68_LICENCE,
     Landmarks68,
     LandmarkError,
     check_landmarks,
     mean_ear,
+    predictor_box,
     vertical_ratio,
     yaw_ratio,
 )
@@ -233,18 +235,18 @@ class LivenessResult:
 
 
 def chip_sharpness(chip: np.ndarray) -> float:
-    """Variance of the Laplacian of the grey centre (96x96) of a (150, 150, 3) uint8 RGB face chip.
+    """Variance of the Laplacian of the grey face region of a (112, 112, 3) uint8 RGB face chip.
 
     The recapture cue tried against replayed videos: a face filmed off a screen is blurred twice (see
-    ``benchmarks/liveness.py``: median 11 on the replay sample, 36-424 on the live clips). Same measure as
-    :mod:`faceid_desktop.quality` (which takes the whole chip), on the face only.
+    ``benchmarks/liveness.py``). Same measure as :mod:`faceid_desktop.quality` (which takes the whole chip),
+    on the face only.
 
     Raises:
-        LivenessError: the chip is not (150, 150, 3) uint8.
+        LivenessError: the chip is not (112, 112, 3) uint8.
     """
-    if chip.dtype != np.uint8 or chip.shape != (150, 150, 3):
-        raise LivenessError(f"expected a (150, 150, 3) uint8 face chip, got {chip.dtype} {chip.shape}")
-    grey = cv2.cvtColor(chip[27:123, 27:123], cv2.COLOR_RGB2GRAY)
+    if chip.dtype != np.uint8 or chip.shape != (CHIP_SIZE, CHIP_SIZE, 3):
+        raise LivenessError(f"expected a ({CHIP_SIZE}, {CHIP_SIZE}, 3) uint8 face chip, got {chip.dtype} {chip.shape}")
+    grey = cv2.cvtColor(chip[FACE_ROWS, FACE_COLUMNS], cv2.COLOR_RGB2GRAY)
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
@@ -410,7 +412,7 @@ class LivenessCheck:
         sharpness = None
         if self.settings.min_sharpness is not None:
             sharpness = chip_sharpness(face_chip(image, face.landmarks))
-        return self.update(timestamp, self.landmarks.fit(image, face.box), face.box, sharpness)
+        return self.update(timestamp, self.landmarks.fit(image, predictor_box(face.landmarks)), face.box, sharpness)
 
     def update(
         self,

@@ -1,4 +1,4 @@
-"""The face pipeline: RGB frame -> faces -> aligned chips -> 128-d embeddings."""
+"""The face pipeline: RGB frame -> faces (YuNet) -> aligned 112x112 chips -> 128-d embeddings (SFace)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ class Embedding:
 
     Attributes:
         face: where the face is (box, landmarks, detector score).
-        vector: (128,) float32 embedding in dlib's scale.
-        chip: (150, 150, 3) uint8 RGB aligned chip the vector was computed from.
+        vector: (128,) float32 unit-length embedding.
+        chip: (112, 112, 3) uint8 RGB aligned chip the vector was computed from.
     """
 
     face: Face
@@ -31,7 +31,7 @@ class FacePipeline:
     """Detector, aligner and embedder in one object; build it once, call :meth:`process` per frame.
 
     Args:
-        detector: a FaceDetector; a default one (320 px detection height) when None.
+        detector: a FaceDetector; a default one (640 px detection side) when None.
         embedder: an Embedder; the pretrained one when None.
     """
 
@@ -63,6 +63,10 @@ class FacePipeline:
         return [Embedding(f, v, c) for f, v, c in zip(faces, vectors, chips)]
 
 
-def default_pipeline(cache_dir: Path | None = None, max_height: int = 320, upsample: int = 0) -> FacePipeline:
-    """A FacePipeline with the pretrained embedder, weights cached in ``cache_dir`` (user cache when None)."""
-    return FacePipeline(FaceDetector(max_height, upsample), Embedder.pretrained(cache_dir))
+def default_pipeline(cache_dir: Path | None = None, max_side: int = 640) -> FacePipeline:
+    """A FacePipeline with the pretrained embedder, weights cached in ``cache_dir`` (user cache when None).
+
+    Raises:
+        faceid_desktop.model_files.ModelFileError: a model file is missing or altered.
+    """
+    return FacePipeline(FaceDetector(max_side), Embedder.pretrained(cache_dir))

@@ -1,6 +1,6 @@
 """How usable a face is for enrollment or verification: sharpness, light, head pose and size.
 
-All measures are cheap (a Laplacian on the 150x150 chip and a few landmark sums) so they run on every
+All measures are cheap (a Laplacian on the 112x112 chip and a few landmark sums) so they run on every
 camera frame, and each one maps to advice a person can follow ("move closer", "too dark", ...).
 """
 
@@ -23,6 +23,8 @@ MIN_FACE_WIDTH = 60
 #: |yaw| (nose offset from the eyes' midpoint, in inter-eye distances) beyond which the head is turned too
 #: far for a reliable embedding; ~0 is frontal, ~0.35 is a clear three-quarter view.
 MAX_YAW = 0.45
+#: The part of a 112x112 chip that is face (eyebrows to chin, cheek to cheek), not background.
+FACE_ROWS, FACE_COLUMNS = slice(28, 104), slice(24, 88)
 
 
 @dataclass(frozen=True)
@@ -63,19 +65,19 @@ class Quality:
 
 
 def head_pose(landmarks: np.ndarray) -> tuple[float, float]:
-    """Rough (yaw, pitch) from dlib's 5 landmarks, in units of the inter-eye distance (see :class:`Quality`).
+    """Rough (yaw, pitch) from YuNet's 5 landmarks, in units of the inter-eye distance (see :class:`Quality`).
 
-    The nose base sits midway between the eyes in dlib's mean face (get_face_chip_details' 5-point
-    template: eyes' midpoint x = 0.490, nose x = 0.490), so its offset along the eye line measures yaw.
+    The nose tip sits midway between the eyes in the ArcFace template (eyes' midpoint x = 55.9, nose x = 56.0
+    of 112; :data:`faceid_desktop.alignment.TEMPLATE`), so its offset along the eye line measures yaw; it
+    sits 0.57 inter-eye distances below the eye line in a frontal face.
     """
-    eye_a = (landmarks[0] + landmarks[1]) / 2.0
-    eye_b = (landmarks[2] + landmarks[3]) / 2.0
-    axis = eye_a - eye_b
+    right_eye, left_eye, nose = landmarks[0], landmarks[1], landmarks[2]
+    axis = left_eye - right_eye  # towards the image's right in an unmirrored frame
     distance = float(np.hypot(*axis))
     if distance == 0.0:
         return 0.0, 0.0
-    axis /= distance
-    offset = landmarks[4] - (eye_a + eye_b) / 2.0
+    axis = axis / distance
+    offset = nose - (right_eye + left_eye) / 2.0
     yaw = float(offset @ axis) / distance
     pitch = float(offset @ np.array([-axis[1], axis[0]])) / distance
     return yaw, pitch
@@ -86,10 +88,10 @@ def _ramp(value: float, zero: float, one: float) -> float:
 
 
 def assess(face: Face, chip: np.ndarray) -> Quality:
-    """Measure the quality of a face from its detection and its (150, 150, 3) uint8 RGB chip."""
+    """Measure the quality of a face from its detection and its (112, 112, 3) uint8 RGB chip."""
     grey = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY)
     sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    brightness = float(grey[30:120, 30:120].mean())  # the face itself, not the padding around it
+    brightness = float(grey[FACE_ROWS, FACE_COLUMNS].mean())
     yaw, pitch = head_pose(face.landmarks)
     score = (
         _ramp(sharpness, MIN_SHARPNESS, 5 * MIN_SHARPNESS)

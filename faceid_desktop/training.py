@@ -13,16 +13,16 @@ every negative is nearer than the positive (TensorFlow takes the farthest there;
 owner's cluster is exactly the error to correct); ``hard`` always takes the closest negative (batch-hard,
 A. Hermans, L. Beyer, B. Leibe, "In Defense of the Triplet Loss for Person Re-Identification", 2017).
 
-The network is dlib's ``dlib_face_recognition_resnet_model_v1`` (``examples/dnn_face_recognition_ex.cpp``,
-ported in :mod:`faceid_desktop.network`). What is trained (``TrainingConfig.variant``):
+The network is SFace (:mod:`faceid_desktop.network`). What is trained (``TrainingConfig.variant``):
 
-* ``head``: a 128x128 affine map on the frozen 128-d embedding, initialised to the identity, optionally
-  plus a residual MLP whose output layer starts at zero (so training starts from the pretrained space).
-  Every kind of negative applies: "not me" chips, other profiles' templates, background-model samples.
-* ``stage``: a copy of the last residual stage (``units[-1]``) and of ``fc``, fine-tuned from cached
-  outputs of the frozen earlier layers (256 x 4 x 4 per chip). Only chip negatives apply: 128-d
-  negatives were made by the pretrained layers this variant changes.
-* ``both``: stage, fc and head; chip negatives go through all of them, 128-d negatives through the head.
+* ``head``: a 128x128 affine map on the frozen unit-length 128-d embedding, initialised to the identity,
+  optionally plus a residual MLP whose output layer starts at zero (so training starts from the pretrained
+  space). Every kind of negative applies: "not me" chips, other profiles' templates, background samples.
+* ``stage``: a copy of the network's ``tail`` (the last separable block, the batch norms and the 50176 -> 128
+  linear layer), fine-tuned from cached outputs of the frozen trunk (1024 x 7 x 7 per chip), batch norms
+  kept in inference mode. Only chip negatives apply: 128-d negatives were made by the pretrained layers
+  this variant changes.
+* ``both``: tail and head; chip negatives go through both, 128-d negatives through the head.
 
 Optionally the trained parameters are pulled towards their starting values (``anchor_weight``; L2-SP:
 X. Li, Y. Grandvalet, F. Davoine, "Explicit Inductive Bias for Transfer Learning with Convolutional
@@ -31,15 +31,9 @@ by default: it did not help on the owner protocol (``benchmarks/training.py``). 
 instead is the hinge itself: once every triplet of a batch meets the margin (after about 10 steps for the
 head, 3 for the stage) the gradient is zero and only Adam's decaying momentum still moves the parameters.
 
-Adapted embeddings are L2-normalised (unit length), the space the loss is defined in: distances there are
-not in dlib's scale (``|x|`` is about 1.42 there), so an adapted profile needs its own threshold
-(:data:`ADAPTED_THRESHOLD`).
-
-Measured (``benchmarks/training.py``, owner protocol on LFW): no variant beats the pretrained network. At FAR
-1e-4 the default head rejects 6.8% of genuine probes on all 111 owners, against 6.5% for the pretrained
-embedding scored as the CLI scores it and 3.9% for the pretrained embedding with the mean of L2-normalised
-templates and a normalised probe, which needs no training; the stage variants and the MLP head do worse.
-Augmentation and "not me" chips are what keep the head from doing worse still.
+Adapted embeddings are L2-normalised (unit length), the space the loss is defined in, like the pretrained
+ones; an adapted space is spread differently, so an adapted profile has its own threshold
+(:data:`ADAPTED_THRESHOLD`). Measured figures: ``benchmarks/training.py`` and the README.
 
 Nothing here writes files or keeps global state: the result holds the trained tensors (for safetensors) and
 the owner's templates in the adapted space, and the caller decides whether to keep them.
@@ -63,7 +57,7 @@ import torchvision.transforms.v2.functional as TF
 from torch import nn
 
 from .background import BackgroundModel
-from .network import CHIP_SIZE, EMBEDDING_DIM, INPUT_MEANS, FaceResNet, chips_to_tensor
+from .network import CHIP_SIZE, EMBEDDING_DIM, NEUTRAL_PIXEL, TRUNK_SHAPE, SFaceNet, chips_to_tensor
 
 VARIANTS = ("head", "stage", "both")
 MINING = ("semi-hard", "hard")
@@ -76,12 +70,12 @@ MINING = ("semi-hard", "hard")
 #: (0.43, 0.6) do not apply.
 ADAPTED_THRESHOLD = 0.63
 
-#: Prefix of the head's parameters in an adapter; every other key names a parameter of FaceResNet.
+#: Prefix of the head's parameters in an adapter; every other key names a parameter of SFaceNet.
 HEAD_PREFIX = "head."
 
-# Chips cut near an image border are padded by dlib with black; an affine shift here pads with the input
-# mean instead, which the network's normalisation maps to zero, so the border carries no signal.
-_FILL = [float(round(m)) for m in INPUT_MEANS]
+# An affine shift pads with the pixel value the network's normalisation maps to zero, so the border
+# carries no signal.
+_FILL = [NEUTRAL_PIXEL] * 3
 # Chips per forward pass while caching features: small enough that a cancel is seen within ~0.2 s.
 _EMBED_BATCH = 16
 
@@ -216,7 +210,7 @@ class TrainingResult:
 
     Attributes:
         adapter: only the trained parameters, float32 contiguous CPU tensors (safetensors-ready): ``head.*``
-            for the head, FaceResNet's own names (``units.13.*``, ``fc.weight``) for the stage; empty when
+            for the head, SFaceNet's own names (``tail.*``) for the stage; empty when
             cancelled.
         templates: (N, 128) float32 unit-length embeddings of the N owner chips (unaugmented) in the
             adapted space; (0, 128) when cancelled.
@@ -257,14 +251,14 @@ def augment(chips: np.ndarray, copies: int, rng: np.random.Generator,
     disturb each other.
 
     Args:
-        chips: (N, 150, 150, 3) uint8 RGB chips.
+        chips: (N, 112, 112, 3) uint8 RGB chips.
         copies: copies per chip, >= 1; copy 0 of each chip is the chip unchanged.
         rng: numpy random generator.
         augmentation: the ranges of the changes.
         cancel: checked between blocks; :class:`Cancelled` is raised when set.
 
     Returns:
-        (N * copies, 150, 150, 3) uint8, chip i's copies at rows i * copies .. (i + 1) * copies - 1.
+        (N * copies, 112, 112, 3) uint8, chip i's copies at rows i * copies .. (i + 1) * copies - 1.
 
     Raises:
         ValueError: bad chips or copies.
@@ -283,7 +277,7 @@ def augment(chips: np.ndarray, copies: int, rng: np.random.Generator,
 
 
 def _augment_block(chips: np.ndarray, changed: np.ndarray, rng: np.random.Generator, a: Augmentation) -> np.ndarray:
-    """Augment the chips of a (B, 150, 150, 3) uint8 block where ``changed`` (B,) is True."""
+    """Augment the chips of a (B, 112, 112, 3) uint8 block where ``changed`` (B,) is True."""
     x = torch.from_numpy(chips).permute(0, 3, 1, 2).float()  # (B, 3, H, W), 0..255
     b = len(x)
 
@@ -341,18 +335,18 @@ def _augment_block(chips: np.ndarray, changed: np.ndarray, rng: np.random.Genera
 
 # -- the network split: frozen trunk, trainable stage, head ------------------------------------------------
 
-def trunk_features(network: FaceResNet, chips: np.ndarray, cancel: threading.Event | None = None,
+def trunk_features(network: SFaceNet, chips: np.ndarray, cancel: threading.Event | None = None,
                    batch_size: int = _EMBED_BATCH) -> torch.Tensor:
-    """Outputs of the frozen layers, everything before the last residual stage (``units[-1]``).
+    """Outputs of the frozen layers, everything before the network's ``tail``.
 
     Args:
-        network: a FaceResNet (not modified).
-        chips: (N, 150, 150, 3) uint8 RGB chips.
+        network: an SFaceNet (not modified).
+        chips: (N, 112, 112, 3) uint8 RGB chips.
         cancel: checked between batches; :class:`Cancelled` is raised when set.
         batch_size: chips per forward pass.
 
     Returns:
-        (N, 256, 4, 4) float32 tensor.
+        (N, 1024, 7, 7) float32 tensor.
 
     Raises:
         ValueError: bad chips.
@@ -362,11 +356,9 @@ def trunk_features(network: FaceResNet, chips: np.ndarray, cancel: threading.Eve
     with torch.inference_mode():
         for i in range(0, len(chips), batch_size):
             _check_cancel(cancel)
-            x = chips_to_tensor(chips[i : i + batch_size])  # per batch: 270 kB per chip as float32
-            y = F.max_pool2d(F.relu(network.affine1(network.conv1(x))), 3, 2)
-            parts.append(network.units[:-1](y))
+            parts.append(network.trunk(chips_to_tensor(chips[i : i + batch_size])))
     if not parts:
-        return torch.zeros(0, 256, 4, 4)
+        return torch.zeros(0, *TRUNK_SHAPE)
     return torch.cat(parts).clone()  # out of inference mode, so autograd may use it
 
 
@@ -396,29 +388,29 @@ class Head(nn.Module):
 
 
 class _Adapted(nn.Module):
-    """The trainable part: optional stage + fc copies, optional head; outputs are unit length."""
+    """The trainable part: an optional copy of the network's tail, an optional head; outputs are unit
+    length. The head acts on unit-length embeddings, as stored in profiles."""
 
-    def __init__(self, network: FaceResNet, stage: bool, head: Head | None) -> None:
+    def __init__(self, network: SFaceNet, stage: bool, head: Head | None) -> None:
         super().__init__()
-        self.stage = copy.deepcopy(network.units[-1]) if stage else network.units[-1]
-        self.fc = copy.deepcopy(network.fc) if stage else network.fc
-        self.stage_index = len(network.units) - 1
+        # A copy of an eval-mode module stays in eval mode: its batch norms keep the pretrained statistics.
+        self.tail = copy.deepcopy(network.tail) if stage else network.tail
         self.train_stage = stage
         self.head = head
 
     def from_trunk(self, features: torch.Tensor) -> torch.Tensor:
-        return self.from_embedding(self.fc(self.stage(features).mean(dim=(2, 3))))
+        return self.from_embedding(self.tail(features))
 
     def from_embedding(self, vectors: torch.Tensor) -> torch.Tensor:
+        vectors = F.normalize(vectors, dim=1)
         if self.head is not None:
-            vectors = self.head(vectors)
-        return F.normalize(vectors, dim=1)
+            vectors = F.normalize(self.head(vectors), dim=1)
+        return vectors
 
     def trained(self) -> dict[str, nn.Parameter]:
         params: dict[str, nn.Parameter] = {}
         if self.train_stage:
-            params.update({f"units.{self.stage_index}.{k}": v for k, v in self.stage.named_parameters()})
-            params.update({f"fc.{k}": v for k, v in self.fc.named_parameters()})
+            params.update({f"tail.{k}": v for k, v in self.tail.named_parameters()})
         if self.head is not None:
             params.update({f"{HEAD_PREFIX}{k}": v for k, v in self.head.named_parameters()})
         return params
@@ -472,7 +464,7 @@ def triplet_loss(owner: torch.Tensor, negatives: torch.Tensor, alpha: float = 0.
 
 # -- training ----------------------------------------------------------------------------------------------
 
-def train_owner(network: FaceResNet, owner_chips: np.ndarray, *, not_me_chips: np.ndarray | None = None,
+def train_owner(network: SFaceNet, owner_chips: np.ndarray, *, not_me_chips: np.ndarray | None = None,
                 negative_embeddings: np.ndarray | None = None, background: BackgroundModel | None = None,
                 config: TrainingConfig = TrainingConfig(), progress: Callable[[Progress], None] | None = None,
                 cancel: threading.Event | None = None) -> TrainingResult:
@@ -487,11 +479,11 @@ def train_owner(network: FaceResNet, owner_chips: np.ndarray, *, not_me_chips: n
     slots), other profiles' templates (up to half of what is left), background-model samples (the rest).
 
     Args:
-        network: the pretrained FaceResNet; never modified (what is trained is copied).
-        owner_chips: (N, 150, 150, 3) uint8 RGB chips of the owner, N >= 2 (typically 5-20).
-        not_me_chips: (M, 150, 150, 3) uint8 RGB chips of other people the user added, or None.
-        negative_embeddings: (K, 128) finite embeddings of other people in dlib's scale (other profiles'
-            templates), or None. Not used by the ``stage`` variant.
+        network: the pretrained SFaceNet; never modified (what is trained is copied).
+        owner_chips: (N, 112, 112, 3) uint8 RGB chips of the owner, N >= 2 (typically 5-20).
+        not_me_chips: (M, 112, 112, 3) uint8 RGB chips of other people the user added, or None.
+        negative_embeddings: (K, 128) finite embeddings of other people (other profiles' templates), or
+            None. Not used by the ``stage`` variant.
         background: population model whose samples serve as synthetic negatives, or None. Not used by the
             ``stage`` variant.
         config: hyper-parameters.
@@ -503,7 +495,7 @@ def train_owner(network: FaceResNet, owner_chips: np.ndarray, *, not_me_chips: n
         A :class:`TrainingResult`. Deterministic for a given config (seed), inputs and torch thread count.
 
     Raises:
-        ValueError: chips not (N, 150, 150, 3) uint8, fewer than 2 owner chips, negative embeddings not
+        ValueError: chips not (N, 112, 112, 3) uint8, fewer than 2 owner chips, negative embeddings not
             (K, 128) finite, no negative that the variant can use.
     """
     started = time.perf_counter()
@@ -540,8 +532,8 @@ def train_owner(network: FaceResNet, owner_chips: np.ndarray, *, not_me_chips: n
         with torch.no_grad():
             if config.variant == "head":
                 # The stage is frozen: embed once, train the head on the 128-d vectors.
-                owner = model.fc(model.stage(owner).mean(dim=(2, 3)))
-                negative_trunk = model.fc(model.stage(negative_trunk).mean(dim=(2, 3)))
+                owner = model.tail(owner)
+                negative_trunk = model.tail(negative_trunk)
         pool_vectors = torch.from_numpy(np.concatenate([vectors, drawn.astype(np.float32)]))
         counts = _negative_counts(config.negatives_per_batch, len(negative_trunk), len(vectors), len(drawn))
 
@@ -613,7 +605,7 @@ class AdaptedEmbedder:
     """A pretrained network plus an adapter from :func:`train_owner`: chips in, adapted embeddings out.
 
     Args:
-        network: the pretrained FaceResNet the adapter was trained from; not modified (copied when the
+        network: the pretrained SFaceNet the adapter was trained from; not modified (copied when the
             adapter changes its layers).
         adapter: a :attr:`TrainingResult.adapter` (e.g. read back with ``safetensors.torch.load_file``).
         model_id: identifies the pretrained weights; :attr:`model_id` adds the adapter's hash to it.
@@ -623,7 +615,7 @@ class AdaptedEmbedder:
         ValueError: an empty adapter, unknown parameter names, or shapes that do not fit.
     """
 
-    def __init__(self, network: FaceResNet, adapter: dict[str, torch.Tensor], model_id: str = "",
+    def __init__(self, network: SFaceNet, adapter: dict[str, torch.Tensor], model_id: str = "",
                  batch_size: int = 32) -> None:
         if not adapter:
             raise ValueError("empty adapter (was training cancelled?)")
@@ -647,11 +639,10 @@ class AdaptedEmbedder:
         """Embed face chips in the adapted space.
 
         Args:
-            chips: (N, 150, 150, 3) uint8 RGB chips (or one (150, 150, 3) chip).
+            chips: (N, 112, 112, 3) uint8 RGB chips (or one (112, 112, 3) chip).
 
         Returns:
-            (N, 128) float32 unit-length embeddings; compare them with :data:`ADAPTED_THRESHOLD`, not with
-            thresholds in dlib's scale.
+            (N, 128) float32 unit-length embeddings; compare them with :data:`ADAPTED_THRESHOLD`.
 
         Raises:
             ValueError: wrong chip shape or dtype.
@@ -668,7 +659,7 @@ class AdaptedEmbedder:
         """Adapted embeddings from pretrained ones, for an adapter that only has a head.
 
         Args:
-            vectors: (N, 128) embeddings from the pretrained network (dlib's scale).
+            vectors: (N, 128) embeddings from the pretrained network.
 
         Returns:
             (N, 128) float32 unit-length embeddings.
@@ -685,7 +676,7 @@ class AdaptedEmbedder:
             return self._model.from_embedding(torch.from_numpy(vectors)).numpy().astype(np.float32)
 
     def from_trunk(self, features: torch.Tensor) -> np.ndarray:
-        """Adapted embeddings from :func:`trunk_features` of the pretrained network: (N, 256, 4, 4) ->
+        """Adapted embeddings from :func:`trunk_features` of the pretrained network: (N, 1024, 7, 7) ->
         (N, 128) float32 unit length. Lets a benchmark re-embed many images without the frozen layers."""
         with torch.inference_mode():
             return self._model.from_trunk(features).numpy().astype(np.float32)

@@ -12,6 +12,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="faceid-test-cache-")
 os.environ["FACEID_HOME"] = tempfile.mkdtemp(prefix="faceid-test-home-")
 
+from faceid_desktop.threads import configure_threads, prepare_environment  # noqa: E402
+
+prepare_environment()
+configure_threads()
+
 import pytest  # noqa: E402
 
 from faceid_desktop.datasets import data_dir  # noqa: E402

@@ -71,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.training_steps < 0:
         print("faceid-desktop: --training-steps must be 0 or more", file=sys.stderr)
         return 2
+    from ..threads import configure_threads, prepare_environment
+
+    prepare_environment()
+    try:
+        configure_threads()
+    except ValueError as error:
+        print(f"faceid-desktop: {error}", file=sys.stderr)
+        return 2
 
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication, QMessageBox

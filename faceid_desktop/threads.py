@@ -1,0 +1,61 @@
+"""How many threads torch and OpenCV may use: set once, on purpose, by each entry point.
+
+On a busy 2-core desktop the defaults oversubscribe the cores: torch's OpenMP pool (one thread per core,
+spinning while it waits), OpenCV's own pool (one per core) and the app's camera and processing threads all
+compete, and ``faceid verify`` on a 78-frame clip took 40-97 s instead of 6 s. So the processing thread runs
+torch and OpenCV with a small pool each (they never run at the same time: detection, then embedding), and
+OpenMP's idle threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, read when torch loads its
+OpenMP runtime, so :func:`prepare_environment` must run before ``import torch``).
+
+``FACEID_THREADS`` (an integer >= 1) overrides the count; the default is 2, or 1 on a one-core machine.
+"""
+
+from __future__ import annotations
+
+import os
+
+ENV_VAR = "FACEID_THREADS"
+
+
+def thread_count() -> int:
+    """The number of threads torch and OpenCV each get: ``$FACEID_THREADS`` or min(2, cores).
+
+    Raises:
+        ValueError: ``FACEID_THREADS`` is set but is not an integer >= 1 (one line, for the user).
+    """
+    value = os.environ.get(ENV_VAR, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{ENV_VAR} must be a whole number of threads >= 1, got {value!r}")
+        return int(value)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def prepare_environment() -> None:
+    """Make OpenMP threads sleep when idle, unless the user chose otherwise; call before importing torch."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def configure_threads(count: int | None = None) -> int:
+    """Set torch's and OpenCV's thread pools to ``count`` threads each (:func:`thread_count` when None).
+
+    torch's inter-op pool is set to 1 (nothing here runs independent operators in parallel); it can only be
+    set before torch's first parallel work, so a later call leaves it as it is.
+
+    Returns:
+        The count applied.
+
+    Raises:
+        ValueError: see :func:`thread_count`.
+    """
+    import cv2
+    import torch
+
+    count = thread_count() if count is None else count
+    torch.set_num_threads(count)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already started: the pool keeps its size
+    cv2.setNumThreads(count)
+    return count
