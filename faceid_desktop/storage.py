@@ -109,6 +109,11 @@ class ProfileError(ValueError):
         self.path = path
 
 
+class OutdatedProfileError(ProfileError):
+    """A profile whose templates were made by another face model (e.g. dlib's ResNet before SFace): its
+    embeddings cannot be compared with today's, so it must be enrolled again. Nothing is deleted."""
+
+
 class _Invalid(Exception):
     """A problem with a profile's content; the caller adds which file or profile it is about."""
 
@@ -231,8 +236,9 @@ class ProfileStore:
         except ValueError as problem:
             raise ProfileError(f"{json_path}: settings out of range: {problem}", json_path) from None
         if model_id is not None and parts["model_id"] != model_id:
-            raise ProfileError(
-                f"profile {name} was enrolled with other model weights; start over: faceid profiles remove {name}, then faceid enroll {name} ...",
+            raise OutdatedProfileError(
+                f"profile {name} was made with an older face model: enroll again "
+                f"(faceid enroll {name} PHOTOS... replaces it; until then it is kept as it is)",
                 json_path,
             )
         adapter = None
@@ -294,7 +300,8 @@ class ProfileStore:
             raise ProfileError(f"{self.directory}: cannot write profiles here (read-only or not yours)",
                                self.directory)
 
-    def update(self, name: str, change: Callable[[Profile | None], Profile], model_id: str | None = None) -> Profile:
+    def update(self, name: str, change: Callable[[Profile | None], Profile], model_id: str | None = None,
+               replace_outdated: bool = False) -> Profile:
         """Read, change and write a profile as one step that no other FaceID Desktop process can interleave.
 
         Two commands changing one profile at once (two enrollments, an enrollment and a threshold change)
@@ -305,6 +312,8 @@ class ProfileStore:
             change: gets the current profile (None when there is none) and returns the one to save; it may
                 raise (e.g. ProfileError "exists") to abort, and nothing is written then.
             model_id: as for :meth:`load`.
+            replace_outdated: a profile made by another model than ``model_id`` is passed to ``change`` as
+                None (a new enrollment replaces it) instead of raising :class:`OutdatedProfileError`.
 
         Returns:
             The profile saved.
@@ -315,7 +324,13 @@ class ProfileStore:
         check_name(name)
         self._make_directory()
         with self._locked(exclusive=True) as dir_fd:
-            current = self._load_locked(name, model_id, dir_fd) if self._json_path(name).is_file() else None
+            current = None
+            if self._json_path(name).is_file():
+                try:
+                    current = self._load_locked(name, model_id, dir_fd)
+                except OutdatedProfileError:
+                    if not replace_outdated:
+                        raise
             profile = change(current)
             if profile.name != name:
                 raise ValueError(f"update of profile {name!r} returned profile {profile.name!r}")

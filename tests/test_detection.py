@@ -24,8 +24,10 @@ def test_bad_frames_are_refused(detector):
         detector.detect(np.zeros((100, 100, 3), np.float32))
     with pytest.raises(ValueError, match="RGB"):
         detector.detect(np.zeros((100, 100), np.uint8))
-    with pytest.raises(ValueError, match="max_height"):
-        FaceDetector(max_height=10)
+    with pytest.raises(ValueError, match="max_side"):
+        FaceDetector(max_side=10)
+    with pytest.raises(ValueError, match="score_threshold"):
+        FaceDetector(score_threshold=1.5)
 
 
 def test_one_face_per_seed_photo(shared, detector):
@@ -37,7 +39,8 @@ def test_one_face_per_seed_photo(shared, detector):
         face = faces[0]
         left, top, right, bottom = face.box
         assert face.landmarks.shape == (5, 2)
-        # the eye and nose landmarks sit inside the (slightly grown) box
+        assert 0.6 <= face.score <= 1.0
+        # the eye, nose and mouth landmarks sit inside the (slightly grown) box
         assert np.all(face.landmarks[:, 0] > left - face.width * 0.2)
         assert np.all(face.landmarks[:, 0] < right + face.width * 0.2)
         assert np.all(face.landmarks[:, 1] > top - face.height * 0.2)
@@ -46,9 +49,9 @@ def test_one_face_per_seed_photo(shared, detector):
 
 def test_boxes_are_in_full_resolution_pixels(shared):
     image = read_rgb(shared / "faces" / "seed" / "NOT_ME" / "NOT_ME_1.jpg")  # 256x256: detected as is
-    native = FaceDetector(max_height=320).detect(image)[0]
-    big = cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)  # 768 rows: scaled down to 320
-    scaled = FaceDetector(max_height=320).detect(big)[0]
+    native = FaceDetector(max_side=640).detect(image)[0]
+    big = cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)  # 768 px: scaled down to 640
+    scaled = FaceDetector(max_side=640).detect(big)[0]
     np.testing.assert_allclose(np.array(scaled.box) / 3, native.box, atol=native.width * 0.12)
     np.testing.assert_allclose(scaled.landmarks / 3, native.landmarks, atol=native.width * 0.05)
 
@@ -64,3 +67,20 @@ def test_several_faces_largest_first(shared, detector):
     assert len(faces) == 2
     assert faces[0].area > faces[1].area
     assert faces[0].box[0] >= 200 and faces[1].box[2] < 200
+
+
+def test_landmarks_follow_yunets_order(shared, detector):
+    """Right eye (image left), left eye, nose tip, right and left mouth corners on an upright face."""
+    face = detector.detect(read_rgb(shared / "faces" / "seed" / "NOT_ME" / "NOT_ME_1.jpg"))[0]
+    right_eye, left_eye, nose, mouth_right, mouth_left = face.landmarks
+    assert right_eye[0] < nose[0] < left_eye[0]
+    assert mouth_right[0] < mouth_left[0]
+    assert max(right_eye[1], left_eye[1]) < nose[1] < min(mouth_right[1], mouth_left[1])
+
+
+def test_a_small_face_in_a_large_photo_is_found(shared, detector):
+    face = read_rgb(shared / "faces" / "seed" / "NOT_ME" / "NOT_ME_1.jpg")
+    canvas = np.full((2400, 3200, 3), 120, np.uint8)  # scaled to 640 px, the face would be 51 px wide
+    canvas[1000:1256, 1500:1756] = face
+    [found] = detector.detect(canvas)
+    assert 1450 < found.box[0] < 1650 and found.width > 100

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from faceid_desktop.alignment import face_chip
 from faceid_desktop.background import BackgroundModel
 from faceid_desktop.images import read_rgb
-from faceid_desktop.network import FaceResNet, chips_to_tensor
+from faceid_desktop.network import SFaceNet, chips_to_tensor
 from faceid_desktop.training import (
     ADAPTED_THRESHOLD,
     AdaptedEmbedder,
@@ -37,7 +37,7 @@ QUICK = TrainingConfig(steps=6, batch_size=8, negatives_per_batch=16, augmentati
 
 
 @pytest.fixture(scope="module")
-def network(cache_dir: Path) -> FaceResNet:
+def network(cache_dir: Path) -> SFaceNet:
     return load_pretrained(cache_dir)[0]
 
 
@@ -54,7 +54,7 @@ def seed_chips(shared: Path, pipeline) -> dict[str, np.ndarray]:
 
 
 def random_chips(count: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, size=(count, 150, 150, 3), dtype=np.uint8)
+    return np.random.default_rng(seed).integers(0, 256, size=(count, 112, 112, 3), dtype=np.uint8)
 
 
 def unit(rows: list[list[float]]) -> torch.Tensor:
@@ -106,7 +106,7 @@ def test_negative_counts_prefer_chips_and_keep_the_population():
 def test_augment_keeps_the_original_first_and_is_deterministic():
     chips = random_chips(2)
     out = augment(chips, 4, np.random.default_rng(7))
-    assert out.shape == (8, 150, 150, 3) and out.dtype == np.uint8
+    assert out.shape == (8, 112, 112, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(out[0], chips[0])
     np.testing.assert_array_equal(out[4], chips[1])
     assert not np.array_equal(out[1], chips[0])
@@ -118,7 +118,7 @@ def test_augment_keeps_the_original_first_and_is_deterministic():
 # -- bad inputs --------------------------------------------------------------------------------------------
 
 def test_bad_inputs_raise_value_error():
-    network = FaceResNet()  # inputs are checked before the network is used
+    network = SFaceNet()  # inputs are checked before the network is used
     bg = BackgroundModel.load()
     good = random_chips(3)
     cases = [
@@ -142,9 +142,9 @@ def test_bad_inputs_raise_value_error():
     with pytest.raises(ValueError, match="empty adapter"):
         AdaptedEmbedder(network, {})
     with pytest.raises(ValueError, match="unknown"):
-        AdaptedEmbedder(network, {"units.99.conv1.weight": torch.zeros(1)})
+        AdaptedEmbedder(network, {"tail.nope.weight": torch.zeros(1)})
     with pytest.raises(ValueError, match="shape"):
-        AdaptedEmbedder(network, {"fc.weight": torch.zeros(3, 3)})
+        AdaptedEmbedder(network, {"tail.fc.weight": torch.zeros(3, 3)})
 
 
 # -- training mechanics ------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def test_adapter_round_trip_and_embedder_agree(network, tmp_path):
     owner, not_me = random_chips(3, 3), random_chips(2, 4)
     config = replace(QUICK, variant="both")
     result = train_owner(network, owner, not_me_chips=not_me, background=BackgroundModel.load(), config=config)
-    assert set(result.adapter) >= {"fc.weight", "head.linear.weight", "units.13.conv1.weight"}
+    assert set(result.adapter) >= {"tail.fc.weight", "head.linear.weight", "tail.block.0.0.weight"}
     save_file(result.adapter, tmp_path / "adapter.safetensors")
     embedder = AdaptedEmbedder(network, load_file(tmp_path / "adapter.safetensors"), "model")
     vectors = embedder.embed(owner)

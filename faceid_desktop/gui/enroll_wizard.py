@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget, QWizard, QWizardPage)
 
+from ..model_files import PRETRAINED_MODEL_ID
 from ..adaptation import adapter_from_result, with_adapter
 from ..camera import Frame
 from ..enrollment import strangers
@@ -595,7 +596,7 @@ class EnrollWizard(QWizard):
             if name == self.profile_name():
                 continue
             try:
-                vectors.append(self.store.load(name).embeddings)
+                vectors.append(self.store.load(name, PRETRAINED_MODEL_ID).embeddings)
             except (ValueError, OSError):
                 continue
         return np.concatenate(vectors) if vectors else None
@@ -610,7 +611,7 @@ class EnrollWizard(QWizard):
             return profile
 
         try:
-            self.saved = self.store.update(profile.name, change, model_id=profile.model_id)
+            self.saved = self.store.update(profile.name, change, model_id=profile.model_id, replace_outdated=replace)
         except (ValueError, OSError) as error:
             self.done_page.summary.setText(f"<p><b>Not saved:</b> {error}</p>")
             return

@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from ..model_files import PRETRAINED_MODEL_ID
 from ..liveness import LivenessSettings
 from ..lockout import AuditLog, Lockout, LockoutPolicy
 from ..profile import DecisionSettings, Profile
@@ -241,7 +242,7 @@ class MainWindow(QMainWindow):
         profiles: list[Profile | str] = []
         for name in names:
             try:
-                profiles.append(self.store.load(name))
+                profiles.append(self.store.load(name, PRETRAINED_MODEL_ID))
             except (ValueError, OSError) as error:
                 self.show_message(str(error))
                 profiles.append(name)
@@ -261,7 +262,7 @@ class MainWindow(QMainWindow):
         profile = None
         if name:
             try:
-                profile = self.store.load(name)
+                profile = self.store.load(name, PRETRAINED_MODEL_ID)
             except (ValueError, OSError) as error:
                 self.show_message(str(error))
         self.profile = profile
