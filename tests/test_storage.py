@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import dataclasses
 import os
 import signal
 import stat
@@ -219,9 +220,24 @@ def test_unknown_profile_message(store):
 
 
 def test_model_id_mismatch(saved):
+    """A profile of the older face model (dlib's ResNet): refused with what to do, kept, and replaceable."""
+    from faceid_desktop.storage import OutdatedProfileError
+
     message = refused(saved, model_id="cd" * 32)
-    assert message == ("profile alice was enrolled with other model weights; start over: faceid profiles remove alice, "
-                       "then faceid enroll alice ...")
+    assert message == ("profile alice was made with an older face model: enroll again (faceid enroll alice "
+                       "PHOTOS... replaces it; until then it is kept as it is)")
+    files = sorted(os.listdir(saved.directory))
+    with pytest.raises(OutdatedProfileError):
+        saved.update("alice", lambda current: current, model_id="cd" * 32)
+    assert sorted(os.listdir(saved.directory)) == files  # nothing deleted or written
+    seen = []
+
+    def enroll_again(current):
+        seen.append(current)
+        return dataclasses.replace(make_profile("alice"), model_id="cd" * 32)
+
+    saved.update("alice", enroll_again, model_id="cd" * 32, replace_outdated=True)
+    assert seen == [None] and saved.load("alice", "cd" * 32).model_id == "cd" * 32
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "", "x" * 65, ".hidden", "a b", "é"])
