@@ -22,7 +22,7 @@ from .training import ADAPTED_THRESHOLD, HEAD_PREFIX, TrainingResult
 
 #: A template recorded from a video frame: ``path#t=12.34`` (seconds).
 _VIDEO_FRAME = re.compile(r"^(?P<path>.+)#t=(?P<t>\d+(?:\.\d+)?)$")
-#: A recovered face must embed this close to the stored template (dlib's scale) to count as the same
+#: A recovered face must embed this close to the stored template (unit length) to count as the same
 #: sample: the same pixels give the same embedding to ~1e-6; a re-encoded file stays well below this.
 _SAME_SAMPLE = 0.05
 

@@ -31,7 +31,7 @@ class BackgroundModelError(ValueError):
 
 @dataclass(frozen=True)
 class BackgroundModel:
-    """Population statistics of 128-d embeddings (dlib's scale).
+    """Population statistics of 128-d unit-length embeddings (SFace).
 
     Attributes:
         mean: (128,) float64 mean of all images' embeddings.

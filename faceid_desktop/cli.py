@@ -589,8 +589,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     pipeline = _pipeline()
     profile = store.load(args.name, pipeline.embedder.model_id)
     def far_from_owner(vectors: np.ndarray) -> np.ndarray:
-        # The enrollment's own test for "a different person" (dlib's 0.6 on raw embeddings).
-        return distances(vectors, profile.embeddings, "raw mean") > SAME_PERSON_DISTANCE
+        # The enrollment's own test for "a different person".
+        return distances(vectors, profile.embeddings, "mean") > SAME_PERSON_DISTANCE
 
     if args.inputs:
         owner = largest_face_chips(pipeline, [read_rgb(p) for p in expand_inputs(args.inputs)])
@@ -714,9 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
     threshold = commands.add_parser("threshold", parents=[data], help="show or set a profile's distance threshold",
                                     description="Show the distance threshold of profile NAME, or set it to VALUE "
                                     "(a distance between unit-length embeddings; smaller is stricter: fewer strangers accepted, more "
-                                    "retries for the owner; the default 0.31 accepts about 1 in 10,000 strangers' photos).")
+                                    "retries for the owner; the default 0.95 accepts about 1 in 100,000 strangers' photos).")
     threshold.add_argument("name", metavar="NAME", help="profile name")
-    threshold.add_argument("value", nargs="?", type=float, metavar="VALUE", help="new threshold (distance, 0.05-1)")
+    threshold.add_argument("value", nargs="?", type=float, metavar="VALUE", help="new threshold (distance, 0.05-2)")
     threshold.set_defaults(run=_cmd_threshold)
 
     alpha = commands.add_parser("alpha", parents=[data], help="show, set or turn off a profile's alpha (cohort) rule",
@@ -749,7 +749,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     embed = commands.add_parser("embed", parents=[as_json], help="print the 128-d embedding of the largest face of each photo",
                                 description="Detect faces in photos and print the 128-d embedding of the largest one "
-                                "(dlib's scale: distances below about 0.6 mean the same person).")
+                                "(unit length, SFace: distances below about 0.95 mean the same person).")
     embed.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files or folders of photos")
     embed.set_defaults(run=_cmd_embed)
     return parser

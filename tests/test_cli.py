@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from faceid_desktop.cli import main
-from faceid_desktop.profile import DecisionSettings
+from faceid_desktop.profile import DEFAULT_THRESHOLD, DecisionSettings
 from faceid_desktop.storage import ProfileStore
 
 
@@ -324,7 +324,7 @@ def test_verify_live_unlocks_the_blinking_owner_not_a_still(aoc, shared, tmp_pat
     code, out, _ = run(capsys, "verify", "aoc", still, "--live", "--timeout", "4", "--json")
     [result] = json.loads(out)
     assert code == 1 and not result["accepted"] and result["liveness"] != "live"
-    assert result["distance"] is not None and result["distance"] < 0.31  # the face matched: liveness refused it
+    assert result["distance"] is not None and result["distance"] < DEFAULT_THRESHOLD  # the face matched: liveness refused it
     code, _, err = run(capsys, "verify", "aoc", shared / "faces" / "seed" / "ME" / "ME_1.jpg", "--live")
     assert code == 2 and "single photo cannot show liveness" in err
 
@@ -348,7 +348,7 @@ def test_auth_exit_codes_lockout_and_audit(aoc, shared, tmp_path, capsys, monkey
     entries, damaged = AuditLog(root).entries()
     # A missing file is bad input, not an attempt; a refused remote session is logged.
     assert [e.decision for e in entries] == ["unlocked", "rejected", "locked out"] and damaged == 0
-    assert entries[0].liveness == "live" and entries[0].distance < 0.31
+    assert entries[0].liveness == "live" and entries[0].distance < DEFAULT_THRESHOLD
     assert "remote session" in entries[1].reason
 
 

@@ -34,7 +34,7 @@ from faceid_desktop.landmarks68 import Landmarks68  # noqa: E402
 from faceid_desktop.liveness import LivenessSettings  # noqa: E402
 from faceid_desktop.gui.unlock_screen import liveness_options  # noqa: E402
 from faceid_desktop.lockout import AuditLog  # noqa: E402
-from faceid_desktop.profile import Adapter, Profile  # noqa: E402
+from faceid_desktop.profile import DEFAULT_THRESHOLD, Adapter, Profile  # noqa: E402
 from faceid_desktop.training import ADAPTED_THRESHOLD  # noqa: E402
 from faceid_desktop.storage import ProfileStore  # noqa: E402
 from faceid_desktop.training import TrainingConfig  # noqa: E402
@@ -142,7 +142,7 @@ def test_wizard_end_to_end_creates_profile(qtbot, make_window, live, adapt):
     if adapt:  # templates and adapter in one save, with the adapted space's threshold
         assert isinstance(saved.adapter, Adapter) and saved.settings.threshold == pytest.approx(ADAPTED_THRESHOLD)
     else:
-        assert saved.adapter is None and saved.settings.threshold == pytest.approx(0.31)
+        assert saved.adapter is None and saved.settings.threshold == pytest.approx(DEFAULT_THRESHOLD)
     qtbot.waitUntil(lambda: window.wizard is None)
     assert window.profile.name == "alex" and window.picker.currentText() == "alex"
     assert window.tabs.currentWidget() is window.unlock
