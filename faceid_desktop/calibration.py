@@ -31,9 +31,9 @@ from .verification import profile_centre, unit
 
 DEFAULT_PATH = asset("calibration.npz")
 
-#: Distance grid of every :class:`Calibration`: 0 to 1.5 in steps of 0.001 (unit-vector distances of
-#: strangers stay below ~1.4).
-GRID = np.round(np.arange(0.0, 1.5005, 0.001), 6)
+#: Distance grid of every :class:`Calibration`: 0 to 2 (the largest distance between unit vectors) in
+#: steps of 0.001.
+GRID = np.round(np.arange(0.0, 2.0005, 0.001), 6)
 
 #: The target FAR ``faceid calibrate`` uses by default (the Windows Hello bar: 1 in 100,000).
 DEFAULT_TARGET_FAR = 1e-5

@@ -28,8 +28,8 @@ from .camera_view import CameraView
 from .camera_worker import CameraHub
 from .jobs import Job
 
-#: Threshold slider range (DecisionSettings accepts 0.05 to 1).
-THRESHOLD_RANGE = (0.05, 1.0)
+#: Threshold slider range (DecisionSettings accepts 0.05 to 2; beyond 1.4 nearly every stranger matches).
+THRESHOLD_RANGE = (0.05, 1.4)
 #: Alpha slider range and step (a distance margin; the alpha rule's useful margins are small).
 ALPHA_RANGE, ALPHA_STEP = (0.0, 0.3), 0.01
 #: Frames kept in the live distance plot.
@@ -193,7 +193,7 @@ class TuningPanel(QWidget):
                                               symbolBrush="#3b82f6", symbolPen=None)
         self.live_line = pg.InfiniteLine(angle=0, pen=accent)
         self.live_plot.addItem(self.live_line)
-        self.live_plot.setYRange(0.0, 1.0)
+        self.live_plot.setYRange(0.0, 1.6)
 
         self.histogram_plot = _plot("Distances: you and strangers", "density", "distance")
         self.legend = self.histogram_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
@@ -441,7 +441,7 @@ class TuningPanel(QWidget):
             for curve in (self.genuine_curve, self.impostor_curve, self.det_curve):
                 curve.setData([], [])
             self.genuine_ticks.setData([], [])
-            self.histogram_plot.setXRange(0, 1)
+            self.histogram_plot.setXRange(0, 1.6)
             self.histogram_plot.setYRange(0, 1)
             self._placeholders[0].setPos(0.5, 0.5)
             self.det_plot.setXRange(-9, 0)  # log10 units
