@@ -332,8 +332,8 @@ def test_verify_live_unlocks_the_blinking_owner_not_a_still(aoc, shared, tmp_pat
 def test_auth_exit_codes_lockout_and_audit(aoc, shared, tmp_path, capsys, monkeypatch):
     from faceid_desktop.lockout import AuditLog, Lockout
 
-    code, out, _ = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
-    assert code == 0 and "UNLOCKED" in out
+    code, out, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
+    assert code == 0 and "UNLOCKED" in out, out + err
     monkeypatch.setenv("SSH_CONNECTION", "10.0.0.5 5555 10.0.0.1 22")
     code, _, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
     assert code == 3 and "remote session" in err
