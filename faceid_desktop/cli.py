@@ -27,8 +27,6 @@ EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
 DEFAULT_DARK_THRESHOLD = 60.0
 #: A command-line input naming a camera: ``0`` or ``camera:0`` (when no file of that name exists).
 CAMERA_SPEC = re.compile(r"^(?:camera:)?(\d+)$")
-#: Above this distance threshold about 1 stranger's photo in 100 is accepted (owner protocol).
-LOOSE_THRESHOLD = 0.4
 #: Above this margin the alpha rule rejects most owners (benchmarks/scoring.py: 8% at 0.10).
 LOOSE_ALPHA = 0.1
 
@@ -607,14 +605,36 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def _estimate(profile) -> str:
-    """The estimated FAR and FRR of a profile's threshold, in words ('' for an adapted profile)."""
-    from .calibration import calibrate, describe_far, describe_frr
+    """The estimated FAR (and, without an adapter, FRR) of a profile's threshold, in words."""
+    from .calibration import calibrate, describe_frr
+    from .loosening import estimate_far
 
-    if profile.adapter is not None:
-        return ""  # the calibration tables describe the pretrained space only
-    calibration = calibrate(profile)
     t = profile.settings.threshold
-    return f"estimated: {describe_far(calibration.far_at(t))}; {describe_frr(calibration.frr_at(t))}"
+    far = estimate_far(profile, t)
+    if profile.adapter is not None:
+        return f"estimated with the adapter: {far.words}"
+    return f"estimated: {far.words}; {describe_frr(calibrate(profile).frr_at(t))}"
+
+
+def _check_loosening(args: argparse.Namespace, profile, threshold: float, apply: bool = True):
+    """Say how loose ``threshold`` would be on ``profile``: a warning on stderr above FAR 1e-3, and above
+    1e-2 refuse (nothing is changed) unless ``--yes`` was given. Returns the
+    :class:`~faceid_desktop.loosening.Loosening`.
+
+    Raises:
+        InputError: FAR above 1e-2 without ``--yes`` (when ``apply``).
+    """
+    import dataclasses
+
+    from .loosening import assess_threshold
+
+    loosening = assess_threshold(dataclasses.replace(profile, settings=dataclasses.replace(
+        profile.settings, threshold=threshold)), threshold)
+    if loosening.needs_confirmation and apply and not args.yes:
+        raise InputError(f"{loosening.message}; nothing changed: add --yes to set it anyway")
+    if loosening.level != "ok":
+        print(f"faceid: warning: {loosening.message}", file=sys.stderr)
+    return loosening
 
 
 def _change_settings(args: argparse.Namespace, **changes) -> tuple[object, object]:
@@ -639,16 +659,20 @@ def _with_estimate(text: str, profile) -> str:
 
 
 def _cmd_threshold(args: argparse.Namespace) -> int:
+    from .profile import MIN_THRESHOLD
+
     if args.value is None:
         profile = _store(args).load(args.name)
         old = profile.settings.threshold
         _emit(args, {"name": args.name, "threshold": old}, _with_estimate(f"{args.name}: threshold {old:.3g}", profile))
         return EXIT_OK
+    if not MIN_THRESHOLD <= args.value <= 1.0:
+        raise InputError(f"threshold must be a distance from {MIN_THRESHOLD} to 1, got {args.value}")
+    # Judged before the change, so that a refused loosening writes nothing.
+    loosening = _check_loosening(args, _store(args).load(args.name), args.value)
     previous, profile = _change_settings(args, threshold=args.value)
-    if args.value > LOOSE_THRESHOLD and profile.adapter is None:
-        print(f"faceid: warning: threshold {args.value:.3g} is above {LOOSE_THRESHOLD}: strangers' faces will "
-              "often be accepted", file=sys.stderr)
-    _emit(args, {"name": args.name, "threshold": args.value, "previous": previous.settings.threshold},
+    _emit(args, {"name": args.name, "threshold": args.value, "previous": previous.settings.threshold,
+                 "estimated_far": loosening.far, "level": loosening.level},
           _with_estimate(f"{args.name}: threshold {previous.settings.threshold:.3g} -> {args.value:.3g}", profile))
     return EXIT_OK
 
@@ -700,6 +724,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                          f"profile (about {calibration.far_at(MIN_THRESHOLD):.0e} at the smallest threshold, "
                          f"{MIN_THRESHOLD})")
     far, frr = calibration.far_at(threshold), calibration.frr_at(threshold)
+    _check_loosening(args, profile, threshold, apply=not args.dry_run)
     payload = {"name": args.name, "target_far": args.far, "threshold": threshold, "estimated_far": far,
                "estimated_frr": frr, "dry_run": args.dry_run}
     if not args.dry_run:
@@ -790,7 +815,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _emit(args, payload, f"{args.name}: adapted on {_plural(len(owner), 'owner chip')}, "
           f"{payload['not_me_chips']} not-me chips, {_plural(len(others), 'other profile')} in {result.seconds:.1f} s"
           f"{note}; threshold {saved.settings.threshold:.2f}. Measured on the owner protocol, adaptation did not "
-          f"lower the error rates: undo with faceid train {args.name} --off")
+          f"lower the error rates: undo with faceid train {args.name} --off\n  {_estimate(saved)}")
     return EXIT_OK
 
 
@@ -892,6 +917,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "retries for the owner; the default 0.31 accepts about 1 in 10,000 strangers' photos).")
     threshold.add_argument("name", metavar="NAME", help="profile name")
     threshold.add_argument("value", nargs="?", type=float, metavar="VALUE", help="new threshold (distance, 0.05-1)")
+    threshold.add_argument("--yes", action="store_true",
+                           help="set it even when more than 1 stranger in 100 would be accepted")
     threshold.set_defaults(run=_cmd_threshold)
 
     alpha = commands.add_parser("alpha", parents=[data], help="show, set or turn off a profile's alpha (cohort) rule",
@@ -909,6 +936,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("name", metavar="NAME", help="profile name")
     calibrate.add_argument("--far", type=float, default=1e-5, help="target false accept rate (default 1e-5)")
     calibrate.add_argument("--dry-run", action="store_true", help="print the threshold without setting it")
+    calibrate.add_argument("--yes", action="store_true",
+                           help="set it even when more than 1 stranger in 100 would be accepted")
     calibrate.set_defaults(run=_cmd_calibrate)
 
     train = commands.add_parser("train", parents=[data], help="adapt the network to a profile's owner (triplet loss)",

@@ -57,15 +57,18 @@ def test_profiles_and_threshold_commands(enrolled, capsys):
     code, out, _ = run(capsys, "profiles", "show", "me", "--json")
     shown = json.loads(out)
     assert code == 0 and shown["templates"] == 4 and shown["settings"]["threshold"] == DecisionSettings().threshold
-    code, out, _ = run(capsys, "threshold", "me", "0.42")
-    assert code == 0 and "strangers would be accepted" in out  # the estimate, in words
-    assert ProfileStore().load("me").settings.threshold == 0.42
+    code, out, err = run(capsys, "threshold", "me", "0.3")
+    assert code == 0 and "strangers would be accepted" in out and not err  # the estimate, in words
+    assert ProfileStore().load("me").settings.threshold == 0.3
     code, _, err = run(capsys, "threshold", "me", "-1")
     assert code == 2 and "threshold" in err
-    code, _, err = run(capsys, "threshold", "me", "0.7")
+    code, _, err = run(capsys, "threshold", "me", "0.7")  # most strangers: only with --yes
+    assert code == 2 and "--yes" in err and "nothing changed" in err
+    assert ProfileStore().load("me").settings.threshold == 0.3
+    code, _, err = run(capsys, "threshold", "me", "0.7", "--yes")
     assert code == 0 and "warning" in err and "strangers" in err
-    assert run(capsys, "threshold", "me", "0.42")[0] == 0
-    assert ProfileStore().load("me").settings.threshold == 0.42
+    assert run(capsys, "threshold", "me", "0.3")[0] == 0
+    assert ProfileStore().load("me").settings.threshold == 0.3
     assert run(capsys, "profiles", "remove", "me")[0] == 0
     assert run(capsys, "profiles", "list", "--json")[1].strip() == "[]"
 

@@ -235,3 +235,66 @@ def test_names_and_messages_are_one_clear_line(home, capfd, tmp_path):
     os.chmod(home / "profiles" / "deep.json", 0o600)
     code, _, err = run(capsys, "profiles", "show", "deep")
     assert code == 2 and "nested too deeply" in _one_line(err)
+
+
+# --- 8: loosening a threshold says how loose, warns, and asks for --yes -----------------------------------
+
+
+@pytest.fixture
+def synthetic(home):
+    """Profile 'syn': five templates of one synthetic person drawn from the population model, so that the
+    calibration's estimates are those of a real-looking profile."""
+    from faceid_desktop.background import BackgroundModel
+
+    model, rng = BackgroundModel.load(), np.random.default_rng(1)
+    person = rng.multivariate_normal(model.mean, model.between)
+    templates = tuple(Template(person + rng.multivariate_normal(np.zeros(128), model.within), 1.0, "t", 0.9)
+                      for _ in range(5))
+    ProfileStore(home).save(Profile("syn", MODEL, templates))
+    return home
+
+
+def test_classify_far_levels():
+    from faceid_desktop.loosening import classify_far
+
+    assert classify_far(1e-4).level == "ok"
+    warn = classify_far(2e-3, 0.36)
+    assert warn.level == "warn" and "threshold 0.36" in warn.message and "1 in 500" in warn.message
+    assert classify_far(0.5).needs_confirmation and not warn.needs_confirmation
+    with pytest.raises(ValueError):
+        classify_far(1.5)
+
+
+@pytest.mark.parametrize("value, code, warned", [("0.3", 0, False), ("0.36", 0, True), ("0.6", 2, True)])
+def test_threshold_states_the_far_warns_and_asks_for_yes(synthetic, capsys, value, code, warned):
+    got, out, err = run(capsys, "threshold", "syn", value)
+    assert got == code, err
+    assert ("warning" in err or "--yes" in err) == warned
+    if code == 2:
+        assert "nothing changed: add --yes" in _one_line(err) and "most strangers" in err
+        assert ProfileStore(synthetic).load("syn").settings.threshold == DecisionSettings().threshold
+        assert run(capsys, "threshold", "syn", value, "--yes")[0] == 0
+    else:
+        assert "strangers would be accepted" in out
+    assert ProfileStore(synthetic).load("syn").settings.threshold == float(value)
+
+
+def test_calibrate_to_a_loose_far_needs_yes(synthetic, capsys):
+    code, _, err = run(capsys, "calibrate", "syn", "--far", "0.99")
+    assert code == 2 and "--yes" in _one_line(err)
+    assert ProfileStore(synthetic).load("syn").settings.threshold == DecisionSettings().threshold
+    code, _, err = run(capsys, "calibrate", "syn", "--far", "0.99", "--yes")
+    assert code == 0 and "warning" in err
+
+
+def test_an_adapted_profile_gets_an_estimate_too(synthetic, capsys):
+    from dataclasses import replace
+
+    from faceid_desktop.profile import Adapter
+
+    store = ProfileStore(synthetic)
+    store.save(replace(store.load("syn"), adapter=Adapter(np.eye(128, dtype=np.float32), np.zeros(128, np.float32))))
+    code, out, err = run(capsys, "threshold", "syn", "1.0")
+    assert code == 2 and "synthetic strangers" in err
+    code, out, err = run(capsys, "threshold", "syn", "1.0", "--yes")
+    assert code == 0 and "synthetic strangers" in out and "warning" in err
