@@ -265,10 +265,28 @@ def _flock(path: Path, exclusive: bool = True) -> Iterator[None]:
     fd = open_regular(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
     try:
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            _wait_for_lock(fd, path, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+#: Seconds to wait for another process's lock (wall clock); a transaction takes milliseconds, so only a
+#: stopped or hung process holds it longer, and an unlock must not wait behind it forever.
+LOCK_TIMEOUT = 10.0
+
+
+def _wait_for_lock(fd: int, path: Path, operation: int) -> None:
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path}: held by another FaceID Desktop process for more than "
+                                   f"{LOCK_TIMEOUT:g} s; try again") from None
+            time.sleep(0.005)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -631,7 +649,7 @@ class AuditLog:
         fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
         try:
             if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                _wait_for_lock(fd, self.path, fcntl.LOCK_EX)
             written = os.write(fd, line)
             if written != len(line):
                 raise OSError(f"{self.path}: short write to the audit log")

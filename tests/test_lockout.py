@@ -264,3 +264,21 @@ def test_open_data_directory_is_refused(tmp_path):
             Lockout(root).status("me")
     finally:
         tmp_path.chmod(0o700)
+
+
+def test_a_stuck_holder_of_the_lock_cannot_hang_an_unlock(tmp_path, monkeypatch):
+    import fcntl
+
+    from faceid_desktop import lockout as module
+
+    monkeypatch.setattr(module, "LOCK_TIMEOUT", 0.2)
+    Lockout(tmp_path).status("me")
+    fd = os.open(tmp_path / "lockout.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a stopped process holding the lock (a separate open file description)
+    try:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match="held by another FaceID Desktop process"):
+            Lockout(tmp_path).begin("me", 10)
+        assert time.monotonic() - start < 1
+    finally:
+        os.close(fd)
