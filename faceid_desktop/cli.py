@@ -559,6 +559,7 @@ def _auth(args: argparse.Namespace) -> int:
         result = _live_attempt(verifier, frames, source_name, args.timeout, _challenge(args))
     except BaseException as error:
         # Counted as failed: quitting an attempt early (Ctrl-C, kill) must not be a way to try forever.
+        frames.close()
         lockout.finish(reservation, False)
         if isinstance(error, KeyboardInterrupt):
             reason = "interrupted"

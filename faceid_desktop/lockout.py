@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .profile import NAME_PATTERN, check_name
-from .safefs import UntrustedPathError, check_directory, open_regular, read_regular  # noqa: F401
+from .safefs import UntrustedPathError, check_directory, open_regular, read_regular
 from .storage import default_data_dir
 
 try:
@@ -682,6 +682,6 @@ class AuditLog:
 __all__ = [
     "AUDIT_FILE", "LOCKED_OUT", "REJECTED", "STATE_FILE", "UNLOCKED",
     "AuditEntry", "AuditLog", "LockStatus", "Lockout", "LockoutError", "LockoutPolicy", "ProfileLock",
-    "Reservation", "after_attempt", "begin_attempt", "expire", "finish_attempt", "lockout_delay", "may_begin",
+    "Reservation", "UntrustedPathError", "after_attempt", "begin_attempt", "expire", "finish_attempt", "lockout_delay", "may_begin",
     "rebuild_from_audit", "remaining",
 ]

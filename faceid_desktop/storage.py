@@ -44,8 +44,6 @@ import numbers
 import os
 import re
 import secrets
-import shlex
-import stat
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import fields
