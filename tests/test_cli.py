@@ -97,12 +97,12 @@ def test_concurrent_commands_lose_nothing(home, seed):
 
     main(["enroll", "race", str(seed / "ME" / "ME_1.jpg")])
     jobs = [["enroll", "race", str(seed / "ME" / f"ME_{i}.jpg"), "--add"] for i in (2, 3, 4)]
-    jobs.append(["threshold", "race", "0.4"])
+    jobs.append(["threshold", "race", "0.33"])
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         codes = list(pool.map(main, jobs))
     assert codes == [0, 0, 0, 0]
     profile = ProfileStore().load("race")
-    assert len(profile.templates) == 4 and profile.settings.threshold == 0.4
+    assert len(profile.templates) == 4 and profile.settings.threshold == 0.33
 
 
 def test_data_dir_option(tmp_path, home, seed, capsys):
