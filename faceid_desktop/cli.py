@@ -508,7 +508,6 @@ def _auth(args: argparse.Namespace) -> int:
     from .camera import SourceError
     from .lockout import AuditLog, Lockout
     from .storage import default_data_dir
-    from .verification import Verifier
 
     if args.timeout is not None and not 0 < args.timeout <= MAX_AUTH_TIMEOUT:
         raise InputError(f"--timeout must be in (0, {MAX_AUTH_TIMEOUT:g}] seconds, got {args.timeout}")
@@ -532,6 +531,8 @@ def _auth(args: argparse.Namespace) -> int:
         print(f"faceid: {status.reason}; use your password", file=sys.stderr)
         return EXIT_REFUSED
     try:
+        from .verification import Verifier  # torch: only once the attempt may run, so refusals stay quick
+
         pipeline = _pipeline()
         verifier = Verifier(pipeline, store.load(args.profile, pipeline.embedder.model_id))
     except _Terminated as ended:

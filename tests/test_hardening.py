@@ -298,3 +298,27 @@ def test_an_adapted_profile_gets_an_estimate_too(synthetic, capsys):
     assert code == 2 and "synthetic strangers" in err
     code, out, err = run(capsys, "threshold", "syn", "1.0", "--yes")
     assert code == 0 and "synthetic strangers" in out and "warning" in err
+
+
+# --- 2: parallel `faceid auth` processes against a locked profile -----------------------------------------
+
+
+def test_parallel_auth_processes_on_a_locked_profile_all_exit_3(home):
+    """The one subprocess test: real `faceid auth` processes at once (refused before any model load)."""
+    import subprocess
+    import sys
+
+    for _ in range(5):
+        Lockout(home).record("me", False)
+    env = {**os.environ, "FACEID_HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "faceid_desktop", "auth", "--profile", "me", "--camera", "7"]
+    runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)]
+    results = [(p.wait(60), p.stderr.read()) for p in runs]
+    for p in runs:
+        p.stdout.close()
+        p.stderr.close()
+    assert [code for code, _ in results] == [3, 3, 3], results
+    assert all("locked for" in err and "Traceback" not in err for _, err in results)
+    entries, _ = AuditLog(home).entries()
+    assert [e.decision for e in entries] == ["locked out"] * 3
