@@ -282,3 +282,15 @@ def test_a_stuck_holder_of_the_lock_cannot_hang_an_unlock(tmp_path, monkeypatch)
         assert time.monotonic() - start < 1
     finally:
         os.close(fd)
+
+
+def test_a_schema_1_state_file_is_still_read(tmp_path):
+    clock = Clock()
+    (tmp_path / "lockout.json").write_text(json.dumps(
+        {"schema": 1, "locked_all_until": 0, "profiles": {"me": {"failures": 5, "locked_until": clock.now + 20}}}))
+    os.chmod(tmp_path / "lockout.json", 0o600)
+    lockout = Lockout(tmp_path, clock=clock)
+    status = lockout.status("me")
+    assert status.locked and status.failures == 5 and lockout.recovered is None
+    lockout.record("other", False)
+    assert json.loads((tmp_path / "lockout.json").read_text())["schema"] == 2
