@@ -5,15 +5,18 @@ and returns a :class:`FrameSource`, an iterator of :class:`Frame` that is also a
 three kinds behave the same way, so the unlock loop, enrolment and tests can run on recorded media as on
 a live camera.
 
-Unlit frames are skipped as Howdy does (github.com/boltgolt/howdy, ``howdy/src/compare.py``; option
-``dark_threshold`` in ``[video]`` of its ``config.ini``, default 60, compare.py's own fallback 50): the
-frame is turned grey and contrast-equalised with CLAHE (clip limit 2, 8x8 tiles), its histogram taken in
-8 bins, and the frame skipped when the darkest bin (grey levels 0-31) holds more than ``dark_threshold``
-percent of the pixels. Howdy needs this for IR cameras whose emitter flashes, leaving frames unlit; on a
-colour webcam it drops the black frames some cameras deliver while starting up. CLAHE is kept so the
-threshold means what it means in Howdy, and because without it a dim but usable frame would be lost (a
-seed face photo at 30% brightness: 68% dark without CLAHE, 43% with). Howdy counts entirely black frames
-apart; here they are counted with the dark ones. It costs about 0.6-1.8 ms per 640x480 frame, mostly CLAHE.
+Unlit frames are marked, never skipped: every frame reaches the caller, whose timeout is checked on
+every frame (a camera that only sends dark frames must not hang an unlock), and whose detector judges the
+face itself; darkness is only the reason given for a frame in which no face was found. The measure is
+Howdy's (github.com/boltgolt/howdy, ``howdy/src/compare.py``; option ``dark_threshold`` in ``[video]`` of
+its ``config.ini``, default 60): the frame is turned grey and contrast-equalised with CLAHE (clip limit 2,
+8x8 tiles), and :attr:`Frame.dark` is set when the darkest eighth of grey levels (0-31) holds more than
+``dark_threshold`` percent of the pixels. Howdy skips such frames before detection; that throws away the
+frames of an IR camera in a dark room, whose face is lit but whose background is black, so here the
+detector sees them. It costs about 0.6-1.8 ms per 640x480 frame, mostly CLAHE.
+
+``wall_timeout`` (seconds, :func:`open_source`) ends the iteration when that much wall-clock time has passed
+since the source was opened, checked before every frame.
 
 No Qt and no module state: every source owns its capture, and sources are independent. A source is not
 thread-safe; iterate and close it from one thread.
@@ -21,8 +24,11 @@ thread-safe; iterate and close it from one thread.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +41,11 @@ from .formats import VIDEO_SUFFIXES  # noqa: F401  (re-exported)
 
 #: File name endings opened as videos.
 
-#: Howdy's default ``dark_threshold``: percent of pixels in the darkest eighth above which a frame is skipped.
+#: Howdy's default ``dark_threshold``: percent of pixels in the darkest eighth above which a frame is dark.
 DEFAULT_DARK_THRESHOLD = 60.0
+#: Highest camera index: OpenCV reads an index of 100 or more as a backend number plus a camera, and a huge
+#: one makes it print pages of errors. Other devices are opened by their path (``/dev/video120``).
+MAX_CAMERA_INDEX = 99
 
 _CAMERA_SPEC = re.compile(r"(?:camera:)?(\d+)", re.ASCII)
 
@@ -53,14 +62,17 @@ class Frame:
         image: (H, W, 3) uint8 BGR, as OpenCV delivers it.
         timestamp: seconds; a video's position in the stream, the time since a camera was opened
             (monotonic clock), or ``index / fps`` for an image folder.
-        index: the frame's number in its source from 0, counting frames that were skipped.
+        index: the frame's number in its source from 0, counting unreadable folder images.
         source: ``"camera:N"``, the video's path, or the path of the folder's image file.
+        dark: the whole frame is unlit (see the module docstring); a reason to give when no face is found,
+            not a reason to skip the frame.
     """
 
     image: np.ndarray
     timestamp: float
     index: int
     source: str
+    dark: bool = False
 
 
 def darkness(image: np.ndarray, clahe: cv2.CLAHE | None = None) -> float:
@@ -91,17 +103,19 @@ class FrameSource:
     """An iterator of :class:`Frame` over a camera, a video or an image folder; made by :func:`open_source`.
 
     Use it as a context manager, or call :meth:`close`, to release the camera or video file. Iterating
-    skips unlit frames (see the module docstring) and, in a folder, unreadable images.
+    marks unlit frames (:attr:`Frame.dark`) and skips, in a folder, unreadable images.
 
     Attributes:
         kind: ``"camera"``, ``"video"`` or ``"folder"``.
         name: ``"camera:N"``, or the video's or folder's path.
         fps: nominal frames per second: the camera's or video's reported rate (the ``fps`` argument of
             :func:`open_source` when it reports none), or the ``fps`` argument for a folder.
-        dark_threshold: the darkness percentage above which frames are skipped; 100 disables the check.
-        skipped_dark: frames skipped so far as unlit.
+        dark_threshold: the darkness percentage above which frames are marked dark; 100 disables the check.
+        dark_frames: frames marked dark so far.
         read_errors: folder images skipped so far as unreadable (always 0 for a camera or video).
         errors: one line per unreadable folder image, naming the file.
+        wall_timeout: seconds of wall-clock time after the open at which iteration ends; None: no limit.
+        timed_out: True once iteration ended because ``wall_timeout`` passed.
     """
 
     def __init__(self, kind: str, name: str, fps: float, dark_threshold: float) -> None:
@@ -109,9 +123,12 @@ class FrameSource:
         self.name = name
         self.fps = fps
         self.dark_threshold = dark_threshold
-        self.skipped_dark = 0
+        self.dark_frames = 0
         self.read_errors = 0
         self.errors: list[str] = []
+        self.wall_timeout: float | None = None
+        self.timed_out = False
+        self._opened = time.monotonic()
         self._closed = False
         self._clahe = _new_clahe() if dark_threshold < 100 else None
 
@@ -126,22 +143,25 @@ class FrameSource:
         return self
 
     def __next__(self) -> Frame:
-        """The next lit frame.
+        """The next frame, marked dark or not.
 
         Raises:
-            StopIteration: the video or folder ended, or the source is closed.
+            StopIteration: the video or folder ended, ``wall_timeout`` passed, or the source is closed.
             SourceError: a camera stopped delivering frames.
         """
-        while not self._closed:
-            frame = self._read()
-            if frame is None:
-                self.close()
-                break
-            if self._clahe is not None and darkness(frame.image, self._clahe) > self.dark_threshold:
-                self.skipped_dark += 1
-                continue
-            return frame
-        raise StopIteration
+        if not self._closed and self.wall_timeout is not None and time.monotonic() - self._opened > self.wall_timeout:
+            self.timed_out = True
+            self.close()
+        if self._closed:
+            raise StopIteration
+        frame = self._read()
+        if frame is None:
+            self.close()
+            raise StopIteration
+        if self._clahe is not None and darkness(frame.image, self._clahe) > self.dark_threshold:
+            self.dark_frames += 1
+            frame = Frame(frame.image, frame.timestamp, frame.index, frame.source, True)
+        return frame
 
     def close(self) -> None:
         """Release the camera or video file; iteration then ends. Closing twice is harmless."""
@@ -214,12 +234,21 @@ class _CaptureSource(FrameSource):
 
 
 class _CameraSource(_CaptureSource):
-    def __init__(self, index: int, fps: float, dark_threshold: float, max_pixels: int) -> None:
-        capture = cv2.VideoCapture(index)
-        name = f"camera:{index}"
+    def __init__(self, index: int | Path, fps: float, dark_threshold: float, max_pixels: int) -> None:
+        if isinstance(index, Path):  # a device node, e.g. /dev/video2
+            if not os.access(index, os.R_OK | os.W_OK):
+                raise SourceError(f"camera {index} exists but cannot be opened: permission denied "
+                                  "(is your account in the video group?)")
+            capture = cv2.VideoCapture(str(index))
+            name = str(index)
+        else:
+            capture = cv2.VideoCapture(index)
+            name = f"camera:{index}"
         if not capture.isOpened():
             capture.release()
-            raise SourceError(f"camera {index} could not be opened (is it connected, or used by another program?)")
+            what = ("exists but could not be opened (used by another program, or not a capture device?)"
+                    if isinstance(index, Path) else "could not be opened (is it connected, or used by another program?)")
+            raise SourceError(f"camera {index} {what}")
         super().__init__("camera", name, capture, fps, dark_threshold)
         self._camera = index
         self._opened_at = time.monotonic()
@@ -309,6 +338,7 @@ def open_source(
     dark_threshold: float = DEFAULT_DARK_THRESHOLD,
     fps: float = 10.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    wall_timeout: float | None = None,
 ) -> FrameSource:
     """Open a camera, a video file or an image folder as a :class:`FrameSource`.
 
@@ -316,23 +346,36 @@ def open_source(
         spec: an int or a string of digits (optionally ``"camera:N"``): that camera index; a
             :class:`~pathlib.Path` or other string: an existing folder is read as an image folder (files
             ending with one of ``IMAGE_SUFFIXES``, sorted by name), an existing file ending with one of
-            :data:`VIDEO_SUFFIXES` as a video.
+            :data:`VIDEO_SUFFIXES` as a video, a character device (``/dev/video2``) as a camera.
         dark_threshold: percent (0-100); frames whose darkest grey-level eighth holds more of the pixels
-            are skipped (Howdy's default 60); 100 disables the check.
+            are marked dark (Howdy's default 60); 100 disables the check.
         fps: frames per second for a folder's timestamps, and for a video or camera that reports no rate.
         max_pixels: largest frame accepted, in pixels; a bigger folder image is skipped as unreadable, a
             bigger video or camera frame refused at open.
+        wall_timeout: seconds of wall-clock time from now after which iteration ends (checked before every
+            frame; :attr:`FrameSource.timed_out` tells); None: no limit.
 
     Returns:
         An open source; a camera or video has already read its first frame (to fail here rather than
         in the loop), a folder reads each image when it is reached.
 
     Raises:
-        SourceError: the camera cannot be opened or delivers no frame; the path does not exist, is neither
-            a video nor a folder, is a folder without images, or is a video OpenCV cannot read.
-        ValueError: ``dark_threshold``, ``fps`` or ``max_pixels`` out of range, or a negative camera index.
+        SourceError: the camera cannot be opened or delivers no frame, or its index is above
+            :data:`MAX_CAMERA_INDEX`; the path does not exist, is a symlink loop, is neither a video, a
+            folder nor a device, is a folder without images, or is a video OpenCV cannot read.
+        ValueError: ``dark_threshold``, ``fps``, ``max_pixels`` or ``wall_timeout`` out of range, or a
+            negative camera index.
         TypeError: ``spec`` is of another type.
     """
+    if wall_timeout is not None and not (math.isfinite(wall_timeout) and wall_timeout > 0):
+        raise ValueError(f"wall_timeout must be positive seconds, got {wall_timeout}")
+    started = time.monotonic()
+    source = _open(spec, dark_threshold, fps, max_pixels)
+    source.wall_timeout, source._opened = wall_timeout, started  # opening a camera is part of the time
+    return source
+
+
+def _open(spec: str | int | Path, dark_threshold: float, fps: float, max_pixels: int) -> FrameSource:
     if not 0 <= dark_threshold <= 100:
         raise ValueError(f"dark_threshold must be a percentage in [0, 100], got {dark_threshold}")
     if not (math.isfinite(fps) and fps > 0):
@@ -341,28 +384,72 @@ def open_source(
         raise ValueError(f"max_pixels must be positive, got {max_pixels}")
     if isinstance(spec, bool) or not isinstance(spec, (str, int, Path)):
         raise TypeError(f"a source is a camera index, a video path or a folder path, not {type(spec).__name__}")
+    if isinstance(spec, str) and (match := _CAMERA_SPEC.fullmatch(spec.strip())):
+        spec = int(match[1])
     if isinstance(spec, int):
         if spec < 0:
             raise ValueError(f"a camera index is 0 or more, got {spec}")
+        if spec > MAX_CAMERA_INDEX:
+            raise SourceError(f"camera index {spec} is out of range (0-{MAX_CAMERA_INDEX}; "
+                              "give a device by its path, e.g. /dev/video120)")
         return _CameraSource(spec, fps, dark_threshold, max_pixels)
-    if isinstance(spec, str) and (match := _CAMERA_SPEC.fullmatch(spec.strip())):
-        return _CameraSource(int(match[1]), fps, dark_threshold, max_pixels)
     path = Path(spec)
-    if path.is_dir():
+    kind = path_kind(path)
+    if kind == "dir":
         return _FolderSource(path, fps, dark_threshold, max_pixels)
-    if not path.exists():
-        raise SourceError(f"no such file or folder: {path}")
-    if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+    if kind == "device":
+        return _CameraSource(path, fps, dark_threshold, max_pixels)
+    if kind == "file" and path.suffix.lower() in VIDEO_SUFFIXES:
         return _VideoSource(path, fps, dark_threshold, max_pixels)
-    raise SourceError(f"{path}: not a video file or image folder (videos: {', '.join(VIDEO_SUFFIXES)})")
+    if kind == "file":
+        raise SourceError(f"{path}: not a video file or image folder (videos: {', '.join(VIDEO_SUFFIXES)})")
+    raise SourceError(f"{path}: {kind}")
+
+
+def is_camera(spec: object) -> bool:
+    """Whether ``spec`` (an input as :func:`open_source` takes it) names a camera: an index, ``camera:N``,
+    or a character device such as ``/dev/video2``."""
+    if isinstance(spec, bool):
+        return False
+    if isinstance(spec, int):
+        return True
+    if isinstance(spec, str) and _CAMERA_SPEC.fullmatch(spec.strip()):
+        return True
+    return isinstance(spec, (str, Path)) and path_kind(Path(spec)) == "device"
+
+
+def path_kind(path: Path) -> str:
+    """What ``path`` is, following symlinks: ``file``, ``dir``, ``device`` (a character device, e.g. a
+    camera), or else a one-line description of the problem (``no such file or folder``, ``symbolic link
+    loop``, ``not a regular file, folder or device``, ``cannot be read (Permission denied)``)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "no such file or folder"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop (a link that points back to itself)"
+        if error.errno == errno.ENOTDIR:
+            return "no such file or folder (a part of the path is not a folder)"
+        return f"cannot be read ({error.strerror or error})"
+    if stat.S_ISREG(info.st_mode):
+        return "file"
+    if stat.S_ISDIR(info.st_mode):
+        return "dir"
+    if stat.S_ISCHR(info.st_mode):
+        return "device"
+    return "not a regular file, folder or device"
 
 
 __all__ = [
     "DEFAULT_DARK_THRESHOLD",
+    "MAX_CAMERA_INDEX",
     "VIDEO_SUFFIXES",
     "Frame",
     "FrameSource",
     "SourceError",
     "darkness",
+    "is_camera",
     "open_source",
+    "path_kind",
 ]

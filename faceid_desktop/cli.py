@@ -8,6 +8,7 @@ are imported inside the commands, so ``--help`` is instant and Ctrl-C is handled
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -23,10 +24,10 @@ from .formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .model_files import PRETRAINED_MODEL_ID
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
+#: The camera module's default (it imports OpenCV, which ``--help`` must not wait for).
+DEFAULT_DARK_THRESHOLD = 60.0
 #: A command-line input naming a camera: ``0`` or ``camera:0`` (when no file of that name exists).
 CAMERA_SPEC = re.compile(r"^(?:camera:)?(\d+)$")
-#: Above this distance threshold about 1 stranger's photo in 100 is accepted (owner protocol).
-LOOSE_THRESHOLD = 0.4
 #: Above this margin the alpha rule rejects most owners (benchmarks/scoring.py: 8% at 0.10).
 LOOSE_ALPHA = 0.1
 
@@ -51,6 +52,8 @@ def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path | in
         InputError: a path does not exist, is not a regular file or folder, a folder holds no image, or a
             file is of a type not accepted.
     """
+    from .camera import path_kind
+
     items: list[Path | int] = []
     accepted = IMAGE_SUFFIXES + (VIDEO_SUFFIXES if videos else ())
     for raw in inputs:
@@ -58,22 +61,25 @@ def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path | in
             raise InputError("empty input name")
         path = Path(raw)
         camera = CAMERA_SPEC.match(raw)
-        if videos and camera and not path.exists():
+        kind = path_kind(path)
+        if videos and camera and kind == "no such file or folder":
             items.append(int(camera.group(1)))
-        elif path.is_dir():
+        elif kind == "dir":
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 raise InputError(f"{path}: folder holds no image ({', '.join(IMAGE_SUFFIXES)})")
             items.extend(found)
-        elif path.is_file():
+        elif kind == "file":
             if path.suffix.lower() not in accepted:
                 kinds = "photo or video" if videos else "photo"
                 raise InputError(f"{path}: not a {kinds} file (expected one of {', '.join(accepted)})")
             items.append(path)
-        elif path.exists():
-            raise InputError(f"{path}: not a regular file or folder")
+        elif kind == "device" and videos:
+            items.append(path)  # a camera by its device node, e.g. /dev/video2
+        elif kind == "device":
+            raise InputError(f"{path}: a device, not a photo")
         else:
-            raise InputError(f"{path}: no such file or folder")
+            raise InputError(f"{path}: {kind}")
     return items
 
 
@@ -153,7 +159,7 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
     items = expand_inputs(args.inputs, videos=True)
     store.check_writable()  # fail now, not after a minute of video processing
     pipeline = _pipeline()
-    result = collect_templates(pipeline, items)
+    result = collect_templates(pipeline, items, camera_seconds=args.seconds, dark_threshold=args.dark_threshold)
     if result.errors:  # enroll all or nothing: a profile missing photos the user chose would surprise them
         for error in result.errors:
             print(f"faceid: {error} (nothing enrolled)", file=sys.stderr)
@@ -196,52 +202,88 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
 
 # -- verify --------------------------------------------------------------------------------------------------
 
-def _verify_stream(verifier, spec: Path | int, source_name: str) -> dict:
+def _is_stream(item: Path | int) -> bool:
+    """Whether an input is read as a stream of frames: a camera (index or device node) or a video file."""
+    from .camera import is_camera
+
+    return is_camera(item) or item.suffix.lower() in VIDEO_SUFFIXES
+
+
+def _source_name(item: Path | int) -> str:
+    return f"camera:{item}" if isinstance(item, int) else str(item)
+
+
+def _dark_reason(decision, frame):
+    """The frame's decision, with "too dark" as the reason when no face was found in an unlit frame: the
+    darkness of the whole frame explains a missing face, and nothing else (an IR camera's lit face on a
+    black background is found and judged on its own light)."""
+    import dataclasses
+
+    from .verification import NO_FACE, TOO_DARK
+
+    if frame.dark and decision.reason == NO_FACE:
+        return dataclasses.replace(decision, reason=TOO_DARK)
+    return decision
+
+
+#: Seconds a stream may run past its timeout on the wall clock before it is cut (the decision rule, on the
+#: stream's own clock, normally ends it first).
+WALL_MARGIN = 0.5
+
+
+def _verify_stream(verifier, spec: Path | int, source_name: str, dark_threshold: float) -> dict:
+    """The multi-frame rule on a video or camera. A camera's timeout is wall-clock time; a video's is its
+    own playback time (so a clip decides the same at any speed)."""
     import cv2
 
-    from .camera import open_source
+    from .camera import is_camera, open_source
     from .verification import StreamVerifier
 
-    stream = StreamVerifier(verifier.profile.settings)
+    settings = verifier.profile.settings
+    stream = StreamVerifier(settings)
     started = time.perf_counter()
-    state, skipped_dark = None, 0
-    with open_source(spec) as source:
+    state = None
+    wall = settings.timeout + WALL_MARGIN if is_camera(spec) else None
+    with open_source(spec, dark_threshold=dark_threshold, wall_timeout=wall) as source:
         for frame in source:
-            decision = verifier.verify_image(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
+            decision = _dark_reason(verifier.verify_image(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)), frame)
             state = stream.update(decision, frame.timestamp)
             if state.done:
                 break
-        skipped_dark = source.skipped_dark
-    wall = time.perf_counter() - started
-    settings = verifier.profile.settings
+        dark_frames, timed_out = source.dark_frames, source.timed_out
+    wall_seconds = time.perf_counter() - started
     if state is None:
-        reason = f"too dark ({_plural(skipped_dark, 'frame')} skipped)" if skipped_dark else "no frames"
         return {"input": source_name, "kind": "stream", "accepted": False, "state": "ended", "elapsed": 0.0,
-                "frames": 0, "matches": 0, "wall_seconds": round(wall, 3), "distance": None,
-                "threshold": settings.threshold, "reason": reason}
+                "frames": 0, "matches": 0, "wall_seconds": round(wall_seconds, 3), "distance": None,
+                "threshold": settings.threshold, "reason": "no frames", "dark_frames": dark_frames}
     if state.done:
         reason = state.last.reason if state.state == "rejected" else "match"
         if state.state == "rejected" and state.last.accepted:
             reason = f"timed out ({state.matches} of {settings.frames_to_accept} matching frames needed)"
+    elif timed_out:
+        reason = f"timed out after {settings.timeout:g} s ({state.last.reason})"
     else:
         reason = (f"ended before a decision ({state.matches} of {settings.frames_to_accept} "
                   "matching frames needed)")
+    if not state.state == "accepted" and dark_frames and state.last.distance is None:
+        reason += f"; {_plural(dark_frames, 'frame')} of {state.frames} too dark"
     return {"input": source_name, "kind": "stream", "accepted": state.state == "accepted",
             "state": state.state if state.done else "ended", "elapsed": round(state.elapsed, 3),
-            "frames": state.frames, "matches": state.matches, "wall_seconds": round(wall, 3),
-            "distance": state.last.distance, "threshold": settings.threshold, "reason": reason}
+            "frames": state.frames, "matches": state.matches, "wall_seconds": round(wall_seconds, 3),
+            "distance": state.last.distance, "threshold": settings.threshold, "reason": reason,
+            "dark_frames": dark_frames}
 
 
-def _live_attempt(verifier, spec: Path | int, source_name: str, timeout: float | None = None,
+def _live_attempt(verifier, source, source_name: str, timeout: float | None = None,
                   challenge: str | None = None, landmarks=None) -> dict:
-    """One unlock attempt with liveness on a video, image folder or camera: the face must match (the
-    profile's M-of-N rule) and liveness must pass, within ``timeout`` seconds (default: the profile's face
-    timeout or the liveness timeout, whichever is longer)."""
+    """One unlock attempt with liveness on an open frame source (video, image folder or camera): the face
+    must match (the profile's M-of-N rule) and liveness must pass, within ``timeout`` seconds (default: the
+    profile's face timeout or the liveness timeout, whichever is longer), on the stream's clock (a camera's
+    is the wall clock); the source's own ``wall_timeout`` may end it earlier."""
     import dataclasses
 
     import cv2
 
-    from .camera import open_source
     from .liveness import LiveUnlock, LivenessCheck, LivenessSettings
     from .verification import NO_FACE, Decision, find_probe
 
@@ -252,26 +294,36 @@ def _live_attempt(verifier, spec: Path | int, source_name: str, timeout: float |
     attempt = LiveUnlock(settings, LivenessCheck(liveness, challenge, landmarks))
     started = time.perf_counter()
     state = None
-    with open_source(spec) as source:
+    with source:
         for frame in source:
             rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
             probe, reason, faces = find_probe(verifier.pipeline, rgb)
             decision = (verifier.scorer.decide(probe.vector, faces) if probe is not None
-                        else Decision(False, reason or NO_FACE, None, settings.threshold, faces))
+                        else _dark_reason(Decision(False, reason or NO_FACE, None, settings.threshold, faces), frame))
             state = attempt.update(frame.timestamp, decision, image=rgb, face=None if probe is None else probe.face)
             if state.done:
                 break
     wall = time.perf_counter() - started
+    dark = source.dark_frames
     if state is None:
         return {"input": source_name, "kind": "live", "accepted": False, "state": "ended", "elapsed": 0.0,
                 "wall_seconds": round(wall, 3), "distance": None, "threshold": settings.threshold,
-                "reason": "no frames", "liveness": None, "challenge": challenge}
+                "reason": "timed out: no frame" if source.timed_out else "no frames", "liveness": None,
+                "challenge": challenge, "dark_frames": dark}
+    if state.done:
+        reason = state.reason
+    elif source.timed_out:
+        reason = f"timed out after {attempt.timeout:g} s of wall-clock time ({state.reason})"
+    else:
+        reason = f"ended before a decision ({state.reason})"
+    if state.state != "unlocked" and dark and state.match.last.distance is None:
+        reason += f"; {_plural(dark, 'frame')} of {state.match.frames} too dark"
     return {"input": source_name, "kind": "live", "accepted": state.state == "unlocked",
             "state": state.state if state.done else "ended", "elapsed": round(state.elapsed, 3),
             "frames": state.match.frames, "matches": state.match.matches, "wall_seconds": round(wall, 3),
-            "distance": state.match.last.distance, "threshold": settings.threshold,
-            "reason": state.reason if state.done else f"ended before a decision ({state.reason})",
-            "liveness": state.liveness.state, "blinks": len(state.liveness.blinks), "challenge": challenge}
+            "distance": state.match.last.distance, "threshold": settings.threshold, "reason": reason,
+            "liveness": state.liveness.state, "blinks": len(state.liveness.blinks), "challenge": challenge,
+            "dark_frames": dark}
 
 
 def _challenge(args: argparse.Namespace) -> str | None:
@@ -302,10 +354,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         return _verify_live(args, verifier)
     results, errors = [], 0
     for item in items:
-        name = f"camera:{item}" if isinstance(item, int) else str(item)
+        name = _source_name(item)
         try:
-            if isinstance(item, int) or item.suffix.lower() in VIDEO_SUFFIXES:
-                result = _verify_stream(verifier, item, name)
+            if _is_stream(item):
+                result = _verify_stream(verifier, item, name, args.dark_threshold)
             else:
                 decision = verifier.verify_image(read_rgb(item))
                 result = {"input": name, "kind": "photo", **decision.to_dict()}
@@ -330,20 +382,24 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _live_sources(inputs: Sequence[str]) -> list[Path | int]:
-    """Inputs of a live check: videos, cameras and image folders (a folder is one stream of frames)."""
+    """Inputs of a live check: videos, cameras (index or device node) and image folders (a folder is one
+    stream of frames)."""
+    from .camera import path_kind
+
     items: list[Path | int] = []
     for raw in inputs:
         path = Path(raw)
         camera = CAMERA_SPEC.match(raw)
-        if camera and not path.exists():
+        kind = path_kind(path)
+        if camera and kind == "no such file or folder":
             items.append(int(camera.group(1)))
-        elif path.is_dir() or (path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES):
+        elif kind in ("dir", "device") or (kind == "file" and path.suffix.lower() in VIDEO_SUFFIXES):
             items.append(path)
-        elif path.is_file():
+        elif kind == "file":
             raise InputError(f"{path}: a single photo cannot show liveness; give a video, a folder of frames "
                              "or a camera")
         else:
-            raise InputError(f"{path}: no such file or folder")
+            raise InputError(f"{path}: {kind}")
     return items
 
 
@@ -357,6 +413,24 @@ def _print_live(args: argparse.Namespace, result: dict) -> None:
           f"{result['elapsed']:.2f} s")
 
 
+def _attempt_limit(verifier, timeout: float | None) -> float:
+    """Seconds a live attempt may take: ``timeout``, else what :class:`~faceid_desktop.liveness.LiveUnlock`
+    allows by default (the longer of the profile's face timeout and the liveness timeout)."""
+    from .liveness import LivenessSettings
+
+    return timeout if timeout is not None else max(verifier.profile.settings.timeout, LivenessSettings().timeout)
+
+
+def _open_live(item: Path | int, limit: float, dark_threshold: float):
+    """Open the source of a live attempt of ``limit`` seconds; a camera's iteration ends on the wall clock
+    shortly after the limit, whatever its frames are (dark, faceless, late). A video or folder is timed by
+    its playback clock, so that a recorded clip decides the same on a fast or a slow machine."""
+    from .camera import is_camera, open_source
+
+    wall = limit + WALL_MARGIN if is_camera(item) else None
+    return open_source(item, dark_threshold=dark_threshold, wall_timeout=wall)
+
+
 def _verify_live(args: argparse.Namespace, verifier) -> int:
     from .camera import SourceError
     from .landmarks68 import Landmarks68
@@ -364,9 +438,10 @@ def _verify_live(args: argparse.Namespace, verifier) -> int:
     landmarks = Landmarks68()  # loaded once for every input
     results, errors = [], 0
     for item in _live_sources(args.inputs):
-        name = f"camera:{item}" if isinstance(item, int) else str(item)
+        name = _source_name(item)
         try:
-            result = _live_attempt(verifier, item, name, args.timeout, _challenge(args), landmarks)
+            source = _open_live(item, _attempt_limit(verifier, args.timeout), args.dark_threshold)
+            result = _live_attempt(verifier, source, name, args.timeout, _challenge(args), landmarks)
         except SourceError as error:
             print(f"faceid: {error}", file=sys.stderr)
             errors += 1
@@ -388,10 +463,59 @@ REMOTE_MARKERS = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY")
 MAX_AUTH_TIMEOUT = 60.0
 
 
+class _Terminated(BaseException):
+    """A termination signal (SIGTERM, SIGHUP) turned into an exception, so that the attempt it ends is
+    recorded like any other. A BaseException, as KeyboardInterrupt is: no ``except Exception`` may swallow it."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions():
+    """Within the block, SIGTERM and SIGHUP raise :class:`_Terminated` (once; a second one is ignored so the
+    attempt's record can be written); the previous handlers are restored afterwards. Only the main thread
+    can install handlers; elsewhere the block runs unchanged."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {signum: signal.getsignal(signum) for signum in wanted}
+
+    def handler(signum, _frame):
+        for other in wanted:
+            signal.signal(other, signal.SIG_IGN)
+        raise _Terminated(signum)
+
+    for signum in wanted:
+        signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 def _cmd_auth(args: argparse.Namespace) -> int:
+    with _signals_as_exceptions():
+        try:
+            return _auth(args)
+        except _Terminated as ended:
+            print(f"faceid: terminated by {ended.name}; the attempt is recorded as failed", file=sys.stderr)
+            return 128 + ended.signum
+
+
+def _auth(args: argparse.Namespace) -> int:
+    from .camera import SourceError
     from .lockout import AuditLog, Lockout
     from .storage import default_data_dir
-    from .verification import Verifier
 
     if args.timeout is not None and not 0 < args.timeout <= MAX_AUTH_TIMEOUT:
         raise InputError(f"--timeout must be in (0, {MAX_AUTH_TIMEOUT:g}] seconds, got {args.timeout}")
@@ -408,25 +532,53 @@ def _cmd_auth(args: argparse.Namespace) -> int:
     store.load(args.profile, PRETRAINED_MODEL_ID)  # an unknown or damaged profile: its clear error before the camera opens
     lockout = Lockout(root)
     [source] = _live_sources([spec])
-    source_name = f"camera:{source}" if isinstance(source, int) else str(source)
-    status = lockout.status(args.profile)
+    source_name = _source_name(source)
+    status = lockout.status(args.profile)  # early, so a locked profile costs no model load
     if status.locked:
         audit.log(args.profile, "locked out", None, None, status.reason, source_name)
         print(f"faceid: {status.reason}; use your password", file=sys.stderr)
         return EXIT_REFUSED
-    pipeline = _pipeline()
-    verifier = Verifier(pipeline, store.load(args.profile, pipeline.embedder.model_id))
-    # The attempt counts as failed from the start, so quitting it before its timeout (Ctrl-C, kill) cannot
-    # be used to try again and again without ever reaching the lockout; a match clears the count.
-    lockout.record(args.profile, False)
     try:
-        result = _live_attempt(verifier, source, source_name, args.timeout, _challenge(args))
+        from .verification import Verifier  # torch: only once the attempt may run, so refusals stay quick
+
+        pipeline = _pipeline()
+        verifier = Verifier(pipeline, store.load(args.profile, pipeline.embedder.model_id))
+    except _Terminated as ended:
+        audit.log(args.profile, "rejected", None, None, f"error: terminated by {ended.name} before the camera "
+                  "opened", source_name)
+        raise
+    limit = _attempt_limit(verifier, args.timeout)
+    # The check and the reservation are one locked transaction, before any frame is read: attempts started
+    # at once cannot all pass the check. The deadline (start-up slack included) ends an attempt whose
+    # process was killed outright.
+    reservation = lockout.begin(args.profile, limit + 60.0)
+    if not reservation.granted:
+        audit.log(args.profile, "locked out", None, None, reservation.status.reason, source_name)
+        print(f"faceid: {reservation.status.reason}; use your password", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        frames = _open_live(source, limit, args.dark_threshold)
     except BaseException as error:
-        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else _describe(error)
+        # No face was looked at: an error (exit 2), not a failed attempt.
+        lockout.finish(reservation, None)
+        reason = f"terminated by {error.name}" if isinstance(error, _Terminated) else _describe(error)
+        audit.log(args.profile, "rejected", None, None, f"error: {reason}", source_name)
+        raise
+    try:
+        result = _live_attempt(verifier, frames, source_name, args.timeout, _challenge(args))
+    except BaseException as error:
+        # Counted as failed: quitting an attempt early (Ctrl-C, kill) must not be a way to try forever.
+        frames.close()
+        lockout.finish(reservation, False)
+        if isinstance(error, KeyboardInterrupt):
+            reason = "interrupted"
+        elif isinstance(error, _Terminated):
+            reason = f"terminated by {error.name}"
+        else:
+            reason = f"camera failed: {_describe(error)}" if isinstance(error, SourceError) else _describe(error)
         audit.log(args.profile, "rejected", None, None, reason, source_name)
         raise
-    if result["accepted"]:
-        lockout.record(args.profile, True)
+    lockout.finish(reservation, bool(result["accepted"]))
     audit.log(args.profile, "unlocked" if result["accepted"] else "rejected", result["distance"],
               result["liveness"], result["reason"], source_name)
     _emit(args, result, "")
@@ -463,14 +615,36 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def _estimate(profile) -> str:
-    """The estimated FAR and FRR of a profile's threshold, in words ('' for an adapted profile)."""
-    from .calibration import calibrate, describe_far, describe_frr
+    """The estimated FAR (and, without an adapter, FRR) of a profile's threshold, in words."""
+    from .calibration import calibrate, describe_frr
+    from .loosening import estimate_far
 
-    if profile.adapter is not None:
-        return ""  # the calibration tables describe the pretrained space only
-    calibration = calibrate(profile)
     t = profile.settings.threshold
-    return f"estimated: {describe_far(calibration.far_at(t))}; {describe_frr(calibration.frr_at(t))}"
+    far = estimate_far(profile, t)
+    if profile.adapter is not None:
+        return f"estimated with the adapter: {far.words}"
+    return f"estimated: {far.words}; {describe_frr(calibrate(profile).frr_at(t))}"
+
+
+def _check_loosening(args: argparse.Namespace, profile, threshold: float, apply: bool = True):
+    """Say how loose ``threshold`` would be on ``profile``: a warning on stderr above FAR 1e-3, and above
+    1e-2 refuse (nothing is changed) unless ``--yes`` was given. Returns the
+    :class:`~faceid_desktop.loosening.Loosening`.
+
+    Raises:
+        InputError: FAR above 1e-2 without ``--yes`` (when ``apply``).
+    """
+    import dataclasses
+
+    from .loosening import assess_threshold
+
+    loosening = assess_threshold(dataclasses.replace(profile, settings=dataclasses.replace(
+        profile.settings, threshold=threshold)), threshold)
+    if loosening.needs_confirmation and apply and not args.yes:
+        raise InputError(f"{loosening.message}; nothing changed: add --yes to set it anyway")
+    if loosening.level != "ok":
+        print(f"faceid: warning: {loosening.message}", file=sys.stderr)
+    return loosening
 
 
 def _change_settings(args: argparse.Namespace, **changes) -> tuple[object, object]:
@@ -495,16 +669,20 @@ def _with_estimate(text: str, profile) -> str:
 
 
 def _cmd_threshold(args: argparse.Namespace) -> int:
+    from .profile import MIN_THRESHOLD
+
     if args.value is None:
         profile = _store(args).load(args.name)
         old = profile.settings.threshold
         _emit(args, {"name": args.name, "threshold": old}, _with_estimate(f"{args.name}: threshold {old:.3g}", profile))
         return EXIT_OK
+    if not MIN_THRESHOLD <= args.value <= 1.0:
+        raise InputError(f"threshold must be a distance from {MIN_THRESHOLD} to 1, got {args.value}")
+    # Judged before the change, so that a refused loosening writes nothing.
+    loosening = _check_loosening(args, _store(args).load(args.name), args.value)
     previous, profile = _change_settings(args, threshold=args.value)
-    if args.value > LOOSE_THRESHOLD and profile.adapter is None:
-        print(f"faceid: warning: threshold {args.value:.3g} is above {LOOSE_THRESHOLD}: strangers' faces will "
-              "often be accepted", file=sys.stderr)
-    _emit(args, {"name": args.name, "threshold": args.value, "previous": previous.settings.threshold},
+    _emit(args, {"name": args.name, "threshold": args.value, "previous": previous.settings.threshold,
+                 "estimated_far": loosening.far, "level": loosening.level},
           _with_estimate(f"{args.name}: threshold {previous.settings.threshold:.3g} -> {args.value:.3g}", profile))
     return EXIT_OK
 
@@ -556,6 +734,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                          f"profile (about {calibration.far_at(MIN_THRESHOLD):.0e} at the smallest threshold, "
                          f"{MIN_THRESHOLD})")
     far, frr = calibration.far_at(threshold), calibration.frr_at(threshold)
+    _check_loosening(args, profile, threshold, apply=not args.dry_run)
     payload = {"name": args.name, "target_far": args.far, "threshold": threshold, "estimated_far": far,
                "estimated_frr": frr, "dry_run": args.dry_run}
     if not args.dry_run:
@@ -646,11 +825,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _emit(args, payload, f"{args.name}: adapted on {_plural(len(owner), 'owner chip')}, "
           f"{payload['not_me_chips']} not-me chips, {_plural(len(others), 'other profile')} in {result.seconds:.1f} s"
           f"{note}; threshold {saved.settings.threshold:.2f}. Measured on the owner protocol, adaptation did not "
-          f"lower the error rates: undo with faceid train {args.name} --off")
+          f"lower the error rates: undo with faceid train {args.name} --off\n  {_estimate(saved)}")
     return EXIT_OK
 
 
 # -- parser --------------------------------------------------------------------------------------------------
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 600, got {text!r}")
+    return value
+
 
 def _directory(text: str) -> Path:
     if not text.strip():
@@ -665,21 +864,28 @@ def build_parser() -> argparse.ArgumentParser:
     data = argparse.ArgumentParser(add_help=False, parents=[as_json])
     data.add_argument("--data-dir", type=_directory, metavar="DIR",
                       help="where profiles are kept (default: $FACEID_HOME, else the user data directory)")
+    frames = argparse.ArgumentParser(add_help=False)
+    frames.add_argument("--dark-threshold", type=_percent, default=DEFAULT_DARK_THRESHOLD, metavar="PERCENT",
+                        help="a frame without a face is reported as too dark when more than PERCENT of its "
+                        f"pixels are in the darkest eighth (after contrast equalisation; default "
+                        f"{DEFAULT_DARK_THRESHOLD:g}, Howdy's); 100: never")
 
     parser = argparse.ArgumentParser(prog="faceid", description="FaceID Desktop: face unlock through an ordinary webcam.")
     parser.add_argument("--version", action="version", version=f"faceid {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    enroll = commands.add_parser("enroll", parents=[data], help="create a profile from photos, folders, videos or a camera",
+    enroll = commands.add_parser("enroll", parents=[data, frames], help="create a profile from photos, folders, videos or a camera",
                                  description="Create profile NAME from the faces in photos, folders of photos, videos "
                                  "(good frames are picked) or a camera (N or camera:N, filmed for 6 s). Prints how many "
                                  "templates were kept and why others were dropped. All inputs must show one person.")
     enroll.add_argument("name", metavar="NAME", help="profile name (letters, digits, . _ -)")
     enroll.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, folders of photos, videos, camera index")
     enroll.add_argument("--add", action="store_true", help="add templates to profile NAME (created if missing)")
+    enroll.add_argument("--seconds", type=_seconds, default=6.0, metavar="SECONDS",
+                        help="how long a camera is filmed, wall-clock seconds (default 6)")
     enroll.set_defaults(run=_cmd_enroll)
 
-    verify = commands.add_parser("verify", parents=[data], help="check photos, videos or a camera against a profile",
+    verify = commands.add_parser("verify", parents=[data, frames], help="check photos, videos or a camera against a profile",
                                  description="Decide whether each input shows the owner of profile NAME. A photo is "
                                  "one decision; a video or camera (N or camera:N) uses the multi-frame rule. Exit code "
                                  "0 when every input matched, 1 when one did not, 2 on an error. Without --live a photo of "
@@ -690,17 +896,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "on each video, folder of frames or camera: " + _LICENCE_NOTE)
     verify.add_argument("--challenge", action="store_true", help="with --live: ask for a random blink or head turn")
     verify.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="with --live: seconds for the match and the liveness (default 10)")
+                        help="with --live: seconds for the match and the liveness (default 10): wall-clock "
+                        "seconds for a camera, playback seconds for a video or folder")
     verify.set_defaults(run=_cmd_verify)
 
-    auth = commands.add_parser("auth", parents=[data], help="authenticate a profile's owner live (for PAM and scripts)",
+    auth = commands.add_parser("auth", parents=[data, frames], help="authenticate a profile's owner live (for PAM and scripts)",
                                description="Open the camera (or --camera VIDEO/FOLDER), and exit 0 only when the "
                                "owner of --profile is matched and shown live within --timeout. Exit 1 no match or "
                                "not live, 2 error, 3 refused (remote session, or locked out after failed attempts). "
                                "Every attempt is logged (no images) in the data directory's audit.jsonl.")
     auth.add_argument("--profile", required=True, metavar="NAME", help="profile name")
-    auth.add_argument("--timeout", type=float, metavar="SECONDS", help="seconds for the attempt (default 10)")
-    auth.add_argument("--camera", metavar="SPEC", help="camera index (default 0), video file or folder of frames")
+    auth.add_argument("--timeout", type=float, metavar="SECONDS",
+                      help="seconds for the attempt (default 10): wall-clock seconds for a camera (ended at "
+                      "most half a second later whatever it sends), playback seconds for a video or folder")
+    auth.add_argument("--camera", metavar="SPEC", help="camera index (default 0) or device (/dev/video2), video "
+                      "file or folder of frames")
     auth.add_argument("--challenge", action="store_true", help="ask for a random blink or head turn")
     auth.add_argument("--allow-remote", action="store_true", help="allow running in an SSH session")
     auth.set_defaults(run=_cmd_auth)
@@ -717,6 +927,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "retries for the owner; the default 0.95 accepts about 1 in 100,000 strangers' photos).")
     threshold.add_argument("name", metavar="NAME", help="profile name")
     threshold.add_argument("value", nargs="?", type=float, metavar="VALUE", help="new threshold (distance, 0.05-2)")
+    threshold.add_argument("--yes", action="store_true",
+                           help="set it even when more than 1 stranger in 100 would be accepted")
     threshold.set_defaults(run=_cmd_threshold)
 
     alpha = commands.add_parser("alpha", parents=[data], help="show, set or turn off a profile's alpha (cohort) rule",
@@ -734,6 +946,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("name", metavar="NAME", help="profile name")
     calibrate.add_argument("--far", type=float, default=1e-5, help="target false accept rate (default 1e-5)")
     calibrate.add_argument("--dry-run", action="store_true", help="print the threshold without setting it")
+    calibrate.add_argument("--yes", action="store_true",
+                           help="set it even when more than 1 stranger in 100 would be accepted")
     calibrate.set_defaults(run=_cmd_calibrate)
 
     train = commands.add_parser("train", parents=[data], help="adapt the network to a profile's owner (triplet loss)",

@@ -12,13 +12,13 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
-from .camera import VIDEO_SUFFIXES, Frame, open_source
+from .camera import DEFAULT_DARK_THRESHOLD, VIDEO_SUFFIXES, Frame, is_camera, open_source
 from .images import ImageError, read_rgb
 from .detection import Face
 from .pipeline import Embedding, FacePipeline
 from .profile import Template
 from .quality import assess
-from .verification import NO_FACE, SEVERAL_FACES, distance_to_profile, face_problem
+from .verification import NO_FACE, SEVERAL_FACES, TOO_DARK, distance_to_profile, face_problem
 
 #: During enrollment another face of at least this share of the largest face's box area makes it unclear
 #: who is enrolling, so the frame is dropped; smaller faces (people far behind) are ignored.
@@ -106,16 +106,14 @@ def enroll_photo(pipeline: FacePipeline, path: Path, result: EnrollmentResult) -
 
 
 def enroll_video(pipeline: FacePipeline, path: Path, result: EnrollmentResult,
-                 per_video: int = TEMPLATES_PER_VIDEO) -> None:
+                 per_video: int = TEMPLATES_PER_VIDEO, dark_threshold: float = DEFAULT_DARK_THRESHOLD) -> None:
     """Pick up to ``per_video`` good frames of a video file; see :func:`enroll_frames`.
 
     Raises:
         faceid_desktop.camera.SourceError: the video cannot be opened.
     """
-    with open_source(Path(path).resolve()) as source:
+    with open_source(Path(path).resolve(), dark_threshold=dark_threshold) as source:
         enroll_frames(pipeline, source, result, per_video)
-        if source.skipped_dark:
-            result.dropped["too dark"] += source.skipped_dark
 
 
 def enroll_frames(pipeline: FacePipeline, frames: Iterable[Frame], result: EnrollmentResult,
@@ -134,7 +132,8 @@ def enroll_frames(pipeline: FacePipeline, frames: Iterable[Frame], result: Enrol
         last_sampled = frame.timestamp
         _, found, problem = examine(pipeline, cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
         if problem is not None:
-            result.dropped[problem] += 1
+            # an unlit frame explains a missing face; a found face is judged on its own light
+            result.dropped[TOO_DARK if problem == NO_FACE and frame.dark else problem] += 1
             continue
         template = _template(found, f"{frame.source}#t={frame.timestamp:.2f}")
         candidates.append((frame.timestamp, template.quality, template))
@@ -154,11 +153,15 @@ def enroll_frames(pipeline: FacePipeline, frames: Iterable[Frame], result: Enrol
 
 
 def collect_templates(pipeline: FacePipeline, inputs: list[Path | int],
-                      camera_seconds: float = CAMERA_SECONDS) -> EnrollmentResult:
+                      camera_seconds: float = CAMERA_SECONDS,
+                      dark_threshold: float = DEFAULT_DARK_THRESHOLD) -> EnrollmentResult:
     """Build the templates of a new profile from photo files, videos and cameras (folders already expanded).
 
     Args:
-        inputs: photo and video paths, and camera indices (each filmed for ``camera_seconds``).
+        inputs: photo and video paths, and cameras (indices or device nodes), each filmed for
+            ``camera_seconds`` of wall-clock time (checked on every frame, dark ones included).
+        dark_threshold: see :func:`faceid_desktop.camera.open_source`; frames without a face that are this
+            dark are counted as ``too dark``.
 
     Unreadable photos are reported in ``errors`` and skipped; a video or camera that cannot be opened raises.
 
@@ -167,11 +170,11 @@ def collect_templates(pipeline: FacePipeline, inputs: list[Path | int],
     """
     result = EnrollmentResult()
     for item in inputs:
-        if isinstance(item, int):
-            with open_source(item) as source:
+        if is_camera(item):
+            with open_source(item, dark_threshold=dark_threshold, wall_timeout=camera_seconds) as source:
                 enroll_frames(pipeline, takewhile(lambda f: f.timestamp < camera_seconds, source), result)
         elif item.suffix.lower() in VIDEO_SUFFIXES:
-            enroll_video(pipeline, item, result)
+            enroll_video(pipeline, item, result, dark_threshold=dark_threshold)
         else:
             enroll_photo(pipeline, item, result)
     return result

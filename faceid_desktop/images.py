@@ -16,7 +16,11 @@ A file is checked before it is decoded, so damaged or hostile files fail fast an
    16-bit samples are scaled by 1/256 (65535 -> 255, not clipped) and an alpha channel is dropped, the
    colour under transparent pixels kept as stored.
 
-Other truncated formats (PNG, WebP, TIFF, BMP, PGM/PPM) are refused by OpenCV's own decoders.
+A PNG must be complete too: its chunks, walked by their lengths, must reach the ``IEND`` chunk. libpng
+would refuse a cut-short PNG anyway, but it prints its own line on stderr first ("libpng error: Read
+Error"), which the command line's one-line errors must not be mixed with.
+
+Other truncated formats (WebP, TIFF, BMP, PGM/PPM) are refused by OpenCV's own decoders.
 """
 
 from __future__ import annotations
@@ -100,6 +104,8 @@ def read_bgr(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
     buffer = np.frombuffer(data, dtype=np.uint8)
     if image_format in ("JPEG", "MPO") and not _jpeg_reaches_eoi(buffer):
         raise ImageError(f"{path}: truncated JPEG (the file ends before the image does; an interrupted copy?)")
+    if image_format == "PNG" and not _png_reaches_iend(data):
+        raise ImageError(f"{path}: truncated PNG (the file ends before the image does; an interrupted copy?)")
     try:
         image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     except cv2.error:
@@ -143,6 +149,27 @@ def _read_header(path: Path, f: BinaryIO) -> tuple[str, tuple[int, int]]:
     # Pillow's own message only helps when a format plugin accepted the file and then failed
     detail = "" if unidentified else ": " + (str(problem).splitlines() or [type(problem).__name__])[0]
     raise ImageError(f"{path}: damaged or truncated {kind or 'image'} file (unreadable header{detail})")
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_reaches_iend(data: bytes) -> bool:
+    """True when the PNG's chunks (4-byte big-endian length, 4-byte type, data, 4-byte CRC), walked from
+    the signature, reach an ``IEND`` chunk that fits in the file. Costs one step per chunk."""
+    pos, n = len(_PNG_SIGNATURE), len(data)
+    if not data.startswith(_PNG_SIGNATURE):
+        return False
+    while pos + 8 <= n:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > n:
+            return False
+        if kind == b"IEND":
+            return True
+        pos = end
+    return False
 
 
 def _jpeg_reaches_eoi(data: np.ndarray) -> bool:

@@ -9,7 +9,8 @@ import numpy as np
 
 #: Profile names: letters, digits, '.', '_' and '-', 1 to 64 characters, starting with a letter, digit or '_'
 #: (not '.', a hidden file, nor '-', which a command line would take for an option).
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "me\n" pass as a second "me".
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}\Z")
 
 
 def check_name(name: str) -> str:
@@ -19,7 +20,7 @@ def check_name(name: str) -> str:
         ValueError: the name is empty, too long, starts with '.', or holds characters other than letters,
             digits, '.', '_' and '-' (so that it is always a safe file name).
     """
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ValueError(
             f"invalid profile name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter, digit or '_'"

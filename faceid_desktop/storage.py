@@ -44,8 +44,6 @@ import numbers
 import os
 import re
 import secrets
-import shlex
-import stat
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import fields
@@ -58,6 +56,7 @@ import platformdirs
 import safetensors.numpy
 
 from .profile import NAME_PATTERN, Adapter, DecisionSettings, Profile, Template, check_name
+from .safefs import UntrustedPathError, check_directory, check_stat, open_regular
 
 try:
     import fcntl
@@ -171,7 +170,8 @@ class ProfileStore:
         Raises:
             ValueError: ``name`` is not a valid profile name (see :func:`~faceid_desktop.profile.check_name`).
         """
-        return self._json_path(check_name(name)).is_file()
+        # lexists: anything at that name (even a FIFO or a dangling symlink) is reported by load, not ignored
+        return os.path.lexists(self._json_path(check_name(name)))
 
     # ------------------------------------------------------------------ load
 
@@ -325,7 +325,7 @@ class ProfileStore:
         self._make_directory()
         with self._locked(exclusive=True) as dir_fd:
             current = None
-            if self._json_path(name).is_file():
+            if os.path.lexists(self._json_path(name)):
                 try:
                     current = self._load_locked(name, model_id, dir_fd)
                 except OutdatedProfileError:
@@ -451,36 +451,31 @@ class ProfileStore:
             os.close(fd)  # also releases the lock
 
     def _check_directory(self, dir_fd: int | None) -> None:
-        if dir_fd is not None and os.fstat(dir_fd).st_mode & 0o022:
-            raise ProfileError(
-                f"{self.directory}: profile directory is writable by group or others, so another user could "
-                "replace your face templates; refusing to use it. "
-                f"Fix with: chmod 700 {shlex.quote(str(self.directory))}",
-                self.directory,
-            )
+        """Refuse a data or profile directory that another account owns or can write (see
+        :mod:`faceid_desktop.safefs`): it could hold that account's face under our profile's name."""
+        if dir_fd is None:
+            return
+        try:
+            check_directory(self.root)
+            check_stat(os.fstat(dir_fd), self.directory, "directory")
+        except UntrustedPathError as error:
+            raise ProfileError(str(error), error.path) from None
 
     def _read(self, path: Path, expected_size: int | None, missing) -> bytes:
-        """The bytes of a regular, private file; ``missing()`` is raised when it does not exist."""
+        """The bytes of a regular, private file of ours; ``missing()`` is raised when it does not exist.
+
+        A FIFO, device, directory or symlink in its place is refused at once, never waited on.
+        """
         try:
-            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY)
+            fd = open_regular(path)
         except FileNotFoundError:
             raise missing() from None
+        except UntrustedPathError as error:
+            raise ProfileError(str(error), path) from None
         except OSError as error:
-            if error.errno == errno.ELOOP:
-                problem = "is a symbolic link; profile files must be regular files"
-            else:
-                problem = f"cannot read: {error.strerror}"
-            raise ProfileError(f"{path}: {problem}", path) from None
+            raise ProfileError(f"{path}: cannot read: {error.strerror or error}", path) from None
         with os.fdopen(fd, "rb") as f:
             info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ProfileError(f"{path}: not a regular file", path)
-            if _POSIX and info.st_mode & 0o022:
-                raise ProfileError(
-                    f"{path}: writable by group or others, so another user could replace your face "
-                    f"templates; refusing to use it. Fix with: chmod 600 {shlex.quote(str(path))}",
-                    path,
-                )
             if expected_size is None:
                 if info.st_size > _MAX_JSON_BYTES:
                     raise ProfileError(f"{path}: {info.st_size} bytes, too large for a profile file", path)
@@ -655,6 +650,8 @@ def _parse_json(raw: bytes) -> Any:
         raise _Invalid(f"invalid JSON: not UTF-8 text (byte {error.start}); the file is damaged") from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _Invalid("invalid JSON: nested too deeply for a profile") from None
     except json.JSONDecodeError as error:
         ends_early = error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string")
         what = "truncated JSON (the file ends too early)" if ends_early else "invalid JSON"

@@ -80,18 +80,19 @@ def test_darkness_measure():
         darkness(np.zeros((48, 64, 3), np.float32))
 
 
-def test_dark_images_in_a_folder_are_skipped_and_counted(tmp_path):
+def test_dark_images_in_a_folder_are_marked_not_skipped(tmp_path):
+    """Issue 11: a dark frame still reaches the detector (an IR face on a black background); it is marked."""
     cv2.imwrite(str(tmp_path / "a_black.png"), np.zeros((48, 64, 3), np.uint8))
     cv2.imwrite(str(tmp_path / "b_lit.png"), _lit())
     with open_source(tmp_path) as source:
         frames = list(source)
-    assert [f.source.endswith("b_lit.png") for f in frames] == [True]
-    assert frames[0].index == 1 and frames[0].timestamp == pytest.approx(0.1)
-    assert source.skipped_dark == 1 and source.read_errors == 0
+    assert [(f.source.endswith("b_lit.png"), f.dark) for f in frames] == [(False, True), (True, False)]
+    assert frames[1].index == 1 and frames[1].timestamp == pytest.approx(0.1)
+    assert source.dark_frames == 1 and source.read_errors == 0
 
     with open_source(tmp_path, dark_threshold=100) as source:
-        assert len(list(source)) == 2
-    assert source.skipped_dark == 0
+        assert [f.dark for f in source] == [False, False]
+    assert source.dark_frames == 0
 
 
 def test_dark_threshold_is_a_percentage_of_pixels(tmp_path):
@@ -99,9 +100,9 @@ def test_dark_threshold_is_a_percentage_of_pixels(tmp_path):
     half[:, :40] = 0  # 62.5 % black
     cv2.imwrite(str(tmp_path / "half.png"), half)
     with open_source(tmp_path, dark_threshold=50) as source:
-        assert list(source) == [] and source.skipped_dark == 1
+        assert [f.dark for f in source] == [True] and source.dark_frames == 1
     with open_source(tmp_path, dark_threshold=70) as source:
-        assert len(list(source)) == 1
+        assert [f.dark for f in source] == [False]
 
 
 # --- image folders -------------------------------------------------------------------------------------
@@ -167,9 +168,10 @@ def test_generated_video_with_dark_frames(tmp_path):
     with open_source(path) as source:
         assert source.kind == "video" and source.fps == pytest.approx(10.0)
         got = list(source)
-    assert [f.index for f in got] == [0, 2, 3, 4, 6, 7, 8, 10, 11]
-    assert [f.timestamp for f in got] == pytest.approx([i / 10 for i in (0, 2, 3, 4, 6, 7, 8, 10, 11)])
-    assert source.skipped_dark == 3
+    assert [f.index for f in got] == list(range(12))
+    assert [f.index for f in got if f.dark] == [1, 5, 9]
+    assert [f.timestamp for f in got] == pytest.approx([i / 10 for i in range(12)])
+    assert source.dark_frames == 3
     assert all(f.source == str(path) for f in got)
 
 
@@ -196,7 +198,7 @@ def test_real_video_has_no_dark_frames(shared):
         for frame in source:
             if frame.index >= 30:
                 break
-    assert source.skipped_dark == 0
+    assert source.dark_frames == 0
 
 
 def test_text_file_named_mp4(tmp_path):
@@ -222,7 +224,7 @@ def test_file_that_is_neither_video_nor_folder(tmp_path):
 
 def test_missing_file(tmp_path):
     assert issubclass(SourceError, OSError)
-    with pytest.raises(SourceError, match=f"no such file or folder: {tmp_path / 'gone.mp4'}"):
+    with pytest.raises(SourceError, match=f"{tmp_path / 'gone.mp4'}: no such file or folder"):
         open_source(tmp_path / "gone.mp4")
 
 
@@ -259,11 +261,11 @@ def test_camera_frames_then_unplugged(fake_camera):
     with pytest.raises(SourceError, match="camera 0 stopped delivering frames after 6 frames"):
         for frame in source:
             got.append(frame)
-    assert [f.index for f in got] == [0, 1, 3, 4]
+    assert [f.index for f in got] == [0, 1, 2, 3, 4, 5] and [f.dark for f in got].count(True) == 2
     assert all(f.source == "camera:0" for f in got)
     times = [f.timestamp for f in got]
     assert times == sorted(times) and times[0] >= 0
-    assert source.skipped_dark == 2
+    assert source.dark_frames == 2
     assert made[0].released and source.closed
 
 
@@ -307,3 +309,46 @@ def test_bad_arguments(tmp_path):
         open_source(True)
     with pytest.raises(TypeError):
         open_source(1.5)
+
+
+# --- issue 11: wall-clock timeouts, device nodes, odd paths -------------------------------------------------
+
+
+def test_a_black_camera_ends_at_the_wall_clock_timeout(fake_camera):
+    made = fake_camera(frames=10**9, dark_every=1)
+    start = time.monotonic()
+    with open_source(0, wall_timeout=0.3) as source:
+        frames = sum(1 for _ in source)
+    assert source.timed_out and frames > 0 and source.dark_frames == frames
+    assert time.monotonic() - start < 1.3 and made[0].released
+
+
+def test_camera_index_out_of_range_is_one_line(monkeypatch):
+    def never(*args):
+        raise AssertionError("OpenCV must not be asked")
+
+    monkeypatch.setattr(camera.cv2, "VideoCapture", never)
+    with pytest.raises(SourceError, match=r"camera index 2147483648 is out of range \(0-99"):
+        open_source("2147483648")
+
+
+def test_symlink_loop_is_named(tmp_path):
+    loop = tmp_path / "loop.mp4"
+    loop.symlink_to(loop)
+    with pytest.raises(SourceError, match="symbolic link loop"):
+        open_source(loop)
+
+
+def test_device_node_that_cannot_be_opened_is_reported_as_such(monkeypatch):
+    null = __import__("pathlib").Path("/dev/null")  # a character device that is no camera
+
+    class Closed:
+        def isOpened(self):  # noqa: N802 - OpenCV's name
+            return False
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(camera.cv2, "VideoCapture", lambda *args: Closed())
+    with pytest.raises(SourceError, match="camera /dev/null exists but could not be opened"):
+        open_source(null)

@@ -57,15 +57,18 @@ def test_profiles_and_threshold_commands(enrolled, capsys):
     code, out, _ = run(capsys, "profiles", "show", "me", "--json")
     shown = json.loads(out)
     assert code == 0 and shown["templates"] == 4 and shown["settings"]["threshold"] == DecisionSettings().threshold
-    code, out, _ = run(capsys, "threshold", "me", "0.42")
-    assert code == 0 and "strangers would be accepted" in out  # the estimate, in words
-    assert ProfileStore().load("me").settings.threshold == 0.42
+    code, out, err = run(capsys, "threshold", "me", "0.3")
+    assert code == 0 and "strangers would be accepted" in out and not err  # the estimate, in words
+    assert ProfileStore().load("me").settings.threshold == 0.3
     code, _, err = run(capsys, "threshold", "me", "-1")
     assert code == 2 and "threshold" in err
-    code, _, err = run(capsys, "threshold", "me", "0.7")
+    code, _, err = run(capsys, "threshold", "me", "0.7")  # most strangers: only with --yes
+    assert code == 2 and "--yes" in err and "nothing changed" in err
+    assert ProfileStore().load("me").settings.threshold == 0.3
+    code, _, err = run(capsys, "threshold", "me", "0.7", "--yes")
     assert code == 0 and "warning" in err and "strangers" in err
-    assert run(capsys, "threshold", "me", "0.42")[0] == 0
-    assert ProfileStore().load("me").settings.threshold == 0.42
+    assert run(capsys, "threshold", "me", "0.3")[0] == 0
+    assert ProfileStore().load("me").settings.threshold == 0.3
     assert run(capsys, "profiles", "remove", "me")[0] == 0
     assert run(capsys, "profiles", "list", "--json")[1].strip() == "[]"
 
@@ -94,12 +97,12 @@ def test_concurrent_commands_lose_nothing(home, seed):
 
     main(["enroll", "race", str(seed / "ME" / "ME_1.jpg")])
     jobs = [["enroll", "race", str(seed / "ME" / f"ME_{i}.jpg"), "--add"] for i in (2, 3, 4)]
-    jobs.append(["threshold", "race", "0.4"])
+    jobs.append(["threshold", "race", "0.33"])
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         codes = list(pool.map(main, jobs))
     assert codes == [0, 0, 0, 0]
     profile = ProfileStore().load("race")
-    assert len(profile.templates) == 4 and profile.settings.threshold == 0.4
+    assert len(profile.templates) == 4 and profile.settings.threshold == 0.33
 
 
 def test_data_dir_option(tmp_path, home, seed, capsys):
@@ -332,8 +335,8 @@ def test_verify_live_unlocks_the_blinking_owner_not_a_still(aoc, shared, tmp_pat
 def test_auth_exit_codes_lockout_and_audit(aoc, shared, tmp_path, capsys, monkeypatch):
     from faceid_desktop.lockout import AuditLog, Lockout
 
-    code, out, _ = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
-    assert code == 0 and "UNLOCKED" in out
+    code, out, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
+    assert code == 0 and "UNLOCKED" in out, out + err
     monkeypatch.setenv("SSH_CONNECTION", "10.0.0.5 5555 10.0.0.1 22")
     code, _, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
     assert code == 3 and "remote session" in err

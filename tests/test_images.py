@@ -131,7 +131,17 @@ def test_truncated_png_is_refused(tmp_path):
     data = encoded.tobytes()
     path = tmp_path / "cut.png"
     path.write_bytes(data[: len(data) // 2])
-    _expect_error(path, "damaged or truncated PNG")
+    _expect_error(path, "truncated PNG")
+
+
+def test_truncated_png_prints_nothing_but_our_error(tmp_path, capfd):
+    """libpng would print its own "libpng error" line on the C-level stderr before ours (issue 11)."""
+    data = cv2.imencode(".png", _smooth_rgb())[1].tobytes()
+    for cut in (len(data) - 1, len(data) - 12, 40):
+        path = tmp_path / f"cut{cut}.png"
+        path.write_bytes(data[:cut])
+        _expect_error(path, "truncated PNG")
+    assert capfd.readouterr().err == ""
 
 
 def test_too_many_pixels_is_refused_from_the_header(tmp_path, monkeypatch):

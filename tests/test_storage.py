@@ -13,6 +13,7 @@ import os
 import signal
 import stat
 import threading
+import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 
 from faceid_desktop import storage
-from faceid_desktop.profile import Adapter, DecisionSettings, Profile, Template
+from faceid_desktop.profile import Adapter, DecisionSettings, Profile, Template, check_name
 from faceid_desktop.storage import ProfileError, ProfileStore, default_data_dir
 
 MODEL = "ab" * 32
@@ -589,3 +590,59 @@ def test_schema1_profile_is_read_and_its_threshold_rescaled(saved):
     assert loaded.settings.threshold == pytest.approx(0.31, abs=0.01)  # the same operating point
     saved.save(loaded)
     assert json.loads(json_path(saved).read_text())["schema"] == storage.SCHEMA
+
+
+# ---------------------------------------------------------------------- issue 11: untrusted files
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files to another user (chown)")
+@pytest.mark.parametrize("what", ["directory", "json", "arrays"])
+def test_foreign_owned_profile_is_refused(saved, what):
+    """Another user's profile directory or files (their face as ours, 0644 or 0700) are never trusted."""
+    targets = {"directory": [saved.directory], "json": [json_path(saved)], "arrays": [arrays_path(saved)]}[what]
+    if what == "directory":
+        targets += list(saved.directory.iterdir())
+    for path in targets:
+        os.chown(path, 65534, 65534)
+        if path.is_file():
+            path.chmod(0o644)
+    message = refused(saved, "owned by", "not by you", "chown")
+    assert str(targets[0]) in message
+
+
+def test_open_data_directory_is_refused(saved):
+    saved.root.chmod(0o777)
+    refused(saved, str(saved.root), "writable by group or others", "chmod 700")
+    saved.root.chmod(0o700)
+    assert_same(saved.load("alice"), make_profile())
+
+
+@pytest.mark.parametrize("which", ["json", "arrays"])
+def test_fifo_in_place_of_a_profile_file_is_refused_at_once(saved, which):
+    path = json_path(saved) if which == "json" else arrays_path(saved)
+    path.unlink()
+    os.mkfifo(path, 0o600)
+    start = time.monotonic()
+    refused(saved, str(path), "FIFO, not a regular file")
+    assert time.monotonic() - start < 1
+
+
+def test_arrays_replaced_by_a_directory_is_one_clear_line(saved):
+    path = arrays_path(saved)
+    path.unlink()
+    path.mkdir()
+    message = refused(saved, str(path), "a directory, not a regular file")
+    assert "Is a directory" not in message
+
+
+def test_deeply_nested_json_is_invalid_not_a_crash(saved):
+    json_path(saved).write_bytes(b"[" * 100_000)
+    refused(saved, "nested too deeply")
+
+
+@pytest.mark.parametrize("name", ["alice\n", "alice\r", "alice ", "\nalice"])
+def test_a_trailing_newline_is_not_a_second_name(store, name):
+    with pytest.raises(ValueError, match="invalid profile name"):
+        check_name(name)
+    with pytest.raises(ValueError, match="invalid profile name"):
+        store.save(make_profile(name=name))

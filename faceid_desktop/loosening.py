@@ -1,0 +1,127 @@
+"""How loose a threshold is: its estimated false accept rate, and whether setting it needs a warning or a
+confirmation. Shared by the command line and the app's Tune panel (pure functions, no Qt).
+
+Levels (the FAR is the estimated share of strangers' faces accepted):
+
+- ``ok``: FAR at most :data:`WARN_FAR` (1 in 1,000): stated, nothing more;
+- ``warn``: above it: a warning (the command line on stderr; the panel in red);
+- ``confirm``: above :data:`CONFIRM_FAR` (1 in 100): the change also needs ``--yes`` (command line) or an
+  explicit confirmation (app), since one stranger in a hundred or more would get in.
+
+The FAR of a profile without an adapter comes from the calibration (population statistics, see
+:mod:`faceid_desktop.calibration`). Those tables describe the pretrained embedding only, so for an adapted
+profile it is measured instead on synthetic strangers drawn from the population model
+(:class:`~faceid_desktop.background.BackgroundModel`) and passed through the profile's own adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .profile import Profile
+
+#: Above this estimated FAR, setting a threshold warns.
+WARN_FAR = 1e-3
+#: Above this estimated FAR, setting a threshold needs a confirmation (``--yes``).
+CONFIRM_FAR = 1e-2
+#: Synthetic strangers drawn to measure an adapted profile's FAR (resolution 1 in this many).
+SYNTHETIC_STRANGERS = 20_000
+_SEED = 0  # the same strangers every time: the estimate of a setting must not change between runs
+
+OK, WARN, CONFIRM = "ok", "warn", "confirm"
+
+
+@dataclass(frozen=True)
+class FarEstimate:
+    """An estimated false accept rate.
+
+    Attributes:
+        far: share of strangers' faces accepted, 0 to 1.
+        method: ``calibration`` or ``synthetic strangers``.
+        words: the FAR in words, e.g. ``about 1 in 10,000 strangers would be accepted``.
+    """
+
+    far: float
+    method: str
+    words: str
+
+
+@dataclass(frozen=True)
+class Loosening:
+    """What setting a threshold with this estimated FAR calls for.
+
+    Attributes:
+        level: ``ok``, ``warn`` or ``confirm`` (see the module docstring).
+        far: the estimated FAR.
+        message: one line for the user: the estimate in words, and for ``warn``/``confirm`` the risk.
+    """
+
+    level: str
+    far: float
+    message: str
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """True when the change must be confirmed (``--yes``, or a dialog in the app)."""
+        return self.level == CONFIRM
+
+
+def classify_far(far: float, threshold: float | None = None, words: str | None = None) -> Loosening:
+    """Classify an estimated FAR as ``ok``, ``warn`` or ``confirm``, with the message to show.
+
+    Args:
+        far: estimated share of strangers accepted, 0 to 1.
+        threshold: the distance threshold it belongs to, named in the message when given.
+        words: the FAR in words (e.g. :attr:`FarEstimate.words`); a plain "1 in N" when None.
+
+    Raises:
+        ValueError: ``far`` is not a number from 0 to 1.
+    """
+    if not (isinstance(far, (int, float)) and 0.0 <= far <= 1.0):
+        raise ValueError(f"a false accept rate is a number from 0 to 1, got {far!r}")
+    if words is None:
+        words = "no stranger would be accepted" if far == 0 else f"about 1 in {max(round(1 / far), 1):,} strangers would be accepted"
+    head = f"threshold {threshold:.3g}: " if threshold is not None else ""
+    if far > CONFIRM_FAR:
+        return Loosening(CONFIRM, far, f"{head}estimated FAR {far:.2g}: {words}; more than 1 stranger in 100 "
+                         "would be let in")
+    if far > WARN_FAR:
+        return Loosening(WARN, far, f"{head}estimated FAR {far:.2g}: {words}; more than 1 stranger in 1,000 "
+                         "would be let in")
+    return Loosening(OK, far, f"{head}estimated FAR {far:.2g}: {words}")
+
+
+def estimate_far(profile: Profile, threshold: float) -> FarEstimate:
+    """The estimated FAR of ``profile`` at a distance ``threshold`` (see the module docstring).
+
+    Raises:
+        ValueError: a profile without templates; a damaged shipped statistics file.
+    """
+    from .calibration import calibrate, describe_far
+
+    if profile.adapter is None:
+        far = float(calibrate(profile).far_at(threshold))
+        return FarEstimate(far, "calibration", describe_far(far))
+    from .background import BackgroundModel
+    from .verification import ProfileScorer
+
+    strangers = BackgroundModel.load().sample_images(SYNTHETIC_STRANGERS, np.random.default_rng(_SEED))
+    accepted = int(np.count_nonzero(ProfileScorer(profile, cohort=strangers[:1]).distance(strangers) <= threshold))
+    far = accepted / SYNTHETIC_STRANGERS
+    if accepted == 0:
+        words = f"none of {SYNTHETIC_STRANGERS:,} synthetic strangers accepted (fewer than 1 in {SYNTHETIC_STRANGERS:,})"
+    else:
+        words = f"{describe_far(far)} ({accepted:,} of {SYNTHETIC_STRANGERS:,} synthetic strangers)"
+    return FarEstimate(far, "synthetic strangers", words)
+
+
+def assess_threshold(profile: Profile, threshold: float) -> Loosening:
+    """:func:`estimate_far` then :func:`classify_far` for setting ``threshold`` on ``profile``."""
+    estimate = estimate_far(profile, threshold)
+    return classify_far(estimate.far, threshold, estimate.words)
+
+
+__all__ = ["CONFIRM", "CONFIRM_FAR", "OK", "WARN", "WARN_FAR", "FarEstimate", "Loosening", "assess_threshold",
+           "classify_far", "estimate_far"]
