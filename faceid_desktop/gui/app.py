@@ -58,6 +58,41 @@ def has_display(environ: Mapping[str, str] | None = None, platform: str | None =
     return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
 
 
+def binding_problem() -> str | None:
+    """One line saying why the installed Qt binding would crash the app, or None when it is sound.
+
+    PySide6 6.12.0 loses references when Python emits a signal: one to ``True`` per emit, and references
+    to the arguments of emits queued to another thread (seen with ``None``). The camera threads emit several
+    signals per frame, so on Python 3.11, where ``True`` and ``None`` are ordinary counted objects (they are
+    immortal from 3.12 on), a count reaches zero within minutes and Python aborts ("bool_dealloc:
+    deallocating True or False", or "none_dealloc"). Measured, not read off the version number, so a fixed
+    build passes.
+    """
+    if sys.version_info >= (3, 12):
+        return None
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import QObject, Signal
+
+    class _Probe(QObject):
+        ping = Signal()
+
+    probe = _Probe()
+    emits = 64
+    before = sys.getrefcount(True)
+    for _ in range(emits):
+        probe.ping.emit()
+    lost = before - sys.getrefcount(True)
+    if lost < emits // 2:  # other threads may move the count a little; the bug loses one per emit
+        return None
+    import ctypes
+
+    for _ in range(lost):  # give back what the probe took, or Python would abort at exit instead
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
+    return (f"faceid-desktop: PySide6 {pyside_version} has a reference-count bug that would crash the app on "
+            f"Python {sys.version_info.major}.{sys.version_info.minor}; install a tested version: "
+            "pip install 'PySide6-Essentials>=6.6,<6.12'")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the app; returns the exit code (2 with one line on stderr when the arguments are wrong or there is
     no display: Qt would otherwise abort with a core dump)."""
@@ -70,6 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.training_steps < 0:
         print("faceid-desktop: --training-steps must be 0 or more", file=sys.stderr)
+        return 2
+
+    problem = binding_problem()
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
 
     from PySide6.QtCore import Qt
