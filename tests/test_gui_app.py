@@ -416,3 +416,25 @@ def test_python_m_dispatches_cli_commands(monkeypatch, tmp_path, capsys):
     args = build_parser().parse_args(["--camera", "clip.mp4", "--screen", "tune"])
     assert args.camera == "clip.mp4" and args.screen == "tune"
     assert os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+
+
+def test_missing_system_libraries_are_named_in_one_line(monkeypatch, capsys):
+    from faceid_desktop.gui import app
+
+    line = app.missing_libraries({"DISPLAY": ":0"}, "linux", loadable=lambda soname: "cursor" not in soname)
+    assert line is not None and "\n" not in line
+    assert "sudo apt install libxcb-cursor0'" in line and "sudo dnf install xcb-util-cursor'" in line
+    assert app.missing_libraries({"DISPLAY": ":0"}, "linux", loadable=lambda soname: True) is None
+    assert app.missing_libraries({"QT_QPA_PLATFORM": "offscreen"}, "linux", loadable=lambda s: False) is None
+    assert app.missing_libraries({"DISPLAY": ":0"}, "darwin", loadable=lambda s: False) is None
+    # the app stops with that line (exit 2) instead of Qt's abort
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setattr(app, "_loadable", lambda soname: "cursor" not in soname)
+    assert app.main([]) == 2
+    assert capsys.readouterr().err.strip().endswith("'sudo dnf install xcb-util-cursor' (Fedora)")
+
+
+def test_no_display_message_says_what_to_do():
+    assert "offscreen" not in NO_DISPLAY  # an invisible window would run forever
+    assert "ssh -X" in NO_DISPLAY and "faceid --help" in NO_DISPLAY and "\n" not in NO_DISPLAY

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .. import __version__
 
@@ -38,8 +38,57 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Printed (to stderr, exit code 2) when there is no display to open a window on.
-NO_DISPLAY = ("faceid-desktop: no display found; run the faceid command line, "
-              "or set QT_QPA_PLATFORM=offscreen")
+NO_DISPLAY = ("faceid-desktop: no display found (DISPLAY and WAYLAND_DISPLAY are unset): start it from a "
+              "desktop session, or over SSH with X forwarding (ssh -X); without a screen use the faceid "
+              "command (faceid --help)")
+
+#: The X11 libraries Qt's xcb platform plugin loads that minimal Linux installs lack, each with its
+#: Debian/Ubuntu and Fedora package: without them Qt aborts ("xcb-cursor0 or libxcb-cursor0 is needed").
+X11_LIBRARIES = {
+    "libxcb-cursor.so.0": ("libxcb-cursor0", "xcb-util-cursor"),
+    "libxcb-icccm.so.4": ("libxcb-icccm4", "xcb-util-wm"),
+    "libxcb-keysyms.so.1": ("libxcb-keysyms1", "xcb-util-keysyms"),
+    "libxcb-image.so.0": ("libxcb-image0", "xcb-util-image"),
+    "libxcb-render-util.so.0": ("libxcb-render-util0", "xcb-util-renderutil"),
+    "libxcb-shape.so.0": ("libxcb-shape0", "libxcb"),
+    "libxcb-randr.so.0": ("libxcb-randr0", "libxcb"),
+    "libxcb-xkb.so.1": ("libxcb-xkb1", "libxcb"),
+    "libxkbcommon-x11.so.0": ("libxkbcommon-x11-0", "libxkbcommon-x11"),
+    "libEGL.so.1": ("libegl1", "libglvnd-egl"),
+    "libfontconfig.so.1": ("libfontconfig1", "fontconfig"),
+}
+
+
+def _loadable(soname: str) -> bool:
+    import ctypes
+
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return False
+    return True
+
+
+def missing_libraries(environ: Mapping[str, str] | None = None, platform: str | None = None,
+                      loadable: Callable[[str], bool] | None = None) -> str | None:
+    """One line naming the system packages to install when Qt's X11 plugin would abort for want of a
+    library, or None (not Linux, not X11, or nothing missing)."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux"):
+        return None
+    plugin = environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0].strip().lower()
+    # Qt picks Wayland by itself in a Wayland session; only an X11 start needs these
+    if plugin and plugin != "xcb" or not plugin and environ.get("WAYLAND_DISPLAY"):
+        return None
+    loadable = loadable or _loadable
+    missing = [packages for soname, packages in X11_LIBRARIES.items() if not loadable(soname)]
+    if not missing:
+        return None
+    debian = " ".join(dict.fromkeys(p[0] for p in missing))
+    fedora = " ".join(dict.fromkeys(p[1] for p in missing))
+    return (f"faceid-desktop: the window needs system libraries that are missing; install them with "
+            f"'sudo apt install {debian}' (Debian, Ubuntu) or 'sudo dnf install {fedora}' (Fedora)")
 
 
 def has_display(environ: Mapping[str, str] | None = None, platform: str | None = None) -> bool:
@@ -107,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("faceid-desktop: --training-steps must be 0 or more", file=sys.stderr)
         return 2
 
-    problem = binding_problem()
+    problem = missing_libraries() or binding_problem()
     if problem:
         print(problem, file=sys.stderr)
         return 2
