@@ -269,6 +269,7 @@ def test_unlock_screen_stays_locked_for_another_person(qtbot, make_window, live,
     qtbot.waitUntil(lambda: window.unlock.status.state == LOCKED_OUT, timeout=40_000)
     assert unlocks == [] and window.unlock.lock.state == LOCKED_OUT
     assert "try again in" in window.unlock.title.text()
+    assert window.unlock.details.text().startswith("Too many failed attempts. Last attempt rejected: ")
     entries, _ = AuditLog(window.store.root).entries()
     assert entries[0].decision == "rejected" and "locked for 60 s" in entries[0].reason
     window.close()
@@ -438,3 +439,17 @@ def test_missing_system_libraries_are_named_in_one_line(monkeypatch, capsys):
 def test_no_display_message_says_what_to_do():
     assert "offscreen" not in NO_DISPLAY  # an invisible window would run forever
     assert "ssh -X" in NO_DISPLAY and "faceid --help" in NO_DISPLAY and "\n" not in NO_DISPLAY
+
+
+def test_unlock_wording_says_matched_and_needed():
+    from faceid_desktop.gui.unlock_screen import locked_out_text, match_text, sentence
+    from faceid_desktop.profile import DecisionSettings
+
+    # "5 of 2 matching frames needed" read as 5 needed of 2: say what matched and what is needed
+    assert match_text(5, DecisionSettings()) == "5 of the last 5 frames matched (2 needed)"
+    assert match_text(0, DecisionSettings(frames_to_accept=3, window=7)) == "0 of the last 7 frames matched (3 needed)"
+    # after a full stop the next sentence starts with a capital letter
+    assert locked_out_text("last attempt rejected: no match; locked for 30 s") == \
+        "Too many failed attempts. Last attempt rejected: no match; locked for 30 s."
+    assert locked_out_text("") == "Too many failed attempts."
+    assert sentence("unlocked in 1.20 s") == "Unlocked in 1.20 s." and sentence("Done.") == "Done."
