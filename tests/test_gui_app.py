@@ -89,6 +89,7 @@ def make_window(qtbot, tmp_path: Path, pipeline, landmarks):
             store.save(profile)
         hub = CameraHub(str(camera), lambda: pipeline, source_factory=kwargs.pop("source_factory", None),
                         speed=kwargs.pop("speed", 1.0), landmarks_factory=lambda: landmarks)
+        kwargs.setdefault("device_lister", lambda skip=(): [])  # never probe a real camera device
         window = MainWindow(hub, store, AppSettings(tmp_path / "home" / "gui.ini"), options, confirm=False, **kwargs)
         qtbot.addWidget(window)
         window.resize(1000, 650)
@@ -453,3 +454,69 @@ def test_unlock_wording_says_matched_and_needed():
         "Too many failed attempts. Last attempt rejected: no match; locked for 30 s."
     assert locked_out_text("") == "Too many failed attempts."
     assert sentence("unlocked in 1.20 s") == "Unlocked in 1.20 s." and sentence("Done.") == "Done."
+
+
+class GreyCamera:
+    """An infrared camera stand-in: the owner clip as (H, W) grey frames, 25 fps, named camera:3."""
+    kind, fps, name = "camera", 25.0, "camera:3"
+
+    def __init__(self, clip: Path) -> None:
+        self.source = open_source(clip)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Frame:
+        frame = next(self.source)
+        return Frame(cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY), frame.timestamp, frame.index, self.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.source.close()
+
+
+def test_camera_picker_falls_back_to_a_working_infrared_camera(qtbot, make_window, live, owner_profile, tmp_path,
+                                                               monkeypatch):
+    from faceid_desktop.camera_list import CameraDevice
+
+    infrared = CameraDevice(3, "USB IR Camera", True, grey=True, size=(640, 360))
+
+    def source(spec):  # camera 3 is the grey clip; never a real device
+        if str(spec) == "3":
+            return GreyCamera(live / OWNER_CLIP)
+        return open_source(spec)
+
+    gone = tmp_path / "gone.mp4"  # the remembered camera no longer exists
+    window = make_window(gone, owner_profile.with_settings(timeout=8.0), source_factory=source,
+                         device_lister=lambda skip=(): [infrared], camera_fallback=True)
+    window.show_screen("unlock")
+    window.unlock.set_liveness(liveness_options(False, False))
+    qtbot.waitUntil(lambda: window.hub.spec == "3", timeout=15_000)
+    assert "does not work" in window.statusBar().currentMessage()
+    assert "camera 3: USB IR Camera (infrared" in window.camera_picker.currentText()
+    assert AppSettings(window.settings.path).camera == "3"
+    # grey frames are shown and recognised as colour ones are
+    with qtbot.waitSignal(window.unlock.unlocked, timeout=30_000):
+        pass
+    assert window.unlock.view.preview.frames_shown > 0
+    # a relative file chosen from one folder is remembered as an absolute path
+    monkeypatch.chdir(live)
+    window.camera_picker.choose(OWNER_CLIP)
+    assert window.hub.spec == str(live / OWNER_CLIP) == AppSettings(window.settings.path).camera
+    assert window.camera_picker.currentData() == str(live / OWNER_CLIP)
+    qtbot.waitUntil(lambda: window.hub.error is None and "talking_head" in window.camera_label.text(), timeout=10_000)
+    assert not window.camera_fallback  # the user's choice is never switched away from
+
+
+def test_settings_file_and_data_dir_are_private(qtbot, make_window, live, tmp_path):
+    import stat
+
+    window = make_window(live / OWNER_CLIP)
+    window.close()
+    home = tmp_path / "home"
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "gui.ini").stat().st_mode) == 0o600
+    assert not [p for p in home.iterdir() if p.name.endswith(".tmp")]
+    assert AppSettings(home / "gui.ini").geometry  # the window's size was kept

@@ -276,3 +276,71 @@ def test_latest_frame_keeps_only_the_newest():
     assert slot.newer_than(sequence, 0.01) is None
     threading.Timer(0.05, slot.put, (frames[0],)).start()
     assert slot.newer_than(sequence, 2.0)[1].index == 0
+
+
+# -- camera list (faceid_desktop.camera_list: pure, fake captures, never a real device) -------------------
+
+class FakeCapture:
+    """A cv2.VideoCapture stand-in: ``frames`` are what read() returns (None: a failed read)."""
+
+    def __init__(self, opened: bool, frames=()) -> None:
+        self.opened, self.frames, self.released = opened, list(frames), False
+
+    def isOpened(self) -> bool:  # noqa: N802
+        return self.opened
+
+    def read(self):
+        if not self.frames:
+            return False, None
+        image = self.frames.pop(0)
+        return image is not None, image
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_camera_specs_are_stored_absolute(tmp_path):
+    from faceid_desktop.camera_list import absolute_spec, camera_index
+
+    assert absolute_spec("0") == "0" and absolute_spec("camera:2") == "2" and absolute_spec(" 3 ") == "3"
+    assert absolute_spec("clips/a.mp4", cwd=tmp_path) == str(tmp_path / "clips" / "a.mp4")
+    assert absolute_spec("../x/../b", cwd=tmp_path / "sub") == str(tmp_path / "b")
+    assert absolute_spec(str(tmp_path / "f")) == str(tmp_path / "f")
+    assert absolute_spec("~/v.mp4").startswith(str(Path.home()))
+    assert camera_index("camera:4") == 4 and camera_index(1) == 1 and camera_index("a.mp4") is None
+    with pytest.raises(ValueError):
+        absolute_spec("  ")
+
+
+def test_list_devices_names_working_and_infrared_cameras(tmp_path):
+    from faceid_desktop.camera_list import CameraDevice, is_grey, list_devices, preferred_camera
+
+    (tmp_path / "video0").mkdir()
+    (tmp_path / "video0" / "name").write_text("Integrated Camera: Integrated C\n")
+    (tmp_path / "video2").mkdir()
+    (tmp_path / "video2" / "name").write_text("Integrated Camera: Integrated I\n")
+    colour = np.dstack([np.full((4, 6), v, np.uint8) for v in (10, 80, 200)])
+    grey = np.full((4, 6, 3), 90, np.uint8)
+    captures = {0: FakeCapture(True, [colour]), 1: FakeCapture(True, [None] * 5),  # a metadata node
+                2: FakeCapture(True, [None, grey]), 3: FakeCapture(False)}
+    opened = []
+
+    def open_capture(index):
+        opened.append(index)
+        return captures[index]
+
+    devices = list_devices(range(4), open_capture, root=tmp_path)
+    assert [d.index for d in devices] == [0, 2, 1]  # working first; 3 cannot be opened: not listed
+    assert devices[0] == CameraDevice(0, "Integrated Camera: Integrated C", True, False, (6, 4))
+    assert devices[1].grey and devices[1].works and "infrared" in devices[1].label()
+    assert not devices[2].works and devices[2].problem == "no frame" and devices[2].name == "camera 1"
+    assert all(c.released for c in captures.values())
+    assert devices[0].label() == "camera 0: Integrated Camera: Integrated C (6x4)"
+    # the camera in use is not opened a second time
+    opened.clear()
+    assert [d.index for d in list_devices(range(3), open_capture, root=tmp_path, skip=[0])][:1] == [0]
+    assert 0 not in opened
+    assert preferred_camera(devices).index == 0  # colour first
+    assert preferred_camera([devices[1]]).index == 2  # an infrared camera alone works too
+    assert preferred_camera([devices[2]]) is None
+    assert is_grey(np.zeros((3, 3), np.uint8)) and not is_grey(colour)

@@ -60,7 +60,14 @@ class FrameAnalysis:
 
 
 def _rgb(frame: Frame) -> np.ndarray:
-    return cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+    """The frame as a new (H, W, 3) uint8 RGB array (never a view of the frame, which the preview also
+    reads); an infrared camera's grey frame, (H, W) or (H, W, 1), is spread over the three channels."""
+    image = frame.image
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def analyse_for_enrollment(pipeline: FacePipeline, frame: Frame) -> FrameAnalysis:

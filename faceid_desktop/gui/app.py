@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="faceid-desktop", description="FaceID Desktop: enroll your face, unlock with it, tune the threshold.")
     parser.add_argument("--camera", default=None, metavar="SPEC",
-                        help="camera index (default 0, or the last one used), a video file or a folder of photos "
-                        "(files play in real time and loop)")
+                        help="camera index (default: the last one used, else 0; when that one does not work, a "
+                        "camera that does), a video file or a folder of photos (files play in real time and loop; "
+                        "remembered as an absolute path); the window's Camera menu chooses too")
     parser.add_argument("--profile", metavar="NAME", help="profile to select at start")
     parser.add_argument("--screen", choices=("enroll", "unlock", "tune"), help="screen to show at start")
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
@@ -164,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from ..camera_list import absolute_spec
     from ..storage import ProfileStore, default_data_dir
     from ..training import TrainingConfig
     from .camera_worker import CameraHub
@@ -180,9 +182,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_theme(app, args.theme)
     data_dir = args.data_dir.expanduser() if args.data_dir else default_data_dir()
     settings = AppSettings(data_dir / "gui.ini")
-    spec = args.camera or settings.camera or "0"
+    try:
+        # stored absolute: a relative clip given today must still be found when started from elsewhere
+        spec = absolute_spec(args.camera) if args.camera else (settings.camera or "0")
+    except ValueError as error:
+        print(f"faceid-desktop: --camera: {error}", file=sys.stderr)
+        return 2
     if args.camera:
-        settings.camera = args.camera
+        settings.camera = spec
+        settings.sync()
     store = ProfileStore(data_dir)
     if args.profile:
         settings.profile = args.profile
@@ -191,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = WizardOptions(target=args.captures, training=TrainingConfig(steps=max(1, args.training_steps)),
                             train=args.training_steps > 0)
     hub = CameraHub(spec)
-    window = MainWindow(hub, store, settings, options, on_unlock=args.on_unlock)
+    window = MainWindow(hub, store, settings, options, on_unlock=args.on_unlock, camera_fallback=not args.camera)
 
     def show_error(text: str) -> None:
         window.show_message(text)
