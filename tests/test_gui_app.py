@@ -92,6 +92,7 @@ def make_window(qtbot, tmp_path: Path, pipeline, landmarks):
         kwargs.setdefault("device_lister", lambda skip=(): [])  # never probe a real camera device
         window = MainWindow(hub, store, AppSettings(tmp_path / "home" / "gui.ini"), options, confirm=False, **kwargs)
         qtbot.addWidget(window)
+        window.tune.confirm_loosening = lambda question: True  # no modal dialog; tested on its own
         window.resize(1000, 650)
         window.show()
         windows.append(window)
@@ -520,3 +521,37 @@ def test_settings_file_and_data_dir_are_private(qtbot, make_window, live, tmp_pa
     assert stat.S_IMODE((home / "gui.ini").stat().st_mode) == 0o600
     assert not [p for p in home.iterdir() if p.name.endswith(".tmp")]
     assert AppSettings(home / "gui.ini").geometry  # the window's size was kept
+
+
+def test_tune_warns_in_red_and_asks_before_saving_a_loose_threshold(qtbot, make_window, owner_later_frames,
+                                                                    owner_profile):
+    from faceid_desktop.gui.tuning_panel import FAR_CONFIRM, FAR_WARN
+
+    window = make_window(owner_later_frames, owner_profile)
+    window.show_screen("tune")
+    tune = window.tune
+    qtbot.waitUntil(lambda: tune.calibration is not None, timeout=30_000)
+    grid, far = np.asarray(tune.calibration.thresholds), np.asarray(tune.calibration.far)
+
+    def threshold_with(low: float, high: float) -> float:
+        inside = grid[(far > low) & (far < high) & (grid >= 0.05) & (grid <= 1.0)]
+        return float(inside[len(inside) // 2])
+
+    red = "#e5484d"
+    tune.set_threshold(threshold_with(0, FAR_WARN / 10))
+    assert red not in tune.far_label.styleSheet()
+    tune.set_threshold(threshold_with(FAR_WARN * 1.5, FAR_CONFIRM / 1.5))  # red, but saved without a question
+    assert red in tune.far_label.styleSheet()
+    asked = []
+    tune.confirm_loosening = lambda question: asked.append(question) or False
+    assert tune.apply() and asked == []
+    saved = window.store.load("owner").settings.threshold
+    loose = threshold_with(FAR_CONFIRM * 1.5, 0.5)
+    tune.set_threshold(loose)
+    assert red in tune.far_label.styleSheet()
+    assert not tune.apply()  # refused: nothing saved
+    assert len(asked) == 1 and "strangers would be accepted" in asked[0] and "Save this setting anyway?" in asked[0]
+    assert window.store.load("owner").settings.threshold == pytest.approx(saved)
+    tune.confirm_loosening = lambda question: True
+    assert tune.apply()
+    assert window.store.load("owner").settings.threshold == pytest.approx(loose, abs=1e-3)

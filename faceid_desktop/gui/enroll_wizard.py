@@ -34,6 +34,7 @@ from .camera_view import CameraView
 from .camera_worker import CameraHub
 from .capture import DEFAULT_TARGET, POSES, CaptureSession
 from .training_worker import TrainingThread
+from .tuning_panel import IntegerAxis
 from .unlock_logic import UNLOCKED, UnlockController
 from .unlock_screen import unlock_task
 from .widgets import LockIcon, ProgressRing
@@ -324,7 +325,7 @@ class TrainingPage(QWizardPage):
         self.bar.setRange(0, options.training.steps)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(axisItems={"bottom": IntegerAxis("bottom")})
         self.plot.setTitle("Triplet loss", size="10pt")
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
