@@ -3,6 +3,7 @@ liveness, persistent lock-out and audit log), the frame slot."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 from faceid_desktop.camera import Frame
 from faceid_desktop.gui.analysis import FrameAnalysis
 from faceid_desktop.gui.camera_worker import LatestFrame
-from faceid_desktop.gui.capture import CaptureSession, guidance_for, pose_of, pose_quotas
+from faceid_desktop.gui.capture import (EYES_BASELINE_FRAMES, CaptureSession, guidance_for, pose_of, pose_quotas,
+                                        pose_summary)
 from faceid_desktop.gui.unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, PASSIVE_HINT, SEARCHING,
                                              UNLOCKED, VERIFYING, LivenessOptions, UnlockController)
 from faceid_desktop.liveness import PROMPTS, LivenessSettings
@@ -48,7 +50,7 @@ def test_pose_quotas_and_guidance():
     assert guidance_for(None) == "hold still"
 
 
-def test_capture_covers_poses_then_relaxes():
+def test_capture_covers_the_poses_it_asks_for_with_a_way_out():
     session = CaptureSession(target=4, min_interval=0.2, patience=1.0)  # quotas: 1 right, 2 front, 1 left
     assert session.offer(bad(0.0, "blurred: hold still")) == (False, "hold still")
     assert session.offer(good(0.1, seed=1))[0]
@@ -57,14 +59,38 @@ def test_capture_covers_poses_then_relaxes():
     captured, guidance = session.offer(good(0.7, seed=4))  # front is full: ask for a turn
     assert not captured and guidance.startswith("turn slightly")
     assert session.offer(good(0.8, yaw=0.3, seed=5))[0]  # turned to the left
-    assert not session.offer(good(1.0, seed=6))[0]
-    assert session.offer(good(2.0, seed=7))[0]  # no right turn for `patience` seconds: any pose will do
+    assert session.offer(good(1.1, seed=6)) == (False, "turn slightly right")
+    # asked, never given: a frontal face is still refused (the poses asked for are the poses captured) ...
+    assert session.offer(good(5.0, seed=7)) == (False, "turn slightly right") and not session.done
+    # ... and after `patience` seconds of asking, the way out is offered
+    assert not session.waiting_for_turn(1.5) and session.waiting_for_turn(2.2)
+    session.skip_turns()
+    assert session.missing() == {"right": 0, "front": 1, "left": 0} and not session.waiting_for_turn(9.0)
+    assert session.offer(good(5.2, seed=8))[0]
     assert session.done and len(session.templates) == len(session.chips) == 4
     assert session.poses == ["front", "front", "left", "front"]
+    assert pose_summary(session.poses, session.turns_skipped) == "0 turned right, 3 front, 1 turned left (turns skipped)"
     assert session.rejected == {"blurred: hold still": 1}
     assert session.templates[0].source == "clip.mp4#t=0.10"
     session.reset()
-    assert not session.done and not session.templates
+    assert not session.done and not session.templates and not session.turns_skipped
+
+
+def test_capture_refuses_closed_eyes_and_waits_for_the_open_level():
+    def eyes(t: float, ear: float, yaw: float = 0.0) -> FrameAnalysis:
+        return dataclasses.replace(good(t, yaw, seed=int(t * 10)), ear=ear)
+
+    session = CaptureSession(target=2, min_interval=0.0)
+    # the first frames measure the person's open eyes: nothing is captured yet, so never a first blink
+    assert session.offer(eyes(0.0, 0.1)) == (False, "open your eyes")  # closed for anyone
+    for i in range(EYES_BASELINE_FRAMES - 1):
+        assert session.offer(eyes(0.1 * (i + 1), 0.30)) == (False, "hold still")
+    assert session.offer(eyes(1.0, 0.30))[0]
+    assert session.offer(eyes(1.1, 0.20)) == (False, "open your eyes")  # a blink for these eyes
+    assert session.rejected["eyes closed"] == 2
+    narrow = CaptureSession(target=2, min_interval=0.0)  # narrow eyes, always about 0.19: fine
+    results = [narrow.offer(eyes(0.1 * i, 0.19 + 0.001 * (i % 2)))[0] for i in range(8)]
+    assert sum(results) == 2 and narrow.done
 
 
 def test_capture_rejects_bad_target():

@@ -24,7 +24,8 @@ pytest.importorskip("pytestqt")
 
 from faceid_desktop.gui.app import binding_problem  # noqa: E402
 
-from test_gui_app import FAST, OWNER_CLIP, STRANGER_CLIP, landmarks, live, make_window, owner_profile  # noqa: E402,F401
+from test_gui_app import (FAST, OWNER_CLIP, STRANGER_CLIP, capture_all, landmarks, live,  # noqa: E402,F401
+                          make_window, owner_profile)
 
 SOAK_SECONDS = float(os.environ.get("FACEID_SOAK_SECONDS", "75"))
 SOAK_SEED = int(os.environ.get("FACEID_SOAK_SEED", "13"))
@@ -42,7 +43,7 @@ def _enroll(qtbot, window, name: str) -> None:
     wizard.next()
     wizard.name.edit.setText(name)
     wizard.next()
-    qtbot.waitUntil(wizard.capture.isComplete, timeout=60_000)
+    capture_all(qtbot, wizard)
     wizard.next()
     wizard.next()  # no adaptation: straight to the live test
     qtbot.waitUntil(lambda: wizard.test.unlocked_in is not None, timeout=60_000)
