@@ -51,7 +51,7 @@ GUIDANCE = {
 #: EAR below which eyes count as closed whoever they belong to.
 EYES_CLOSED_EAR = 0.12
 #: Share of the person's open-eye EAR below which a frame counts as a blink.
-EYES_OPEN_SHARE = 0.75
+EYES_OPEN_SHARE = 0.65
 #: EARs needed to know the person's open-eye level before the first capture.
 EYES_BASELINE_FRAMES = 5
 
@@ -79,10 +79,11 @@ def pose_quotas(target: int) -> dict[str, int]:
 
 
 def pose_summary(poses: list[str], turns_skipped: bool = False) -> str:
-    """The poses captured in words: ``3 turned right, 9 front, 3 turned left`` (and why turns are missing)."""
+    """The poses captured in words: ``3 turned right, 9 front, 3 turned left`` (``; turns skipped`` when the
+    person went on without turning)."""
     counts = {pose: poses.count(pose) for pose in POSES}
     text = f"{counts['right']} turned right, {counts['front']} front, {counts['left']} turned left"
-    return text + (" (turns skipped)" if turns_skipped else "")
+    return text + ("; turns skipped" if turns_skipped else "")
 
 
 @dataclass
@@ -163,15 +164,13 @@ class CaptureSession:
             return False, "done"
         if analysis.problem is not None or analysis.face is None or analysis.quality is None:
             return False, self._reject(analysis.problem or NO_FACE)
+        closed = False
         if analysis.ear is not None:
             level = self.open_level()
-            if analysis.ear < max(EYES_CLOSED_EAR, EYES_OPEN_SHARE * level if level is not None else 0.0):
-                return False, self._reject("eyes closed")  # not part of the open-eye level either
-            self._ears.append(float(analysis.ear))
-            if len(self._ears) < EYES_BASELINE_FRAMES:
-                return False, "hold still"
-        if self._last_capture is not None and now - self._last_capture < self.min_interval:
-            return False, "hold still"
+            closed = analysis.ear < max(EYES_CLOSED_EAR, EYES_OPEN_SHARE * level if level is not None else 0.0)
+            if not closed:  # a blink is not part of the open-eye level
+                self._ears.append(float(analysis.ear))
+        # the pose first: a frame of a full pose is refused whatever its eyes, and the person told to turn
         pose = pose_of(analysis.quality.yaw)
         missing = self.missing()
         if missing[pose] == 0 and any(missing.values()):
@@ -179,6 +178,12 @@ class CaptureSession:
             if wanted != self._asking_for:
                 self._asking_for, self._asking_since = wanted, now
             return False, "face the camera" if wanted == "front" else f"turn slightly {wanted}"
+        if closed:
+            return False, self._reject("eyes closed")
+        if analysis.ear is not None and len(self._ears) < EYES_BASELINE_FRAMES:
+            return False, "hold still"
+        if self._last_capture is not None and now - self._last_capture < self.min_interval:
+            return False, "hold still"
         frame = analysis.frame
         self.templates.append(Template(analysis.face.vector.astype(np.float32), time.time(),
                                        f"{frame.source}#t={frame.timestamp:.2f}",
