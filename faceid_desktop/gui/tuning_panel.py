@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from collections import deque
 from typing import Callable
 
@@ -52,6 +53,25 @@ def calibrate_profile(profile: Profile) -> Calibration:
     if profile.adapter is not None:
         raise ValueError(ADAPTED_NOTE)
     return calibrate(profile)
+
+
+class SharedValue:
+    """One value handed from the GUI thread to the processing thread (the current settings): the task reads
+    this holder, never the widget, so nothing of Qt's is touched off the GUI thread."""
+
+    def __init__(self, value: object) -> None:
+        self._lock = threading.Lock()
+        self._value = value
+
+    def get(self) -> object:
+        """The value last set."""
+        with self._lock:
+            return self._value
+
+    def set(self, value: object) -> None:
+        """Replace the value."""
+        with self._lock:
+            self._value = value
 
 
 def tuning_task(scorer: ProfileScorer, settings: Callable[[], DecisionSettings]):
@@ -137,6 +157,7 @@ class TuningPanel(QWidget):
         #: Asked before Apply saves a setting whose estimated FAR is above FAR_CONFIRM: (question) -> yes.
         self.confirm_loosening: Callable[[str], bool] = self._ask
         self.profile: Profile | None = None
+        self._shared = SharedValue(DecisionSettings())
         self.settings = DecisionSettings()
         self.calibration: Calibration | None = None
         self.last_decision: bool | None = None
@@ -259,6 +280,16 @@ class TuningPanel(QWidget):
         self._set_sliders(self.settings)
         self._show_calibration()
 
+    @property
+    def settings(self) -> DecisionSettings:
+        """The settings being tried (the processing thread reads a copy through a lock)."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: DecisionSettings) -> None:
+        self._settings = value
+        self._shared.set(value)
+
     # -- control -------------------------------------------------------------------------------------------
 
     def set_profile(self, profile: Profile | None) -> None:
@@ -280,7 +311,7 @@ class TuningPanel(QWidget):
         self._task = None
         if profile is not None and profile.templates:
             try:
-                self._task = tuning_task(ProfileScorer(profile), lambda: self.settings)
+                self._task = tuning_task(ProfileScorer(profile), self._shared.get)
             except ValueError as error:
                 self.message.emit(str(error))
         self._set_sliders(self.settings)
