@@ -573,3 +573,13 @@ def test_tune_warns_in_red_and_asks_before_saving_a_loose_threshold(qtbot, make_
     tune.confirm_loosening = lambda question: True
     assert tune.apply()
     assert window.store.load("owner").settings.threshold == pytest.approx(loose, abs=1e-3)
+
+
+def test_app_refuses_a_binding_that_would_crash_it(monkeypatch, capsys):
+    from faceid_desktop.gui import app
+
+    line = "faceid-desktop: PySide6 6.12.0 has a reference-count bug ..."
+    monkeypatch.setattr(app, "binding_problem", lambda: line)
+    monkeypatch.setattr(app, "missing_libraries", lambda: None)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert app.main([]) == 2 and capsys.readouterr().err.strip() == line

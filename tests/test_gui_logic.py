@@ -370,3 +370,29 @@ def test_list_devices_names_working_and_infrared_cameras(tmp_path):
     assert preferred_camera([devices[1]]).index == 2  # an infrared camera alone works too
     assert preferred_camera([devices[2]]) is None
     assert is_grey(np.zeros((3, 3), np.uint8)) and not is_grey(colour)
+
+
+def test_settings_are_private_atomic_and_read_old_files(tmp_path):
+    import os
+    import stat
+
+    from faceid_desktop.gui.settings import AppSettings
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)  # as earlier versions of the app left it
+    os.chmod(home, 0o755)
+    (home / "gui.ini").write_text("[General]\ncamera=clip.mp4\ngeometry=@ByteArray(\\x1\\xd9)\nliveness=false\n")
+    os.chmod(home / "gui.ini", 0o644)
+    settings = AppSettings(home / "gui.ini")  # QSettings' file of an earlier version
+    assert (settings.camera, settings.liveness, settings.geometry, settings.screen) == ("clip.mp4", False, b"", "unlock")
+    settings.camera = "/abs/clip.mp4"
+    settings.geometry = b"\x01\xd9\xd0"
+    settings.sync()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700 and stat.S_IMODE((home / "gui.ini").stat().st_mode) == 0o600
+    again = AppSettings(home / "gui.ini")
+    assert (again.camera, again.liveness, again.geometry) == ("/abs/clip.mp4", False, b"\x01\xd9\xd0")
+    assert sorted(p.name for p in home.iterdir()) == ["gui.ini"]  # no temporary file left
+    with pytest.raises(ValueError):
+        settings.set("camera", "two\nlines")
+    (home / "gui.ini").write_bytes(b"\xff\xfe not an ini")
+    assert AppSettings(home / "gui.ini").camera == ""  # damaged: empty, rewritten at the next sync
