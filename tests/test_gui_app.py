@@ -583,3 +583,19 @@ def test_app_refuses_a_binding_that_would_crash_it(monkeypatch, capsys):
     monkeypatch.setattr(app, "missing_libraries", lambda: None)
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     assert app.main([]) == 2 and capsys.readouterr().err.strip() == line
+
+
+def test_closing_while_cameras_are_listed_waits_for_the_listing(qtbot, make_window, live):
+    import time
+
+    listed = []
+
+    def slow(skip=()):  # probing real devices can take seconds
+        time.sleep(1.0)
+        listed.append(skip)
+        return []
+
+    window = make_window(live / OWNER_CLIP, device_lister=slow)
+    assert window.camera_picker.listing
+    window.close()  # must not destroy the running thread (Qt would abort)
+    assert listed == [()] and not window.camera_picker._job.isRunning()

@@ -70,6 +70,12 @@ class CameraPicker(QComboBox):
         """True while the devices are being listed."""
         return self._job is not None
 
+    def wait(self, msecs: int = 10_000) -> None:
+        """Wait for a listing under way to end (before the window closes: a running thread must not be
+        destroyed)."""
+        if self._job is not None:
+            self._job.wait(msecs)
+
     def choose(self, spec: str) -> None:
         """Choose ``spec`` as the user would (made absolute, shown, and :attr:`chosen` emitted)."""
         try:

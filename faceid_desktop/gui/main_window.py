@@ -382,5 +382,6 @@ class MainWindow(QMainWindow):
             self.wizard.reject()
         self.settings.geometry = self.saveGeometry().data()
         self.settings.sync()
+        self.camera_picker.wait()
         self.hub.stop()
         super().closeEvent(event)
