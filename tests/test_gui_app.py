@@ -89,8 +89,10 @@ def make_window(qtbot, tmp_path: Path, pipeline, landmarks):
             store.save(profile)
         hub = CameraHub(str(camera), lambda: pipeline, source_factory=kwargs.pop("source_factory", None),
                         speed=kwargs.pop("speed", 1.0), landmarks_factory=lambda: landmarks)
+        kwargs.setdefault("device_lister", lambda skip=(): [])  # never probe a real camera device
         window = MainWindow(hub, store, AppSettings(tmp_path / "home" / "gui.ini"), options, confirm=False, **kwargs)
         qtbot.addWidget(window)
+        window.tune.confirm_loosening = lambda question: True  # no modal dialog; tested on its own
         window.resize(1000, 650)
         window.show()
         windows.append(window)
@@ -100,6 +102,19 @@ def make_window(qtbot, tmp_path: Path, pipeline, landmarks):
     yield make
     for window in windows:
         window.close()
+
+
+def capture_all(qtbot, wizard, timeout: int = 60_000) -> None:
+    """Wait for the capture page to finish, using its way out ("I can't turn my head") when it is offered:
+    the clips do not turn their heads when asked."""
+    page = wizard.capture
+
+    def finished() -> bool:
+        if page.cannot_turn.isVisible():
+            page.cannot_turn.click()
+        return page.isComplete()
+
+    qtbot.waitUntil(finished, timeout=timeout)
 
 
 @pytest.mark.parametrize("adapt", [False, True], ids=["pretrained", "adapted"])
@@ -116,8 +131,13 @@ def test_wizard_end_to_end_creates_profile(qtbot, make_window, live, adapt):
     wizard.name.edit.setText("alex")
     wizard.next()
     assert wizard.currentPage() is wizard.capture
-    qtbot.waitUntil(wizard.capture.isComplete, timeout=60_000)
+    capture_all(qtbot, wizard)
     assert wizard.capture.ring.value == 5 and wizard.capture.view.preview.frames_shown > 0
+    session = wizard.capture.session  # the poses asked for are the poses captured, or the turns were skipped
+    quotas = {"right": 1, "front": 3, "left": 1}
+    assert session.turns_skipped or all(session.poses.count(p) == n for p, n in quotas.items())
+    assert ("turns skipped" in wizard.capture.poses.text()) == session.turns_skipped
+    assert session.rejected.get("eyes closed", 0) >= 0 and len(session._ears) >= 5  # the eyes were measured
     wizard.next()
     assert wizard.currentPage() is wizard.not_me
     assert not wizard.not_me.adapt.isChecked() and "did not lower error rates" in wizard.not_me.adapt.text()
@@ -165,7 +185,7 @@ def test_cancel_during_training_keeps_old_profile(qtbot, make_window, live, owne
     assert wizard.currentPage() is wizard.name  # exists: must tick "replace"
     wizard.name.replace.setChecked(True)
     wizard.next()
-    qtbot.waitUntil(wizard.capture.isComplete, timeout=60_000)
+    capture_all(qtbot, wizard)
     wizard.next()
     wizard.not_me.adapt.setChecked(True)
     wizard.next()
@@ -269,6 +289,7 @@ def test_unlock_screen_stays_locked_for_another_person(qtbot, make_window, live,
     qtbot.waitUntil(lambda: window.unlock.status.state == LOCKED_OUT, timeout=40_000)
     assert unlocks == [] and window.unlock.lock.state == LOCKED_OUT
     assert "try again in" in window.unlock.title.text()
+    assert window.unlock.details.text().startswith("Too many failed attempts. Last attempt rejected: ")
     entries, _ = AuditLog(window.store.root).entries()
     assert entries[0].decision == "rejected" and "locked for 60 s" in entries[0].reason
     window.close()
@@ -416,3 +437,165 @@ def test_python_m_dispatches_cli_commands(monkeypatch, tmp_path, capsys):
     args = build_parser().parse_args(["--camera", "clip.mp4", "--screen", "tune"])
     assert args.camera == "clip.mp4" and args.screen == "tune"
     assert os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+
+
+def test_missing_system_libraries_are_named_in_one_line(monkeypatch, capsys):
+    from faceid_desktop.gui import app
+
+    line = app.missing_libraries({"DISPLAY": ":0"}, "linux", loadable=lambda soname: "cursor" not in soname)
+    assert line is not None and "\n" not in line
+    assert "sudo apt install libxcb-cursor0'" in line and "sudo dnf install xcb-util-cursor'" in line
+    assert app.missing_libraries({"DISPLAY": ":0"}, "linux", loadable=lambda soname: True) is None
+    assert app.missing_libraries({"QT_QPA_PLATFORM": "offscreen"}, "linux", loadable=lambda s: False) is None
+    assert app.missing_libraries({"DISPLAY": ":0"}, "darwin", loadable=lambda s: False) is None
+    # the app stops with that line (exit 2) instead of Qt's abort
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setattr(app, "_loadable", lambda soname: "cursor" not in soname)
+    assert app.main([]) == 2
+    assert capsys.readouterr().err.strip().endswith("'sudo dnf install xcb-util-cursor' (Fedora)")
+
+
+def test_no_display_message_says_what_to_do():
+    assert "offscreen" not in NO_DISPLAY  # an invisible window would run forever
+    assert "ssh -X" in NO_DISPLAY and "faceid --help" in NO_DISPLAY and "\n" not in NO_DISPLAY
+
+
+def test_unlock_wording_says_matched_and_needed():
+    from faceid_desktop.gui.unlock_screen import locked_out_text, match_text, sentence
+    from faceid_desktop.profile import DecisionSettings
+
+    # "5 of 2 matching frames needed" read as 5 needed of 2: say what matched and what is needed
+    assert match_text(5, DecisionSettings()) == "5 of the last 5 frames matched (2 needed)"
+    assert match_text(0, DecisionSettings(frames_to_accept=3, window=7)) == "0 of the last 7 frames matched (3 needed)"
+    # after a full stop the next sentence starts with a capital letter
+    assert locked_out_text("last attempt rejected: no match; locked for 30 s") == \
+        "Too many failed attempts. Last attempt rejected: no match; locked for 30 s."
+    assert locked_out_text("") == "Too many failed attempts."
+    assert sentence("unlocked in 1.20 s") == "Unlocked in 1.20 s." and sentence("Done.") == "Done."
+
+
+class GreyCamera:
+    """An infrared camera stand-in: the owner clip as (H, W) grey frames, 25 fps, named camera:3."""
+    kind, fps, name = "camera", 25.0, "camera:3"
+
+    def __init__(self, clip: Path) -> None:
+        self.source = open_source(clip)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Frame:
+        frame = next(self.source)
+        return Frame(cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY), frame.timestamp, frame.index, self.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.source.close()
+
+
+def test_camera_picker_falls_back_to_a_working_infrared_camera(qtbot, make_window, live, owner_profile, tmp_path,
+                                                               monkeypatch):
+    from faceid_desktop.camera_list import CameraDevice
+
+    infrared = CameraDevice(3, "USB IR Camera", True, grey=True, size=(640, 360))
+
+    def source(spec):  # camera 3 is the grey clip; never a real device
+        if str(spec) == "3":
+            return GreyCamera(live / OWNER_CLIP)
+        return open_source(spec)
+
+    gone = tmp_path / "gone.mp4"  # the remembered camera no longer exists
+    window = make_window(gone, owner_profile.with_settings(timeout=8.0), source_factory=source,
+                         device_lister=lambda skip=(): [infrared], camera_fallback=True)
+    window.show_screen("unlock")
+    window.unlock.set_liveness(liveness_options(False, False))
+    qtbot.waitUntil(lambda: window.hub.spec == "3", timeout=15_000)
+    assert "does not work" in window.statusBar().currentMessage()
+    assert "camera 3: USB IR Camera (infrared" in window.camera_picker.currentText()
+    assert AppSettings(window.settings.path).camera == "3"
+    # grey frames are shown and recognised as colour ones are
+    with qtbot.waitSignal(window.unlock.unlocked, timeout=30_000):
+        pass
+    assert window.unlock.view.preview.frames_shown > 0
+    # a relative file chosen from one folder is remembered as an absolute path
+    monkeypatch.chdir(live)
+    window.camera_picker.choose(OWNER_CLIP)
+    assert window.hub.spec == str(live / OWNER_CLIP) == AppSettings(window.settings.path).camera
+    assert window.camera_picker.currentData() == str(live / OWNER_CLIP)
+    qtbot.waitUntil(lambda: window.hub.error is None and "talking_head" in window.camera_label.text(), timeout=10_000)
+    assert not window.camera_fallback  # the user's choice is never switched away from
+
+
+def test_settings_file_and_data_dir_are_private(qtbot, make_window, live, tmp_path):
+    import stat
+
+    window = make_window(live / OWNER_CLIP)
+    window.close()
+    home = tmp_path / "home"
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "gui.ini").stat().st_mode) == 0o600
+    assert not [p for p in home.iterdir() if p.name.endswith(".tmp")]
+    assert AppSettings(home / "gui.ini").geometry  # the window's size was kept
+
+
+def test_tune_warns_in_red_and_asks_before_saving_a_loose_threshold(qtbot, make_window, owner_later_frames,
+                                                                    owner_profile):
+    from faceid_desktop.gui.tuning_panel import FAR_CONFIRM, FAR_WARN
+
+    window = make_window(owner_later_frames, owner_profile)
+    window.show_screen("tune")
+    tune = window.tune
+    qtbot.waitUntil(lambda: tune.calibration is not None, timeout=30_000)
+    grid, far = np.asarray(tune.calibration.thresholds), np.asarray(tune.calibration.far)
+
+    def threshold_with(low: float, high: float) -> float:
+        inside = grid[(far > low) & (far < high) & (grid >= 0.05) & (grid <= 1.0)]
+        return float(inside[len(inside) // 2])
+
+    red = "#e5484d"
+    tune.set_threshold(threshold_with(0, FAR_WARN / 10))
+    assert red not in tune.far_label.styleSheet()
+    tune.set_threshold(threshold_with(FAR_WARN * 1.5, FAR_CONFIRM / 1.5))  # red, but saved without a question
+    assert red in tune.far_label.styleSheet()
+    asked = []
+    tune.confirm_loosening = lambda question: asked.append(question) or False
+    assert tune.apply() and asked == []
+    saved = window.store.load("owner").settings.threshold
+    loose = threshold_with(FAR_CONFIRM * 1.5, 0.5)
+    tune.set_threshold(loose)
+    assert red in tune.far_label.styleSheet()
+    assert not tune.apply()  # refused: nothing saved
+    assert len(asked) == 1 and "strangers would be accepted" in asked[0] and "Save this setting anyway?" in asked[0]
+    assert window.store.load("owner").settings.threshold == pytest.approx(saved)
+    tune.confirm_loosening = lambda question: True
+    assert tune.apply()
+    assert window.store.load("owner").settings.threshold == pytest.approx(loose, abs=1e-3)
+
+
+def test_app_refuses_a_binding_that_would_crash_it(monkeypatch, capsys):
+    from faceid_desktop.gui import app
+
+    line = "faceid-desktop: PySide6 6.12.0 has a reference-count bug ..."
+    monkeypatch.setattr(app, "binding_problem", lambda: line)
+    monkeypatch.setattr(app, "missing_libraries", lambda: None)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert app.main([]) == 2 and capsys.readouterr().err.strip() == line
+
+
+def test_closing_while_cameras_are_listed_waits_for_the_listing(qtbot, make_window, live):
+    import time
+
+    listed = []
+
+    def slow(skip=()):  # probing real devices can take seconds
+        time.sleep(1.0)
+        listed.append(skip)
+        return []
+
+    window = make_window(live / OWNER_CLIP, device_lister=slow)
+    assert window.camera_picker.listing
+    window.close()  # must not destroy the running thread (Qt would abort)
+    assert listed == [()] and not window.camera_picker._job.isRunning()

@@ -3,6 +3,7 @@ liveness, persistent lock-out and audit log), the frame slot."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 from faceid_desktop.camera import Frame
 from faceid_desktop.gui.analysis import FrameAnalysis
 from faceid_desktop.gui.camera_worker import LatestFrame
-from faceid_desktop.gui.capture import CaptureSession, guidance_for, pose_of, pose_quotas
+from faceid_desktop.gui.capture import (EYES_BASELINE_FRAMES, CaptureSession, guidance_for, pose_of, pose_quotas,
+                                        pose_summary)
 from faceid_desktop.gui.unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, PASSIVE_HINT, SEARCHING,
                                              UNLOCKED, VERIFYING, LivenessOptions, UnlockController)
 from faceid_desktop.liveness import PROMPTS, LivenessSettings
@@ -48,7 +50,7 @@ def test_pose_quotas_and_guidance():
     assert guidance_for(None) == "hold still"
 
 
-def test_capture_covers_poses_then_relaxes():
+def test_capture_covers_the_poses_it_asks_for_with_a_way_out():
     session = CaptureSession(target=4, min_interval=0.2, patience=1.0)  # quotas: 1 right, 2 front, 1 left
     assert session.offer(bad(0.0, "blurred: hold still")) == (False, "hold still")
     assert session.offer(good(0.1, seed=1))[0]
@@ -57,14 +59,38 @@ def test_capture_covers_poses_then_relaxes():
     captured, guidance = session.offer(good(0.7, seed=4))  # front is full: ask for a turn
     assert not captured and guidance.startswith("turn slightly")
     assert session.offer(good(0.8, yaw=0.3, seed=5))[0]  # turned to the left
-    assert not session.offer(good(1.0, seed=6))[0]
-    assert session.offer(good(2.0, seed=7))[0]  # no right turn for `patience` seconds: any pose will do
+    assert session.offer(good(1.1, seed=6)) == (False, "turn slightly right")
+    # asked, never given: a frontal face is still refused (the poses asked for are the poses captured) ...
+    assert session.offer(good(5.0, seed=7)) == (False, "turn slightly right") and not session.done
+    # ... and after `patience` seconds of asking, the way out is offered
+    assert not session.waiting_for_turn(1.5) and session.waiting_for_turn(2.2)
+    session.skip_turns()
+    assert session.missing() == {"right": 0, "front": 1, "left": 0} and not session.waiting_for_turn(9.0)
+    assert session.offer(good(5.2, seed=8))[0]
     assert session.done and len(session.templates) == len(session.chips) == 4
     assert session.poses == ["front", "front", "left", "front"]
+    assert pose_summary(session.poses, session.turns_skipped) == "0 turned right, 3 front, 1 turned left; turns skipped"
     assert session.rejected == {"blurred: hold still": 1}
     assert session.templates[0].source == "clip.mp4#t=0.10"
     session.reset()
-    assert not session.done and not session.templates
+    assert not session.done and not session.templates and not session.turns_skipped
+
+
+def test_capture_refuses_closed_eyes_and_waits_for_the_open_level():
+    def eyes(t: float, ear: float, yaw: float = 0.0) -> FrameAnalysis:
+        return dataclasses.replace(good(t, yaw, seed=int(t * 10)), ear=ear)
+
+    session = CaptureSession(target=2, min_interval=0.0)
+    # the first frames measure the person's open eyes: nothing is captured yet, so never a first blink
+    assert session.offer(eyes(0.0, 0.1)) == (False, "open your eyes")  # closed for anyone
+    for i in range(EYES_BASELINE_FRAMES - 1):
+        assert session.offer(eyes(0.1 * (i + 1), 0.30)) == (False, "hold still")
+    assert session.offer(eyes(1.0, 0.30))[0]
+    assert session.offer(eyes(1.1, 0.18)) == (False, "open your eyes")  # a blink for these eyes
+    assert session.rejected["eyes closed"] == 2
+    narrow = CaptureSession(target=2, min_interval=0.0)  # narrow eyes, always about 0.19: fine
+    results = [narrow.offer(eyes(0.1 * i, 0.19 + 0.001 * (i % 2)))[0] for i in range(8)]
+    assert sum(results) == 2 and narrow.done
 
 
 def test_capture_rejects_bad_target():
@@ -276,3 +302,97 @@ def test_latest_frame_keeps_only_the_newest():
     assert slot.newer_than(sequence, 0.01) is None
     threading.Timer(0.05, slot.put, (frames[0],)).start()
     assert slot.newer_than(sequence, 2.0)[1].index == 0
+
+
+# -- camera list (faceid_desktop.camera_list: pure, fake captures, never a real device) -------------------
+
+class FakeCapture:
+    """A cv2.VideoCapture stand-in: ``frames`` are what read() returns (None: a failed read)."""
+
+    def __init__(self, opened: bool, frames=()) -> None:
+        self.opened, self.frames, self.released = opened, list(frames), False
+
+    def isOpened(self) -> bool:  # noqa: N802
+        return self.opened
+
+    def read(self):
+        if not self.frames:
+            return False, None
+        image = self.frames.pop(0)
+        return image is not None, image
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_camera_specs_are_stored_absolute(tmp_path):
+    from faceid_desktop.camera_list import absolute_spec, camera_index
+
+    assert absolute_spec("0") == "0" and absolute_spec("camera:2") == "2" and absolute_spec(" 3 ") == "3"
+    assert absolute_spec("clips/a.mp4", cwd=tmp_path) == str(tmp_path / "clips" / "a.mp4")
+    assert absolute_spec("../x/../b", cwd=tmp_path / "sub") == str(tmp_path / "b")
+    assert absolute_spec(str(tmp_path / "f")) == str(tmp_path / "f")
+    assert absolute_spec("~/v.mp4").startswith(str(Path.home()))
+    assert camera_index("camera:4") == 4 and camera_index(1) == 1 and camera_index("a.mp4") is None
+    with pytest.raises(ValueError):
+        absolute_spec("  ")
+
+
+def test_list_devices_names_working_and_infrared_cameras(tmp_path):
+    from faceid_desktop.camera_list import CameraDevice, is_grey, list_devices, preferred_camera
+
+    (tmp_path / "video0").mkdir()
+    (tmp_path / "video0" / "name").write_text("Integrated Camera: Integrated C\n")
+    (tmp_path / "video2").mkdir()
+    (tmp_path / "video2" / "name").write_text("Integrated Camera: Integrated I\n")
+    colour = np.dstack([np.full((4, 6), v, np.uint8) for v in (10, 80, 200)])
+    grey = np.full((4, 6, 3), 90, np.uint8)
+    captures = {0: FakeCapture(True, [colour]), 1: FakeCapture(True, [None] * 5),  # a metadata node
+                2: FakeCapture(True, [None, grey]), 3: FakeCapture(False)}
+    opened = []
+
+    def open_capture(index):
+        opened.append(index)
+        return captures[index]
+
+    devices = list_devices(range(4), open_capture, root=tmp_path)
+    assert [d.index for d in devices] == [0, 2, 1]  # working first; 3 cannot be opened: not listed
+    assert devices[0] == CameraDevice(0, "Integrated Camera: Integrated C", True, False, (6, 4))
+    assert devices[1].grey and devices[1].works and "infrared" in devices[1].label()
+    assert not devices[2].works and devices[2].problem == "no frame" and devices[2].name == "camera 1"
+    assert all(c.released for c in captures.values())
+    assert devices[0].label() == "camera 0: Integrated Camera: Integrated C (6x4)"
+    # the camera in use is not opened a second time
+    opened.clear()
+    assert [d.index for d in list_devices(range(3), open_capture, root=tmp_path, skip=[0])][:1] == [0]
+    assert 0 not in opened
+    assert preferred_camera(devices).index == 0  # colour first
+    assert preferred_camera([devices[1]]).index == 2  # an infrared camera alone works too
+    assert preferred_camera([devices[2]]) is None
+    assert is_grey(np.zeros((3, 3), np.uint8)) and not is_grey(colour)
+
+
+def test_settings_are_private_atomic_and_read_old_files(tmp_path):
+    import os
+    import stat
+
+    from faceid_desktop.gui.settings import AppSettings
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)  # as earlier versions of the app left it
+    os.chmod(home, 0o755)
+    (home / "gui.ini").write_text("[General]\ncamera=clip.mp4\ngeometry=@ByteArray(\\x1\\xd9)\nliveness=false\n")
+    os.chmod(home / "gui.ini", 0o644)
+    settings = AppSettings(home / "gui.ini")  # QSettings' file of an earlier version
+    assert (settings.camera, settings.liveness, settings.geometry, settings.screen) == ("clip.mp4", False, b"", "unlock")
+    settings.camera = "/abs/clip.mp4"
+    settings.geometry = b"\x01\xd9\xd0"
+    settings.sync()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700 and stat.S_IMODE((home / "gui.ini").stat().st_mode) == 0o600
+    again = AppSettings(home / "gui.ini")
+    assert (again.camera, again.liveness, again.geometry) == ("/abs/clip.mp4", False, b"\x01\xd9\xd0")
+    assert sorted(p.name for p in home.iterdir()) == ["gui.ini"]  # no temporary file left
+    with pytest.raises(ValueError):
+        settings.set("camera", "two\nlines")
+    (home / "gui.ini").write_bytes(b"\xff\xfe not an ini")
+    assert AppSettings(home / "gui.ini").camera == ""  # damaged: empty, rewritten at the next sync

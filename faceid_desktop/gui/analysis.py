@@ -12,12 +12,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import cv2
 import numpy as np
 
 from ..camera import Frame
 from ..enrollment import examine
+from ..landmarks68 import Landmarks68, mean_ear
 from ..pipeline import Embedding, FacePipeline
 from ..profile import DecisionSettings
 from ..quality import Quality, assess
@@ -45,6 +47,8 @@ class FrameAnalysis:
         nearest_negative: distance from ``face`` to the nearest negative of the alpha rule's cohort, when
             measured; None otherwise.
         decision: the core's decision on this frame (verification only), else None.
+        ear: the mean eye aspect ratio of ``face`` from the 68 landmarks (enrollment, when the landmark model
+            is given), else None.
     """
 
     frame: Frame
@@ -57,27 +61,45 @@ class FrameAnalysis:
     seconds: float = 0.0
     nearest_negative: float | None = None
     decision: Decision | None = None
+    ear: float | None = None
 
 
 def _rgb(frame: Frame) -> np.ndarray:
-    return cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+    """The frame as a new (H, W, 3) uint8 RGB array (never a view of the frame, which the preview also
+    reads); an infrared camera's grey frame, (H, W) or (H, W, 1), is spread over the three channels."""
+    image = frame.image
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def analyse_for_enrollment(pipeline: FacePipeline, frame: Frame) -> FrameAnalysis:
+def analyse_for_enrollment(pipeline: FacePipeline, frame: Frame,
+                           landmarks: Callable[[], Landmarks68] | None = None) -> FrameAnalysis:
     """Analyse a frame as enrollment would: one sizeable face, sharp, lit and roughly frontal.
 
     The largest face is embedded unless another sizeable face already rules the frame out (as
     :func:`faceid_desktop.enrollment.enroll_frames` does), and its quality measured even when a problem
     is found, so the guidance can use the head pose.
+
+    Args:
+        landmarks: returns the 68-point landmark model (loaded on first use); given, the eyes' aspect ratio
+            of a usable face is measured too (``ear``), so that a blink is not enrolled.
     """
     started = time.perf_counter()
-    faces, found, problem = examine(pipeline, _rgb(frame))
+    image = _rgb(frame)
+    faces, found, problem = examine(pipeline, image)
     boxes = tuple(tuple(int(v) for v in f.box) for f in faces)
     if not found:  # no face, or several sizeable ones
         return FrameAnalysis(frame, boxes, boxes[0] if boxes else None, None, problem, None, None,
                              time.perf_counter() - started)
     quality = assess(found[0].face, found[0].chip)
-    return FrameAnalysis(frame, boxes, boxes[0], found[0], problem, quality, None, time.perf_counter() - started)
+    ear = None
+    if landmarks is not None and problem is None:
+        ear = mean_ear(landmarks().fit(image, found[0].face.box))
+    return FrameAnalysis(frame, boxes, boxes[0], found[0], problem, quality, None, time.perf_counter() - started,
+                         ear=ear)
 
 
 def analyse_for_verification(pipeline: FacePipeline, frame: Frame) -> tuple[FrameAnalysis, np.ndarray]:

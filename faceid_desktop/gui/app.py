@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .. import __version__
 
@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="faceid-desktop", description="FaceID Desktop: enroll your face, unlock with it, tune the threshold.")
     parser.add_argument("--camera", default=None, metavar="SPEC",
-                        help="camera index (default 0, or the last one used), a video file or a folder of photos "
-                        "(files play in real time and loop)")
+                        help="camera index (default: the last one used, else 0; when that one does not work, a "
+                        "camera that does), a video file or a folder of photos (files play in real time and loop; "
+                        "remembered as an absolute path); the window's Camera menu chooses too")
     parser.add_argument("--profile", metavar="NAME", help="profile to select at start")
     parser.add_argument("--screen", choices=("enroll", "unlock", "tune"), help="screen to show at start")
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
@@ -38,8 +39,57 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Printed (to stderr, exit code 2) when there is no display to open a window on.
-NO_DISPLAY = ("faceid-desktop: no display found; run the faceid command line, "
-              "or set QT_QPA_PLATFORM=offscreen")
+NO_DISPLAY = ("faceid-desktop: no display found (DISPLAY and WAYLAND_DISPLAY are unset): start it from a "
+              "desktop session, or over SSH with X forwarding (ssh -X); without a screen use the faceid "
+              "command (faceid --help)")
+
+#: The X11 libraries Qt's xcb platform plugin loads that minimal Linux installs lack, each with its
+#: Debian/Ubuntu and Fedora package: without them Qt aborts ("xcb-cursor0 or libxcb-cursor0 is needed").
+X11_LIBRARIES = {
+    "libxcb-cursor.so.0": ("libxcb-cursor0", "xcb-util-cursor"),
+    "libxcb-icccm.so.4": ("libxcb-icccm4", "xcb-util-wm"),
+    "libxcb-keysyms.so.1": ("libxcb-keysyms1", "xcb-util-keysyms"),
+    "libxcb-image.so.0": ("libxcb-image0", "xcb-util-image"),
+    "libxcb-render-util.so.0": ("libxcb-render-util0", "xcb-util-renderutil"),
+    "libxcb-shape.so.0": ("libxcb-shape0", "libxcb"),
+    "libxcb-randr.so.0": ("libxcb-randr0", "libxcb"),
+    "libxcb-xkb.so.1": ("libxcb-xkb1", "libxcb"),
+    "libxkbcommon-x11.so.0": ("libxkbcommon-x11-0", "libxkbcommon-x11"),
+    "libEGL.so.1": ("libegl1", "libglvnd-egl"),
+    "libfontconfig.so.1": ("libfontconfig1", "fontconfig"),
+}
+
+
+def _loadable(soname: str) -> bool:
+    import ctypes
+
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return False
+    return True
+
+
+def missing_libraries(environ: Mapping[str, str] | None = None, platform: str | None = None,
+                      loadable: Callable[[str], bool] | None = None) -> str | None:
+    """One line naming the system packages to install when Qt's X11 plugin would abort for want of a
+    library, or None (not Linux, not X11, or nothing missing)."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux"):
+        return None
+    plugin = environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0].strip().lower()
+    # Qt picks Wayland by itself in a Wayland session; only an X11 start needs these
+    if plugin and plugin != "xcb" or not plugin and environ.get("WAYLAND_DISPLAY"):
+        return None
+    loadable = loadable or _loadable
+    missing = [packages for soname, packages in X11_LIBRARIES.items() if not loadable(soname)]
+    if not missing:
+        return None
+    debian = " ".join(dict.fromkeys(p[0] for p in missing))
+    fedora = " ".join(dict.fromkeys(p[1] for p in missing))
+    return (f"faceid-desktop: the window needs system libraries that are missing; install them with "
+            f"'sudo apt install {debian}' (Debian, Ubuntu) or 'sudo dnf install {fedora}' (Fedora)")
 
 
 def has_display(environ: Mapping[str, str] | None = None, platform: str | None = None) -> bool:
@@ -56,6 +106,41 @@ def has_display(environ: Mapping[str, str] | None = None, platform: str | None =
     if wanted and not wanted <= {"xcb", "wayland", "wayland-egl"}:
         return True
     return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
+def binding_problem() -> str | None:
+    """One line saying why the installed Qt binding would crash the app, or None when it is sound.
+
+    PySide6 6.12.0 loses references when Python emits a signal: one to ``True`` per emit, and references
+    to the arguments of emits queued to another thread (seen with ``None``). The camera threads emit several
+    signals per frame, so on Python 3.11, where ``True`` and ``None`` are ordinary counted objects (they are
+    immortal from 3.12 on), a count reaches zero within minutes and Python aborts ("bool_dealloc:
+    deallocating True or False", or "none_dealloc"). Measured, not read off the version number, so a fixed
+    build passes.
+    """
+    if sys.version_info >= (3, 12):
+        return None
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import QObject, Signal
+
+    class _Probe(QObject):
+        ping = Signal()
+
+    probe = _Probe()
+    emits = 64
+    before = sys.getrefcount(True)
+    for _ in range(emits):
+        probe.ping.emit()
+    lost = before - sys.getrefcount(True)
+    if lost < emits // 2:  # other threads may move the count a little; the bug loses one per emit
+        return None
+    import ctypes
+
+    for _ in range(lost):  # give back what the probe took, or Python would abort at exit instead
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
+    return (f"faceid-desktop: PySide6 {pyside_version} has a reference-count bug that would crash the app on "
+            f"Python {sys.version_info.major}.{sys.version_info.minor}; install a tested version: "
+            "pip install 'PySide6-Essentials>=6.6,<6.12'")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,9 +165,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"faceid-desktop: {error}", file=sys.stderr)
         return 2
 
+    problem = missing_libraries() or binding_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from ..camera_list import absolute_spec
     from ..storage import ProfileStore, default_data_dir
     from ..training import TrainingConfig
     from .camera_worker import CameraHub
@@ -99,9 +190,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_theme(app, args.theme)
     data_dir = args.data_dir.expanduser() if args.data_dir else default_data_dir()
     settings = AppSettings(data_dir / "gui.ini")
-    spec = args.camera or settings.camera or "0"
+    try:
+        # stored absolute: a relative clip given today must still be found when started from elsewhere
+        spec = absolute_spec(args.camera) if args.camera else (settings.camera or "0")
+    except ValueError as error:
+        print(f"faceid-desktop: --camera: {error}", file=sys.stderr)
+        return 2
     if args.camera:
-        settings.camera = args.camera
+        settings.camera = spec
+        settings.sync()
     store = ProfileStore(data_dir)
     if args.profile:
         settings.profile = args.profile
@@ -110,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = WizardOptions(target=args.captures, training=TrainingConfig(steps=max(1, args.training_steps)),
                             train=args.training_steps > 0)
     hub = CameraHub(spec)
-    window = MainWindow(hub, store, settings, options, on_unlock=args.on_unlock)
+    window = MainWindow(hub, store, settings, options, on_unlock=args.on_unlock, camera_fallback=not args.camera)
 
     def show_error(text: str) -> None:
         window.show_message(text)

@@ -46,7 +46,8 @@ class CameraView(QWidget):
 
     def _on_failed(self, message: str) -> None:
         self.error_bar.show_error(f"Camera problem: {message}")
-        self.preview.show_message(f"{message}\n\nCheck the camera (or the --camera file), then press Retry.")
+        self.preview.show_message(f"{message}\n\nCheck the camera and press Retry, or choose another one in the "
+                                  "Camera menu at the top.")
         self.preview.set_boxes([])
         self.preview.set_guidance("")
 

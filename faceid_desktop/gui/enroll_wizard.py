@@ -9,9 +9,9 @@ On-device adaptation is opt-in and off by default: on the owner protocol it did 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -24,6 +24,7 @@ from ..adaptation import adapter_from_result, with_adapter
 from ..camera import Frame
 from ..enrollment import strangers
 from ..images import IMAGE_SUFFIXES
+from ..landmarks68 import Landmarks68
 from ..pipeline import FacePipeline
 from ..profile import Adapter, Profile, check_name
 from ..storage import ProfileStore
@@ -33,8 +34,9 @@ from ..verification import ProfileScorer
 from .analysis import FrameAnalysis, analyse_for_enrollment
 from .camera_view import CameraView
 from .camera_worker import CameraHub
-from .capture import DEFAULT_TARGET, POSES, CaptureSession
+from .capture import DEFAULT_TARGET, CaptureSession, pose_summary
 from .training_worker import TrainingThread
+from .tuning_panel import IntegerAxis
 from .unlock_logic import UNLOCKED, UnlockController
 from .unlock_screen import unlock_task
 from .widgets import LockIcon, ProgressRing
@@ -61,9 +63,12 @@ class WizardOptions:
     use_background: bool = True
 
 
-def enrollment_task(pipeline: FacePipeline, frame: Frame) -> FrameAnalysis:
-    """The processing-thread task of the capture page."""
-    return analyse_for_enrollment(pipeline, frame)
+def enrollment_task(landmarks: Callable[[], Landmarks68] | None = None):
+    """The processing-thread task of the capture page (``landmarks``: the 68-point model, to measure the
+    eyes; the hub's shared one)."""
+    def task(pipeline: FacePipeline, frame: Frame) -> FrameAnalysis:
+        return analyse_for_enrollment(pipeline, frame, landmarks)
+    return task
 
 
 def _title(text: str) -> QLabel:
@@ -150,6 +155,7 @@ class CapturePage(QWizardPage):
         self.hub = hub
         self.options = options
         self.session = CaptureSession(options.target, options.min_interval, options.patience)
+        self._task = enrollment_task(hub.landmarks)
         self.setTitle("Capture")
         self.setSubTitle("Look at the camera and turn your head slightly left and right when asked.")
         self.view = CameraView(hub)
@@ -163,10 +169,16 @@ class CapturePage(QWizardPage):
         self.notes.setWordWrap(True)
         restart = QPushButton("Start again")
         restart.clicked.connect(self.restart)
+        # the way out for a person who cannot turn their head: offered once a turn was asked for a while
+        self.cannot_turn = QPushButton("I can't turn my head")
+        self.cannot_turn.setToolTip("Capture the remaining faces looking straight at the camera")
+        self.cannot_turn.clicked.connect(self.skip_turns)
+        self.cannot_turn.hide()
         side = QVBoxLayout()
         side.addWidget(self.ring, 0, Qt.AlignmentFlag.AlignHCenter)
         side.addWidget(self.guidance)
         side.addWidget(self.poses)
+        side.addWidget(self.cannot_turn)
         side.addWidget(self.notes)
         side.addStretch(1)
         side.addWidget(restart)
@@ -196,24 +208,31 @@ class CapturePage(QWizardPage):
     def restart(self) -> None:
         """Drop every capture and start again."""
         self.session.reset()
+        self.cannot_turn.hide()
         self.notes.setText("")
         self._show("look into the camera")
         self.completeChanged.emit()
 
+    def skip_turns(self) -> None:
+        """Capture the remaining faces frontal (the person cannot turn their head)."""
+        self.session.skip_turns()
+        self.cannot_turn.hide()
+        self.notes.setText("Turns skipped: the remaining faces are captured looking at the camera.")
+        self._show("look into the camera")
+
     def _activate(self, on: bool) -> None:
         self._active = on
         self.view.active = on
-        self.hub.set_task(enrollment_task if on else None)
+        self.hub.set_task(self._task if on else None)
 
     def _show(self, guidance: str) -> None:
         self.ring.set_progress(len(self.session.templates), self.session.target)
         self.guidance.setText(f"<b>{guidance}</b>")
         self.view.preview.set_guidance(guidance)
-        counts = Counter(self.session.poses)
-        self.poses.setText("Poses: " + ", ".join(f"{counts[p]} {p}" for p in POSES))
+        self.poses.setText("Poses: " + pose_summary(self.session.poses, self.session.turns_skipped))
 
     def _on_processed(self, task, analysis: FrameAnalysis) -> None:
-        if task is not enrollment_task or not self._active or self.session.done:
+        if task is not self._task or not self._active or self.session.done:
             return
         captured, guidance = self.session.offer(analysis)
         colour = theme.STATE_COLOURS["unlocked" if analysis.problem is None else "verifying"]
@@ -227,9 +246,11 @@ class CapturePage(QWizardPage):
                 self._show("only one person, please")
                 return
             self._show("done: press Next")
+            self.cannot_turn.hide()
             self.hub.set_task(None)
             self.completeChanged.emit()
             return
+        self.cannot_turn.setVisible(self.session.waiting_for_turn(analysis.frame.timestamp))
         self._show("captured" if captured else guidance)
 
 
@@ -325,7 +346,7 @@ class TrainingPage(QWizardPage):
         self.bar.setRange(0, options.training.steps)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(axisItems={"bottom": IntegerAxis("bottom")})
         self.plot.setTitle("Triplet loss", size="10pt")
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
@@ -501,12 +522,12 @@ class DonePage(QWizardPage):
 
     def initializePage(self) -> None:  # noqa: D102, N802
         w = self._wizard
-        counts = Counter(w.capture.session.poses)
+        session = w.capture.session
         tested = w.test.unlocked_in
         adapted = w.adapter() is not None
         self.summary.setText(
             f"<p>Profile <b>{w.profile_name()}</b>: {len(w.capture.session.templates)} faces "
-            f"({', '.join(f'{counts[p]} {p}' for p in POSES)}), "
+            f"({pose_summary(session.poses, session.turns_skipped)}), "
             + ("with the face model adapted to you.</p>" if adapted else "pretrained face model.</p>")
             + (f"<p>The live test unlocked in {tested:.2f} s.</p>" if tested is not None else
                "<p>The live test did not unlock yet; you can go Back and try again.</p>")

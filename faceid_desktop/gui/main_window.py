@@ -6,7 +6,7 @@ import dataclasses
 import time
 from datetime import datetime
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
@@ -17,7 +17,9 @@ from ..lockout import AuditLog, Lockout, LockoutPolicy
 from ..profile import DecisionSettings, Profile
 from ..storage import ProfileStore
 from . import theme
-from .camera_worker import CameraHub
+from ..camera_list import absolute_spec, camera_index, preferred_camera
+from .camera_picker import CameraPicker, DeviceLister
+from .camera_worker import CameraHub, describe_spec
 from .enroll_wizard import EnrollWizard, WizardOptions
 from .settings import AppSettings
 from .tuning_panel import TuningPanel
@@ -104,12 +106,17 @@ class MainWindow(QMainWindow):
             in seconds (the state is kept in the store's data directory, with the audit log).
         confirm: ask before removing a profile (tests turn it off).
         liveness_settings: the liveness check's parameters (default: the core's; tests shorten the timeout).
+        device_lister: lists the camera devices for the camera picker (default: probe indexes 0-9; tests
+            pass a fake so that no real device is opened).
+        camera_fallback: when the camera does not work, switch to one that does (True when the camera was not
+            given on the command line, i.e. it is the remembered one or the default).
     """
 
     def __init__(self, hub: CameraHub, store: ProfileStore, settings: AppSettings,
                  options: WizardOptions = WizardOptions(), on_unlock: str | None = None,
                  max_attempts: int = MAX_ATTEMPTS, backoff: float = BACKOFF, confirm: bool = True,
-                 liveness_settings: LivenessSettings | None = None) -> None:
+                 liveness_settings: LivenessSettings | None = None, device_lister: DeviceLister | None = None,
+                 camera_fallback: bool = False) -> None:
         super().__init__()
         self.hub = hub
         self.store = store
@@ -118,6 +125,7 @@ class MainWindow(QMainWindow):
         self.confirm = confirm
         self.profile: Profile | None = None
         self.wizard: EnrollWizard | None = None
+        self.camera_fallback = camera_fallback
         self.setWindowTitle("FaceID Desktop")
         self.setWindowIcon(theme.icon("app"))
 
@@ -132,6 +140,13 @@ class MainWindow(QMainWindow):
         bar.addWidget(logo)
         bar.addWidget(QLabel("<b>FaceID Desktop</b>"))
         bar.addStretch(1)
+        self.camera_picker = CameraPicker(device_lister)
+        self.camera_picker.set_current(str(hub.spec))
+        self.camera_picker.chosen.connect(self.use_camera)
+        self.camera_picker.listed.connect(lambda devices: self._fall_back())
+        bar.addWidget(QLabel("Camera:"))
+        bar.addWidget(self.camera_picker)
+        bar.addSpacing(12)
         bar.addWidget(QLabel("Profile:"))
         bar.addWidget(self.picker)
         bar.addWidget(new)
@@ -169,6 +184,7 @@ class MainWindow(QMainWindow):
         self.tune.message.connect(self.show_message)
         hub.camera_opened.connect(lambda text: self.camera_label.setText(f"Camera: {text}"))
         hub.camera_failed.connect(lambda text: self.camera_label.setText("Camera: not working"))
+        hub.camera_failed.connect(lambda text: self._fall_back())
         hub.model_failed.connect(self.show_message)
         hub.model_ready.connect(lambda: self.statusBar().showMessage("face model loaded", 3000))
 
@@ -180,10 +196,8 @@ class MainWindow(QMainWindow):
         leave.triggered.connect(lambda: self.isFullScreen() and self.showNormal())
         self.addActions([full, leave])
 
-        geometry = settings.get("geometry")
-        if geometry:
-            self.restoreGeometry(geometry)
-        else:
+        geometry = settings.geometry
+        if not (geometry and self.restoreGeometry(QByteArray(geometry))):
             self.resize(1100, 720)
         self.refresh_profiles(settings.profile or None)
         screen = settings.screen if settings.screen in SCREENS else "unlock"
@@ -191,6 +205,8 @@ class MainWindow(QMainWindow):
             screen = "enroll"
         self.show_screen(screen)
         hub.start()
+        index = camera_index(hub.spec)
+        self.camera_picker.refresh(busy=[index] if index is not None else [])
 
     # -- screens -------------------------------------------------------------------------------------------
 
@@ -229,6 +245,32 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str) -> None:
         """One line in the status bar (errors included)."""
         self.statusBar().showMessage(text, 15000)
+
+    # -- camera --------------------------------------------------------------------------------------------
+
+    def use_camera(self, spec: str) -> None:
+        """Read frames from ``spec`` (a camera index, a video file or a folder of photos) from now on, and
+        remember it (as an absolute path) for the next start."""
+        spec = absolute_spec(spec)
+        self.camera_fallback = False  # the user chose: never switch away by ourselves
+        self.camera_picker.set_current(spec)
+        self.hub.restart(spec)
+        self.unlock.set_profile(self.profile)  # the audit log names the new source
+        self.settings.camera = spec
+        self.settings.sync()
+
+    def _fall_back(self) -> None:
+        """The remembered (or default) camera does not work: switch once to a device that does."""
+        devices = self.camera_picker.devices
+        if not self.camera_fallback or not self.hub.error or devices is None:
+            return
+        current = camera_index(self.hub.spec)
+        choice = preferred_camera(d for d in devices if d.index != current)
+        if choice is None:
+            return
+        failed, error = describe_spec(self.hub.spec), self.hub.error
+        self.use_camera(choice.spec)
+        self.show_message(f"{failed} does not work ({error}); using {choice.label()}")
 
     # -- profiles ------------------------------------------------------------------------------------------
 
@@ -339,7 +381,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: D102, N802
         if self.wizard is not None:
             self.wizard.reject()
-        self.settings.set("geometry", self.saveGeometry())
+        self.settings.geometry = self.saveGeometry().data()
         self.settings.sync()
+        self.camera_picker.wait()
         self.hub.stop()
         super().closeEvent(event)

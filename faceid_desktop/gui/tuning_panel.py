@@ -6,6 +6,8 @@ the live decision at once (decided by the core, as ``faceid verify`` decides); A
 from __future__ import annotations
 
 import dataclasses
+import math
+import threading
 from collections import deque
 from typing import Callable
 
@@ -14,7 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QVBoxLayout, QWidget)
+                               QMessageBox, QPushButton, QVBoxLayout, QWidget)
 from superqt import QLabeledDoubleSlider
 
 from ..calibration import Calibration, calibrate, describe_far, describe_frr
@@ -34,6 +36,9 @@ THRESHOLD_RANGE = (0.05, 1.4)
 ALPHA_RANGE, ALPHA_STEP = (0.0, 0.3), 0.01
 #: Frames kept in the live distance plot.
 LIVE_FRAMES = 150
+#: Estimated FAR above which the FAR is shown in red, and above which Apply asks first (the same limits as
+#: faceid_desktop.loosening, the CLI's classifier, when it is there).
+FAR_WARN, FAR_CONFIRM = 1e-3, 1e-2
 #: Shown instead of the plots for a profile with an on-device adapter.
 ADAPTED_NOTE = "calibration describes the pretrained network; this profile is adapted"
 
@@ -50,6 +55,25 @@ def calibrate_profile(profile: Profile) -> Calibration:
     return calibrate(profile)
 
 
+class SharedValue:
+    """One value handed from the GUI thread to the processing thread (the current settings): the task reads
+    this holder, never the widget, so nothing of Qt's is touched off the GUI thread."""
+
+    def __init__(self, value: object) -> None:
+        self._lock = threading.Lock()
+        self._value = value
+
+    def get(self) -> object:
+        """The value last set."""
+        with self._lock:
+            return self._value
+
+    def set(self, value: object) -> None:
+        """Replace the value."""
+        with self._lock:
+            self._value = value
+
+
 def tuning_task(scorer: ProfileScorer, settings: Callable[[], DecisionSettings]):
     """A processing-thread task deciding each frame with the core's scorer under ``settings()`` (the panel's
     current settings), measuring the cohort distance too when the alpha rule is on."""
@@ -59,8 +83,23 @@ def tuning_task(scorer: ProfileScorer, settings: Callable[[], DecisionSettings])
     return task
 
 
-def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
-    widget = pg.PlotWidget()
+class IntegerAxis(pg.AxisItem):
+    """An axis of whole numbers (frame numbers): no tick between two integers, none labelled ``350.2``."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float):  # noqa: D102, N802, N803
+        levels = [(spacing, [v for v in values if float(v).is_integer()])
+                  for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+        levels = [(spacing, values) for spacing, values in levels if values]
+        if not levels:  # a range narrower than one frame: the integers inside it, if any
+            levels = [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
+        return levels
+
+    def tickStrings(self, values, scale, spacing):  # noqa: D102, N802
+        return [f"{int(round(v * scale))}" for v in values]
+
+
+def _plot(title: str, left: str, bottom: str, integer_x: bool = False) -> pg.PlotWidget:
+    widget = pg.PlotWidget(axisItems={"bottom": IntegerAxis("bottom")} if integer_x else None)
     widget.setTitle(title, size="10pt")
     widget.setLabel("left", left)
     widget.setLabel("bottom", bottom)
@@ -115,7 +154,10 @@ class TuningPanel(QWidget):
     def __init__(self, hub: CameraHub, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.hub = hub
+        #: Asked before Apply saves a setting whose estimated FAR is above FAR_CONFIRM: (question) -> yes.
+        self.confirm_loosening: Callable[[str], bool] = self._ask
         self.profile: Profile | None = None
+        self._shared = SharedValue(DecisionSettings())
         self.settings = DecisionSettings()
         self.calibration: Calibration | None = None
         self.last_decision: bool | None = None
@@ -188,7 +230,7 @@ class TuningPanel(QWidget):
 
         # -- plots
         accent = pg.mkPen(theme.STATE_COLOURS["verifying"], width=2, style=Qt.PenStyle.DashLine)
-        self.live_plot = _plot("Distance of each frame", "distance", "frame")
+        self.live_plot = _plot("Distance of each frame", "distance", "frame", integer_x=True)
         self.live_curve = self.live_plot.plot([], [], pen=pg.mkPen("#3b82f6", width=2), symbol="o", symbolSize=5,
                                               symbolBrush="#3b82f6", symbolPen=None)
         self.live_line = pg.InfiniteLine(angle=0, pen=accent)
@@ -238,6 +280,16 @@ class TuningPanel(QWidget):
         self._set_sliders(self.settings)
         self._show_calibration()
 
+    @property
+    def settings(self) -> DecisionSettings:
+        """The settings being tried (the processing thread reads a copy through a lock)."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: DecisionSettings) -> None:
+        self._settings = value
+        self._shared.set(value)
+
     # -- control -------------------------------------------------------------------------------------------
 
     def set_profile(self, profile: Profile | None) -> None:
@@ -259,7 +311,7 @@ class TuningPanel(QWidget):
         self._task = None
         if profile is not None and profile.templates:
             try:
-                self._task = tuning_task(ProfileScorer(profile), lambda: self.settings)
+                self._task = tuning_task(ProfileScorer(profile), self._shared.get)
             except ValueError as error:
                 self.message.emit(str(error))
         self._set_sliders(self.settings)
@@ -317,10 +369,34 @@ class TuningPanel(QWidget):
             self._set_sliders(self.profile.settings)
             self._on_slider()
 
-    def apply(self) -> None:
-        """Emit :attr:`applied` with the current settings (the main window saves them in the profile)."""
-        if self.profile is not None:
-            self.applied.emit(self.settings)
+    def apply(self) -> bool:
+        """Emit :attr:`applied` with the current settings (the main window saves them in the profile); a
+        threshold whose estimated FAR is above FAR_CONFIRM is saved only once confirmed. Returns whether the
+        settings were sent for saving."""
+        if self.profile is None:
+            return False
+        far = self.estimated_far()
+        if far is not None and far > FAR_CONFIRM:
+            question = (f"At threshold {self.settings.threshold:.3f}, {describe_far(far)} (estimated FAR "
+                        f"{rate_text(far)}): anyone who looks a little like {self.profile.name} could unlock. "
+                        "Save this setting anyway?")
+            if not self.confirm_loosening(question):
+                self.message.emit("not saved: the threshold was left as it was")
+                return False
+        self.applied.emit(self.settings)
+        return True
+
+    def estimated_far(self) -> float | None:
+        """The calibrated FAR estimate at the current threshold (None: not calibrated, e.g. adapted)."""
+        if self.calibration is None:
+            return None
+        return float(self.calibration.far_at(self.settings.threshold))
+
+    def _ask(self, question: str) -> bool:
+        answer = QMessageBox.warning(self, "Accept more strangers?", question,
+                                     QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+                                     QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Save
 
     def saved(self, profile: Profile) -> None:
         """The main window saved ``profile``; keep the sliders where they are."""
@@ -363,11 +439,14 @@ class TuningPanel(QWidget):
         if calibration is None:
             adapted = self.profile is not None and self.profile.adapter is not None
             self.far_label.setText("Estimated error rates: " + (ADAPTED_NOTE if adapted else "not calibrated"))
+            self.far_label.setStyleSheet("")
             self.frr_label.setText("")
             self.det_point.setData([], [])
             return
         far, frr = calibration.far_at(threshold), calibration.frr_at(threshold)
         self.far_label.setText(f"<b>Strangers:</b> {describe_far(far)} (FAR {rate_text(far)}).")
+        # red from FAR 1e-3: one stranger in a thousand is more than a face lock should let in
+        self.far_label.setStyleSheet(f"color: {theme.STATE_COLOURS['locked out']};" if far > FAR_WARN else "")
         alpha = " The alpha rule refuses some more of both." if self.settings.rule == "alpha" else ""
         self.frr_label.setText(f"<b>You:</b> {describe_frr(frr)} (FRR {rate_text(frr)}).{alpha}")
         floor = 1e-9

@@ -47,6 +47,26 @@ def unlock_task(controller: UnlockController):
     return task
 
 
+def match_text(matches: int, settings: DecisionSettings) -> str:
+    """How far the multi-frame rule is, e.g. ``1 of the last 5 frames matched (2 needed)``."""
+    return (f"{matches} of the last {settings.window} frame{'s' if settings.window != 1 else ''} matched "
+            f"({settings.frames_to_accept} needed)")
+
+
+def sentence(text: str) -> str:
+    """``text`` as a sentence: first letter upper case, a full stop at the end ('' stays '')."""
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def locked_out_text(outcome: str) -> str:
+    """The details line of a locked-out screen: why, then the last attempt's outcome as its own sentence."""
+    return " ".join(part for part in ("Too many failed attempts.", sentence(outcome)) if part)
+
+
 class UnlockScreen(QWidget):
     """Unlock with the selected profile.
 
@@ -244,7 +264,7 @@ class UnlockScreen(QWidget):
                                  f"matched{live}.")
         elif status.state == LOCKED_OUT:
             self.title.setText(f"Locked out: try again in {status.locked_for:.0f} s")
-            self.details.setText(f"Too many failed attempts. {status.outcome}".strip())
+            self.details.setText(locked_out_text(status.outcome))
         else:
             self.title.setText({SEARCHING: "Looking for a face...", FACE_FOUND: "Face found",
                                 VERIFYING: "Verifying...", CHECKING_LIVENESS: "Checking liveness..."}.get(
@@ -256,7 +276,7 @@ class UnlockScreen(QWidget):
             elif decision is not None and decision.faces:
                 parts.append(decision.reason)
             if status.state != SEARCHING:
-                parts.append(f"{status.matches} of {settings.frames_to_accept} matching frames needed")
+                parts.append(match_text(status.matches, settings))
             if status.liveness is not None and status.state != SEARCHING:
                 parts.append(f"liveness: {status.liveness.reason}")
             parts.append(f"{left} attempt{'s' if left != 1 else ''} left")

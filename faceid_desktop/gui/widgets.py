@@ -15,9 +15,18 @@ Box = tuple[int, int, int, int]
 
 
 def to_qimage(image: np.ndarray) -> QImage:
-    """An (H, W, 3) uint8 BGR array as a QImage (a copy; the array may change afterwards)."""
+    """An (H, W, 3) uint8 BGR array, or an infrared camera's (H, W) grey one, as a QImage (a copy; the
+    array may change afterwards)."""
+    if image.dtype == np.uint16:  # 16-bit infrared frames: keep the top 8 bits
+        image = (image >> 8).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
     image = np.ascontiguousarray(image)
     height, width = image.shape[:2]
+    if image.ndim == 2:
+        return QImage(image.data, width, height, image.strides[0], QImage.Format.Format_Grayscale8).copy()
+    if image.shape[2] == 4:
+        return QImage(image.data, width, height, image.strides[0], QImage.Format.Format_ARGB32).copy()
     return QImage(image.data, width, height, image.strides[0], QImage.Format.Format_BGR888).copy()
 
 

@@ -21,6 +21,30 @@ py="$venv/bin/python"
     echo "$0: $venv lacks FaceID Desktop's dependencies (pip install -e . in the repo)" >&2
     exit 2
 }
+# The bundle carries whatever the venv holds: refuse versions other than the tested ones
+# (pip install -c packaging/constraints.txt -e . makes a matching venv); FACEID_ALLOW_UNTESTED=1 overrides.
+if [ "${FACEID_ALLOW_UNTESTED:-0}" != 1 ]; then
+    "$py" - "$here/../constraints.txt" <<'EOF' || exit 2
+import sys
+from importlib.metadata import PackageNotFoundError, version
+wrong = []
+for line in open(sys.argv[1], encoding="utf-8"):
+    line = line.split("#", 1)[0].strip()
+    if "==" not in line:
+        continue
+    name, wanted = (part.strip() for part in line.split("==", 1))
+    try:
+        have = version(name)
+    except PackageNotFoundError:
+        continue  # not installed: a test-only package, or one this platform does not need
+    if have != wanted:
+        wrong.append(f"{name} {have} (tested: {wanted})")
+if wrong:
+    print("build.sh: untested versions in the venv: " + ", ".join(wrong)
+          + "; pip install -c packaging/constraints.txt -e . (or FACEID_ALLOW_UNTESTED=1)", file=sys.stderr)
+    sys.exit(1)
+EOF
+fi
 "$py" -m PyInstaller --version >/dev/null 2>&1 || "$py" -m pip install --quiet pyinstaller
 
 if "$py" -c "import sys, torch; sys.exit(0 if torch.version.cuda else 1)"; then
