@@ -7,7 +7,12 @@ streams unlocked within the timeout, the median time from the first frame with a
 the impostor attempts (one per timeout span of every other clip) that were falsely unlocked. Frames per
 second are measured on the live path (detect, align, embed, decide), with torch on ``--threads`` threads.
 
-    python benchmarks/live.py [--videos DIR] [--threads 2]
+``--dim`` plays every clip as a dim laptop webcam would deliver it: each frame scaled to a mean grey level of
+55 (of 255) with sensor noise (sigma 3), as a real dim 640x480 webcam clip measured 51-62.
+
+A clip whose person cannot be enrolled is reported with the reasons and still serves as an impostor.
+
+    python benchmarks/live.py [--videos DIR] [--threads 2] [--dim]
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import cv2
 import numpy as np
 import torch
 
-from faceid_desktop.camera import VIDEO_SUFFIXES, open_source
+from faceid_desktop.threads import configure_threads
+
+from faceid_desktop.camera import VIDEO_SUFFIXES, Frame, open_source
 from faceid_desktop.datasets import data_dir
 from faceid_desktop.enrollment import EnrollmentResult, enroll_frames
 from faceid_desktop.pipeline import default_pipeline
@@ -35,38 +42,51 @@ ENROLL_SHARE, ENROLL_MAX_SECONDS = 0.4, 4.0
 RULES = ((1, 1), (2, 3), (2, 5), (3, 5), (4, 8))
 
 
-def frame_scores(pipeline, path: Path) -> tuple[list[float], list[np.ndarray | None], float, float]:
+DIM_MEAN, DIM_NOISE = 55.0, 3.0
+
+
+def frames_of(path: Path, dim: bool):
+    """The clip's frames as (timestamp, BGR image), made dim when ``dim`` (see the module docstring)."""
+    rng = np.random.default_rng(0)
+    with open_source(path) as source:
+        for frame in source:
+            image = frame.image
+            if dim:
+                scaled = image.astype(np.float32) * (DIM_MEAN / max(float(image.mean()), 1.0))
+                image = np.clip(scaled + rng.normal(0.0, DIM_NOISE, image.shape), 0, 255).astype(np.uint8)
+            yield frame.timestamp, image
+
+
+def frame_scores(pipeline, path: Path, dim: bool) -> tuple[list[float], list[np.ndarray | None], float, float]:
     """(timestamps, probe vectors or None, seconds of wall time, video duration) for every frame."""
     stamps, vectors = [], []
     started = time.perf_counter()
-    with open_source(path, dark_threshold=100.0) as source:
-        for frame in source:
-            image = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-            probe, _, _ = find_probe(pipeline, image)
-            stamps.append(frame.timestamp)
-            vectors.append(None if probe is None else probe.vector)
+    for timestamp, bgr in frames_of(path, dim):
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        probe, _, _ = find_probe(pipeline, image)
+        stamps.append(timestamp)
+        vectors.append(None if probe is None else probe.vector)
     return stamps, vectors, time.perf_counter() - started, stamps[-1] if stamps else 0.0
 
 
 def live_attempt(pipeline, clip: Path, cut: float, templates: np.ndarray, settings: DecisionSettings,
-                 landmarks: Landmarks68) -> tuple[float | None, str, int, float]:
+                 landmarks: Landmarks68, dim: bool) -> tuple[float | None, str, int, float]:
     """One unlock attempt with liveness (passive blink check) on the clip after ``cut`` seconds, as the
     unlock screen runs it: (seconds from the attempt's first frame to unlocked or None, reason, frames,
     wall seconds)."""
     attempt = LiveUnlock(settings, LivenessCheck(landmarks=landmarks))
     frames, state, started = 0, None, time.perf_counter()
-    with open_source(clip, dark_threshold=100.0) as source:
-        for frame in source:
-            if frame.timestamp < cut:
-                continue
-            image = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-            probe, reason, faces = find_probe(pipeline, image)
-            decision = (decide_distance(float(distance_to_profile(probe.vector, templates)), settings, faces)
-                        if probe is not None else Decision(False, reason or NO_FACE, None, settings.threshold, faces))
-            state = attempt.update(frame.timestamp, decision, image=image, face=None if probe is None else probe.face)
-            frames += 1
-            if state.done:
-                break
+    for timestamp, bgr in frames_of(clip, dim):
+        if timestamp < cut:
+            continue
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        probe, reason, faces = find_probe(pipeline, image)
+        decision = (decide_distance(float(distance_to_profile(probe.vector, templates)), settings, faces)
+                    if probe is not None else Decision(False, reason or NO_FACE, None, settings.threshold, faces))
+        state = attempt.update(timestamp, decision, image=image, face=None if probe is None else probe.face)
+        frames += 1
+        if state.done:
+            break
     wall = time.perf_counter() - started
     if state is None:
         return None, "no frames", frames, wall
@@ -99,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=Path, help="folder of clips, one person each (default: shared media/live)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dim", action="store_true", help="play every clip as a dim webcam (mean grey level 55)")
     args = parser.parse_args(argv)
     folder = args.videos
     if folder is None:
@@ -111,21 +132,25 @@ def main(argv: list[str] | None = None) -> int:
     if len(clips) < 2:
         print(f"live: {folder}: need at least two clips", file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
+    configure_threads(args.threads)
     pipeline = default_pipeline()
     settings = DecisionSettings()
 
     data = {}
     frames_total = wall_total = 0.0
     for clip in clips:
-        stamps, vectors, wall, duration = frame_scores(pipeline, clip)
+        stamps, vectors, wall, duration = frame_scores(pipeline, clip, args.dim)
         frames_total += len(stamps)
         wall_total += wall
         cut = min(duration * ENROLL_SHARE, ENROLL_MAX_SECONDS)
         result = EnrollmentResult()
-        with open_source(clip, dark_threshold=100.0) as source:
-            enroll_frames(pipeline, (f for f in source if f.timestamp < cut), result)
+        frames = (Frame(image, t, i, str(clip)) for i, (t, image) in enumerate(frames_of(clip, args.dim)) if t < cut)
+        enroll_frames(pipeline, frames, result)
+        if not result.templates:
+            dropped = ", ".join(f"{n} x {r}" for r, n in result.dropped.most_common()) or "no frames"
+            print(f"  {clip.name}: cannot be enrolled from its first {cut:.1f} s ({dropped}); an impostor only")
+            data[clip.name] = (stamps, vectors, cut, None)
+            continue
         templates = np.stack([t.embedding for t in result.templates])
         data[clip.name] = (stamps, vectors, cut, templates)
         print(f"  {clip.name}: {len(stamps)} frames, {duration:.1f} s, enrolled {len(templates)} templates "
@@ -137,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     genuine_frames, impostor_frames = [], []
     per_rule = {rule: {"genuine": [], "impostor": []} for rule in RULES}
     for name, (stamps, vectors, cut, templates) in data.items():
+        if templates is None:
+            continue
         rest = [(t, v) for t, v in zip(stamps, vectors) if t >= cut]
         d = distances_for(templates, [v for _, v in rest])
         genuine_frames += [x for x in d if x is not None]
@@ -154,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                 per_rule[rule]["impostor"] += simulate(o_stamps, matches, *rule, settings.timeout)
 
     g, i = np.array(genuine_frames), np.array(impostor_frames)
-    print(f"Live pipeline on {len(clips)} clips in {folder} ({args.threads} threads, torch {torch.__version__})")
+    print(f"Live pipeline on {len(clips)} clips in {folder}{' made dim' if args.dim else ''} "
+          f"({args.threads} threads, torch {torch.__version__})")
     print(f"frames per second (detect + align + embed + decide): {frames_total / wall_total:.1f} "
           f"({1000 * wall_total / frames_total:.1f} ms per frame)")
     print(f"threshold {settings.threshold}, timeout {settings.timeout} s")
@@ -179,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     times, live_frames, live_wall = [], 0, 0.0
     for clip in clips:
         _, _, cut, templates = data[clip.name]
-        elapsed, reason, frames, wall = live_attempt(pipeline, clip, cut, templates, settings, landmarks)
+        if templates is None:
+            continue
+        elapsed, reason, frames, wall = live_attempt(pipeline, clip, cut, templates, settings, landmarks, args.dim)
         live_frames += frames
         live_wall += wall
         times.append(elapsed)

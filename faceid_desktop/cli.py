@@ -669,15 +669,15 @@ def _with_estimate(text: str, profile) -> str:
 
 
 def _cmd_threshold(args: argparse.Namespace) -> int:
-    from .profile import MIN_THRESHOLD
+    from .profile import MAX_DISTANCE, MIN_THRESHOLD
 
     if args.value is None:
         profile = _store(args).load(args.name)
         old = profile.settings.threshold
         _emit(args, {"name": args.name, "threshold": old}, _with_estimate(f"{args.name}: threshold {old:.3g}", profile))
         return EXIT_OK
-    if not MIN_THRESHOLD <= args.value <= 1.0:
-        raise InputError(f"threshold must be a distance from {MIN_THRESHOLD} to 1, got {args.value}")
+    if not MIN_THRESHOLD <= args.value <= MAX_DISTANCE:
+        raise InputError(f"threshold must be a distance from {MIN_THRESHOLD} to {MAX_DISTANCE:g}, got {args.value}")
     # Judged before the change, so that a refused loosening writes nothing.
     loosening = _check_loosening(args, _store(args).load(args.name), args.value)
     previous, profile = _change_settings(args, threshold=args.value)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from faceid_desktop.profile import DEFAULT_THRESHOLD
 from faceid_desktop.background import BackgroundModel
 from faceid_desktop.calibration import (GRID, CalibrationError, CalibrationTables, calibrate_templates,
                                         describe_far, describe_frr, leave_one_out)
@@ -38,7 +39,7 @@ def test_curves_are_monotonic_and_consistent(tables, templates):
         assert c.far_at(t) <= target * 1.0001 and c.far_at(t + 0.002) > target
     assert c.threshold_for_far(1e-5) == c.recommended
     # A stricter threshold always trades false accepts for false rejects.
-    assert c.far_at(0.25) < c.far_at(0.35) and c.frr_at(0.25) > c.frr_at(0.35)
+    assert c.far_at(0.9) < c.far_at(1.0) and c.frr_at(0.9) > c.frr_at(1.0)
     assert len(c.genuine_distances) == 5 and np.all(c.genuine_distances > 0)
     assert np.all(c.genuine_pdf >= 0) and np.all(c.impostor_pdf >= 0)
     with pytest.raises(CalibrationError, match="between 0 and 1"):
@@ -49,7 +50,7 @@ def test_spread_out_templates_mean_more_false_rejects(tables, templates):
     centre = templates.mean(axis=0)
     tight = calibrate_templates(centre + (templates - centre) * 0.3, tables)
     loose = calibrate_templates(centre + (templates - centre) * 2.0, tables)
-    assert loose.frr_at(0.31) > tight.frr_at(0.31)
+    assert loose.frr_at(DEFAULT_THRESHOLD) > tight.frr_at(DEFAULT_THRESHOLD)
 
 
 def test_leave_one_out():

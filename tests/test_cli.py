@@ -62,10 +62,10 @@ def test_profiles_and_threshold_commands(enrolled, capsys):
     assert ProfileStore().load("me").settings.threshold == 0.3
     code, _, err = run(capsys, "threshold", "me", "-1")
     assert code == 2 and "threshold" in err
-    code, _, err = run(capsys, "threshold", "me", "0.7")  # most strangers: only with --yes
+    code, _, err = run(capsys, "threshold", "me", "1.4")  # most strangers: only with --yes
     assert code == 2 and "--yes" in err and "nothing changed" in err
     assert ProfileStore().load("me").settings.threshold == 0.3
-    code, _, err = run(capsys, "threshold", "me", "0.7", "--yes")
+    code, _, err = run(capsys, "threshold", "me", "1.4", "--yes")
     assert code == 0 and "warning" in err and "strangers" in err
     assert run(capsys, "threshold", "me", "0.3")[0] == 0
     assert ProfileStore().load("me").settings.threshold == 0.3
@@ -248,7 +248,7 @@ def test_alpha_command(enrolled, seed, capsys):
 def test_calibrate_command(enrolled, capsys):
     code, out, _ = run(capsys, "calibrate", "me", "--far", "1e-5", "--dry-run", "--json")
     dry = json.loads(out)
-    assert code == 0 and dry["estimated_far"] <= 1e-5 and 0.1 < dry["threshold"] < 0.4
+    assert code == 0 and dry["estimated_far"] <= 1e-5 and 0.6 < dry["threshold"] < 1.1
     assert ProfileStore().load("me").settings.threshold == DecisionSettings().threshold  # dry run
     code, out, _ = run(capsys, "calibrate", "me", "--far", "1e-3")
     assert code == 0 and "strangers would be accepted" in out

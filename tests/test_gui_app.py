@@ -9,6 +9,7 @@ locks the profile out, also after a restart. No real camera is ever opened.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -552,7 +553,7 @@ def test_tune_warns_in_red_and_asks_before_saving_a_loose_threshold(qtbot, make_
     grid, far = np.asarray(tune.calibration.thresholds), np.asarray(tune.calibration.far)
 
     def threshold_with(low: float, high: float) -> float:
-        inside = grid[(far > low) & (far < high) & (grid >= 0.05) & (grid <= 1.0)]
+        inside = grid[(far > low) & (far < high) & (grid >= 0.05) & (grid <= 1.4)]
         return float(inside[len(inside) // 2])
 
     red = "#e5484d"
@@ -599,3 +600,17 @@ def test_closing_while_cameras_are_listed_waits_for_the_listing(qtbot, make_wind
     assert window.camera_picker.listing
     window.close()  # must not destroy the running thread (Qt would abort)
     assert listed == [()] and not window.camera_picker._job.isRunning()
+
+
+def test_a_profile_of_the_older_model_is_offered_for_enrollment_again(make_window, live, owner_profile):
+    """A profile that records another model id (dlib's ResNet) is never used to unlock; the app says to
+    enroll it again and its wizard opens with the name and "replace" filled in; nothing is deleted."""
+    old = dataclasses.replace(owner_profile, model_id="c" * 64, name="old")
+    window = make_window(live / OWNER_CLIP, old)
+    assert window.profile is None
+    assert "older face model" in window.statusBar().currentMessage()
+    files = sorted(p.name for p in window.store.directory.iterdir())
+    wizard = window.open_wizard("old")
+    assert wizard.name.edit.text() == "old" and wizard.name.replace.isChecked()
+    wizard.reject()
+    assert sorted(p.name for p in window.store.directory.iterdir()) == files

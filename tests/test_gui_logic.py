@@ -229,9 +229,9 @@ def test_a_gap_in_the_frames_drops_the_attempt_unrecorded(files):
     lockout, audit, _ = files
     scorer = _scorer()
     controller = UnlockController(scorer, DecisionSettings(timeout=1.0), lockout, audit)
-    controller.update(probe_at(scorer, 0.9), None, 1, 0.0)
-    controller.update(probe_at(scorer, 0.9), None, 1, 0.5)
-    status = controller.update(probe_at(scorer, 0.9), None, 1, 30.0)  # back from another tab
+    controller.update(probe_at(scorer, 1.3), None, 1, 0.0)
+    controller.update(probe_at(scorer, 1.3), None, 1, 0.5)
+    status = controller.update(probe_at(scorer, 1.3), None, 1, 30.0)  # back from another tab
     assert status.state == VERIFYING and status.elapsed == 0.0
     assert controller.failures == 0 and audit.entries() == ([], 0)
 

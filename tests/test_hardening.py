@@ -20,10 +20,11 @@ import pytest
 from faceid_desktop import camera, cli, enrollment, liveness, verification  # noqa: F401  (imported up front:
 from faceid_desktop.cli import main                                          # timings measure commands, not imports)
 from faceid_desktop.lockout import AuditLog, Lockout
+from faceid_desktop.model_files import PRETRAINED_MODEL_ID
 from faceid_desktop.profile import DecisionSettings, Profile, Template
 from faceid_desktop.storage import ProfileStore
 
-MODEL = "fake-model"
+MODEL = PRETRAINED_MODEL_ID  # the shipped model: profiles of any other are refused as outdated
 
 
 class BlackCamera:
@@ -265,7 +266,7 @@ def test_classify_far_levels():
         classify_far(1.5)
 
 
-@pytest.mark.parametrize("value, code, warned", [("0.3", 0, False), ("0.36", 0, True), ("0.6", 2, True)])
+@pytest.mark.parametrize("value, code, warned", [("0.9", 0, False), ("1.12", 0, True), ("1.4", 2, True)])
 def test_threshold_states_the_far_warns_and_asks_for_yes(synthetic, capsys, value, code, warned):
     got, out, err = run(capsys, "threshold", "syn", value)
     assert got == code, err
@@ -294,9 +295,9 @@ def test_an_adapted_profile_gets_an_estimate_too(synthetic, capsys):
 
     store = ProfileStore(synthetic)
     store.save(replace(store.load("syn"), adapter=Adapter(np.eye(128, dtype=np.float32), np.zeros(128, np.float32))))
-    code, out, err = run(capsys, "threshold", "syn", "1.0")
+    code, out, err = run(capsys, "threshold", "syn", "1.5")
     assert code == 2 and "synthetic strangers" in err
-    code, out, err = run(capsys, "threshold", "syn", "1.0", "--yes")
+    code, out, err = run(capsys, "threshold", "syn", "1.5", "--yes")
     assert code == 0 and "synthetic strangers" in out and "warning" in err
 
 

@@ -233,7 +233,10 @@ def test_training_on_the_seed_photos_keeps_every_decision_right(network, seed_ch
     assert not result.cancelled
     assert len(result.losses) == config.steps and [p.step for p in reports] == list(range(1, config.steps + 1))
     assert all(0 <= p.active_triplets <= 1 and p.remaining >= 0 for p in reports) and reports[-1].remaining == 0
-    assert np.mean(result.losses[-10:]) < 0.5 * np.mean(result.losses[:10])
+    # SFace already keeps the seed's owner and strangers apart by more than the margin, so the loss may be
+    # zero from the start; when it is not, training must bring it down.
+    first = np.mean(result.losses[:10])
+    assert first == 0 or np.mean(result.losses[-10:]) < 0.5 * first
     assert result.templates.shape == (4, 128) and result.templates.dtype == np.float32
 
     embedder = AdaptedEmbedder(network, result.adapter)

@@ -15,7 +15,7 @@ from ..model_files import PRETRAINED_MODEL_ID
 from ..liveness import LivenessSettings
 from ..lockout import AuditLog, Lockout, LockoutPolicy
 from ..profile import DecisionSettings, Profile
-from ..storage import ProfileStore
+from ..storage import OutdatedProfileError, ProfileStore
 from . import theme
 from ..camera_list import absolute_spec, camera_index, preferred_camera
 from .camera_picker import CameraPicker, DeviceLister
@@ -305,6 +305,8 @@ class MainWindow(QMainWindow):
         if name:
             try:
                 profile = self.store.load(name, PRETRAINED_MODEL_ID)
+            except OutdatedProfileError:
+                self._offer_enroll_again(name)
             except (ValueError, OSError) as error:
                 self.show_message(str(error))
         self.profile = profile
@@ -357,11 +359,27 @@ class MainWindow(QMainWindow):
         self.profile = None if self.profile and self.profile.name == name else self.profile
         self.refresh_profiles()
 
-    def open_wizard(self) -> EnrollWizard:
-        """Open the enrollment wizard (window-modal); returns it."""
+    def _offer_enroll_again(self, name: str) -> None:
+        """A profile of the older face model: say so, and offer the wizard that replaces it (not blocking)."""
+        text = f"Profile {name} was made with an older face model and must be enrolled again."
+        self.show_message(text)
+        if not self.confirm or self.wizard is not None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Information, "Enroll again", text + " Enroll it now? Until then it "
+                          "is kept as it is and cannot unlock.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.finished.connect(lambda result: self.open_wizard(name) if result == QMessageBox.StandardButton.Yes else None)
+        box.open()
+
+    def open_wizard(self, replace: str | None = None) -> EnrollWizard:
+        """Open the enrollment wizard (window-modal); returns it. With ``replace``, the name page holds that
+        profile's name with "replace" ticked (re-enrollment of a profile of the older face model)."""
         self.unlock.deactivate()
         self.tune.deactivate()
         wizard = EnrollWizard(self.hub, self.store, self.options, self)
+        if replace:
+            wizard.name.edit.setText(replace)
+            wizard.name.replace.setChecked(True)
         wizard.enrolled.connect(lambda profile: self.refresh_profiles(profile.name))
         wizard.finished.connect(self._wizard_closed)
         self.wizard = wizard

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, Q
                                QMessageBox, QPushButton, QVBoxLayout, QWidget)
 from superqt import QLabeledDoubleSlider
 
+from ..loosening import CONFIRM_FAR, WARN_FAR
 from ..calibration import Calibration, calibrate, describe_far, describe_frr
 from ..camera import Frame
 from ..pipeline import FacePipeline
@@ -36,9 +37,8 @@ THRESHOLD_RANGE = (0.05, 1.4)
 ALPHA_RANGE, ALPHA_STEP = (0.0, 0.3), 0.01
 #: Frames kept in the live distance plot.
 LIVE_FRAMES = 150
-#: Estimated FAR above which the FAR is shown in red, and above which Apply asks first (the same limits as
-#: faceid_desktop.loosening, the CLI's classifier, when it is there).
-FAR_WARN, FAR_CONFIRM = 1e-3, 1e-2
+#: Estimated FAR above which the FAR is shown in red, and above which Apply asks first: the CLI's limits.
+FAR_WARN, FAR_CONFIRM = WARN_FAR, CONFIRM_FAR
 #: Shown instead of the plots for a profile with an on-device adapter.
 ADAPTED_NOTE = "calibration describes the pretrained network; this profile is adapted"
 
