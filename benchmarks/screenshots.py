@@ -116,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         wizard.next()
         wait_until(app, lambda: len(wizard.capture.session.templates) >= 6, 60, "captures")
         shots.append(save(wizard, args.out / "wizard-capture.png"))
-        wait_until(app, wizard.capture.isComplete, 120, "the capture to finish")
+        def capture_done() -> bool:
+            if wizard.capture.cannot_turn.isVisible():  # the clip never turns its head when asked
+                wizard.capture.cannot_turn.click()
+            return wizard.capture.isComplete()
+
+        wait_until(app, capture_done, 120, "the capture to finish")
         wizard.next()  # adapt to me (opt-in)
         wizard.not_me.adapt.setChecked(True)
         settle(app, 0.2)
