@@ -396,3 +396,21 @@ def test_settings_are_private_atomic_and_read_old_files(tmp_path):
         settings.set("camera", "two\nlines")
     (home / "gui.ini").write_bytes(b"\xff\xfe not an ini")
     assert AppSettings(home / "gui.ini").camera == ""  # damaged: empty, rewritten at the next sync
+
+
+
+def test_an_unreadable_lockout_state_keeps_the_unlock_screen_locked(tmp_path):
+    """A lock-out file the app cannot trust (another owner, a FIFO, damage) never lifts a lock: the screen
+    stays locked, says why, and does not judge the face."""
+
+    class Refusing(Lockout):
+        def status(self, name):
+            raise OSError(f"{self.path}: not a regular file")
+
+    lockout = Refusing(tmp_path, LockoutPolicy(max_failures=2, base_delay=10.0, max_delay=100.0), Clock())
+    settings = DecisionSettings(threshold=0.4, frames_to_accept=1, window=1)
+    scorer = _scorer(settings)
+    controller = UnlockController(scorer, settings, lockout, AuditLog(tmp_path, Clock()))
+    status = controller.update(probe_at(scorer, 0.1), None, 1, 0.0)
+    assert status.state == LOCKED_OUT
+    assert any("not readable" in error for error in controller.errors)

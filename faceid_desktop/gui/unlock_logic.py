@@ -51,6 +51,8 @@ PASSIVE_HINT = "Blink to unlock"
 #: Seconds of stream time without a frame after which a running attempt is dropped unrecorded: the screen
 #: was not shown (another tab) or the camera stalled, so the attempt's timeout says nothing about the user.
 MAX_FRAME_GAP = 2.0
+#: Seconds the unlock screen stays locked when the lock-out state cannot be read (then it reads it again).
+UNREADABLE_LOCK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -334,8 +336,11 @@ class UnlockController:
             try:
                 status = self.lockout.status(self.name)
             except (OSError, ValueError) as error:
-                self._error(f"lock-out state not readable: {error}")
-                return 0.0
+                # Fail closed: a state file that cannot be trusted (another owner, a FIFO, damage) must not
+                # lift a lock-out; look again after a short wait.
+                self._error(f"lock-out state not readable, locked for {UNREADABLE_LOCK_SECONDS:.0f} s: {error}")
+                self._set_locked(UNREADABLE_LOCK_SECONDS)
+                return UNREADABLE_LOCK_SECONDS
             if self.lockout.recovered:
                 self._error(self.lockout.recovered)
             self.failures = status.failures
