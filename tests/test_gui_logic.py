@@ -413,4 +413,4 @@ def test_an_unreadable_lockout_state_keeps_the_unlock_screen_locked(tmp_path):
     controller = UnlockController(scorer, settings, lockout, AuditLog(tmp_path, Clock()))
     status = controller.update(probe_at(scorer, 0.1), None, 1, 0.0)
     assert status.state == LOCKED_OUT
-    assert any("not readable" in error for error in controller.errors)
+    assert status.locked_for > 0 and "not readable" in status.error
