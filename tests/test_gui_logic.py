@@ -414,3 +414,17 @@ def test_an_unreadable_lockout_state_keeps_the_unlock_screen_locked(tmp_path):
     status = controller.update(probe_at(scorer, 0.1), None, 1, 0.0)
     assert status.state == LOCKED_OUT
     assert status.locked_for > 0 and "not readable" in status.error
+
+
+def test_an_unlit_frame_without_a_face_reads_too_dark():
+    """The app says "too dark", not "no face", when a dark camera frame shows no face (issue: a dark IR
+    camera); a lit frame without a face still reads "no face"."""
+    from types import SimpleNamespace
+
+    from faceid_desktop.gui.analysis import analyse_for_verification
+
+    pipeline = SimpleNamespace(detector=SimpleNamespace(detect=lambda image: []))
+    black = np.zeros((48, 64, 3), np.uint8)
+    dark, _ = analyse_for_verification(pipeline, Frame(black, 0.0, 0, "camera:0", dark=True))
+    lit, _ = analyse_for_verification(pipeline, Frame(black + 128, 0.1, 1, "camera:0"))
+    assert (dark.problem, lit.problem) == ("too dark", "no face")

@@ -19,11 +19,11 @@ import numpy as np
 
 from ..camera import Frame
 from ..enrollment import examine
-from ..landmarks68 import Landmarks68, mean_ear
+from ..landmarks68 import Landmarks68, mean_ear, predictor_box
 from ..pipeline import Embedding, FacePipeline
 from ..profile import DecisionSettings
 from ..quality import Quality, assess
-from ..verification import NO_FACE, Decision, ProfileScorer, analyse_frame
+from ..verification import NO_FACE, TOO_DARK, Decision, ProfileScorer, analyse_frame
 
 Box = tuple[int, int, int, int]
 
@@ -92,12 +92,12 @@ def analyse_for_enrollment(pipeline: FacePipeline, frame: Frame,
     faces, found, problem = examine(pipeline, image)
     boxes = tuple(tuple(int(v) for v in f.box) for f in faces)
     if not found:  # no face, or several sizeable ones
-        return FrameAnalysis(frame, boxes, boxes[0] if boxes else None, None, problem, None, None,
+        return FrameAnalysis(frame, boxes, boxes[0] if boxes else None, None, _dark(problem, frame), None, None,
                              time.perf_counter() - started)
     quality = assess(found[0].face, found[0].chip)
     ear = None
     if landmarks is not None and problem is None:
-        ear = mean_ear(landmarks().fit(image, found[0].face.box))
+        ear = mean_ear(landmarks().fit(image, predictor_box(found[0].face.landmarks)))
     return FrameAnalysis(frame, boxes, boxes[0], found[0], problem, quality, None, time.perf_counter() - started,
                          ear=ear)
 
@@ -115,8 +115,14 @@ def analyse_for_verification(pipeline: FacePipeline, frame: Frame) -> tuple[Fram
     found = analyse_frame(pipeline, image)
     boxes = tuple(tuple(int(v) for v in f.box) for f in found.faces)
     box = tuple(int(v) for v in found.primary.face.box) if found.primary is not None else None
-    return FrameAnalysis(frame, boxes, box, found.primary, found.reason, None, None,
+    return FrameAnalysis(frame, boxes, box, found.primary, _dark(found.reason, frame), None, None,
                          time.perf_counter() - started), image
+
+
+def _dark(problem: str | None, frame: Frame) -> str | None:
+    """"too dark" instead of "no face" for an unlit frame (Frame.dark): the darkness of the whole frame is
+    what explains a missing face; a found face is judged on its own light."""
+    return TOO_DARK if problem == NO_FACE and frame.dark else problem
 
 
 def score_frame(pipeline: FacePipeline, scorer: ProfileScorer, settings: DecisionSettings, frame: Frame,
