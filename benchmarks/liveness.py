@@ -31,7 +31,7 @@ from faceid_desktop.camera import open_source
 from faceid_desktop.datasets import data_dir
 from faceid_desktop.detection import FaceDetector
 from faceid_desktop.images import read_bgr
-from faceid_desktop.landmarks68 import Landmarks68, predictor_box
+from faceid_desktop.landmarks68 import Landmarks68
 from faceid_desktop.liveness import LivenessCheck, LivenessSettings, chip_sharpness
 from faceid_desktop.verification import primary_face
 
@@ -56,7 +56,7 @@ def trace_frames(frames, detector: FaceDetector, landmarks: Landmarks68, until: 
         faces = detector.detect(rgb)
         if faces:
             face = primary_face(faces, rgb.shape)
-            trace.append((t, landmarks.fit(rgb, predictor_box(face.landmarks)), face.box, chip_sharpness(face_chip(rgb, face.landmarks))))
+            trace.append((t, landmarks.fit_face(rgb, face.landmarks), face.box, chip_sharpness(face_chip(rgb, face.landmarks))))
         else:
             trace.append((t, None, None, None))
         spent += time.perf_counter() - started

@@ -8,7 +8,12 @@ pipeline does not use it (YuNet gives its 5 points). The UI and CLI should show 
 next to any setting that turns the 68-point model on.
 
 dlib's predictor was trained on the boxes of dlib's HOG detector, which frame a face differently from
-YuNet's; :func:`predictor_box` derives a HOG-like box from YuNet's 5 landmarks.
+YuNet's. :meth:`Landmarks68.fit_face` therefore runs the HOG detector itself, on a small crop around the face
+YuNet found (a few milliseconds), and falls back on :func:`predictor_box`, a HOG-like box derived from YuNet's
+5 landmarks, when HOG sees no face there. Fitting in the derived box alone was tried: its frame-to-frame
+jitter (YuNet's landmarks move by several pixels between frames of a still face) made the eye aspect ratio
+dip on hand-held printed photos, and 5 of 18 printed-photo streams passed the blink check
+(benchmarks/liveness.py), against none with HOG's own box.
 
 Point numbering (0-based) is the iBUG 300-W / Multi-PIE mark-up dlib's model follows: 0-16 jaw line
 (0 on the image's left, i.e. the person's right in an unmirrored frame), 27-30 nose bridge to tip, 33 nose
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import dlib
 import numpy as np
 
@@ -159,6 +165,55 @@ class Landmarks68:
     def __init__(self, model: Path | None = None) -> None:
         self.model = Path(model) if model is not None else model_path(LANDMARKS_68_MODEL)
         self._predictor = dlib.shape_predictor(str(self.model))
+        self._hog = dlib.get_frontal_face_detector()
+
+    def face_box(self, image: np.ndarray, landmarks5: np.ndarray) -> tuple[int, int, int, int]:
+        """The box to fit the 68 points in for a face YuNet found: dlib's HOG box of that face, searched in a
+        crop of twice the face's size scaled so that the face is about 100 pixels wide (HOG's window is 80);
+        :func:`predictor_box` when HOG finds no face there.
+
+        Args:
+            image: (H, W, 3) uint8 RGB frame (or (H, W) uint8 grey).
+            landmarks5: (5, 2) float YuNet landmarks of the face, pixels.
+
+        Returns:
+            (left, top, right, bottom) integer pixels.
+
+        Raises:
+            ValueError: bad landmarks.
+        """
+        guess = predictor_box(landmarks5)
+        side = max(guess[2] - guess[0], 1)
+        cx, cy = (guess[0] + guess[2]) / 2.0, (guess[1] + guess[3]) / 2.0
+        height, width = image.shape[:2]
+        x0, y0 = max(0, int(cx - side)), max(0, int(cy - side))
+        x1, y1 = min(width, int(cx + side)), min(height, int(cy + side))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return guess
+        scale = 100.0 / side
+        crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+        small = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        rects = self._hog(small, 0)
+        if not rects:
+            return guess
+        centre = np.array([cx - x0, cy - y0]) * scale
+        rect = min(rects, key=lambda r: float(np.hypot((r.left() + r.right()) / 2 - centre[0],
+                                                       (r.top() + r.bottom()) / 2 - centre[1])))
+        if abs((rect.left() + rect.right()) / 2 - centre[0]) > 50 or abs((rect.top() + rect.bottom()) / 2 - centre[1]) > 50:
+            return guess  # another face of the crop, not this one
+        return (int(round(x0 + rect.left() / scale)), int(round(y0 + rect.top() / scale)),
+                int(round(x0 + rect.right() / scale)), int(round(y0 + rect.bottom() / scale)))
+
+    def fit_face(self, image: np.ndarray, landmarks5: np.ndarray) -> np.ndarray:
+        """Fit the 68 points on a face YuNet found, in :meth:`face_box`: (68, 2) float64 (x, y) pixels.
+
+        Raises:
+            LandmarkError: the image is not uint8 (H, W, 3) or (H, W); ValueError: bad landmarks.
+        """
+        if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+            raise LandmarkError(f"expected an (H, W, 3) or (H, W) uint8 image, got {image.dtype} {image.shape}")
+        return self.fit(image, self.face_box(image, landmarks5))
 
     def fit(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """Fit the 68 points in ``box``.

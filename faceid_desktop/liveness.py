@@ -67,7 +67,6 @@ from .landmarks68 import (
     LandmarkError,
     check_landmarks,
     mean_ear,
-    predictor_box,
     vertical_ratio,
     yaw_ratio,
 )
@@ -412,7 +411,7 @@ class LivenessCheck:
         sharpness = None
         if self.settings.min_sharpness is not None:
             sharpness = chip_sharpness(face_chip(image, face.landmarks))
-        return self.update(timestamp, self.landmarks.fit(image, predictor_box(face.landmarks)), face.box, sharpness)
+        return self.update(timestamp, self.landmarks.fit_face(image, face.landmarks), face.box, sharpness)
 
     def update(
         self,

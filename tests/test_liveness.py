@@ -235,3 +235,24 @@ def test_blink_challenge_on_a_live_clip(media, tools):
     result = _attempt(tools, tools[0].video_frames(media / "live" / "talking_head_aoc.mp4"), LivenessSettings(),
                       challenge=BLINK)
     assert result.live is True and result.challenge_satisfied
+
+
+def test_the_68_points_are_fitted_in_hogs_own_box_of_the_yunet_face(shared):
+    """dlib's predictor was trained on HOG boxes: Landmarks68.face_box finds HOG's box of the face YuNet found
+    (as HOG on the whole photo would give it), and falls back on the box derived from YuNet's points when
+    HOG sees nothing there."""
+    import dlib
+
+    from faceid_desktop.detection import FaceDetector
+    from faceid_desktop.images import read_rgb
+    from faceid_desktop.landmarks68 import Landmarks68, predictor_box
+
+    image = read_rgb(shared / "faces" / "seed" / "NOT_ME" / "NOT_ME_1.jpg")
+    face = FaceDetector().detect(image)[0]
+    model = Landmarks68()
+    box = model.face_box(image, face.landmarks)
+    [hog] = dlib.get_frontal_face_detector()(image, 0)
+    assert np.abs(np.array(box) - [hog.left(), hog.top(), hog.right(), hog.bottom()]).max() <= 0.1 * (hog.right() - hog.left())
+    grey = np.full_like(image, 128)  # the same place without a face: the derived box
+    assert model.face_box(grey, face.landmarks) == predictor_box(face.landmarks)
+    assert model.fit_face(image, face.landmarks).shape == (68, 2)

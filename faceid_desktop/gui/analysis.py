@@ -19,7 +19,7 @@ import numpy as np
 
 from ..camera import Frame
 from ..enrollment import examine
-from ..landmarks68 import Landmarks68, mean_ear, predictor_box
+from ..landmarks68 import Landmarks68, mean_ear
 from ..pipeline import Embedding, FacePipeline
 from ..profile import DecisionSettings
 from ..quality import Quality, assess
@@ -97,7 +97,7 @@ def analyse_for_enrollment(pipeline: FacePipeline, frame: Frame,
     quality = assess(found[0].face, found[0].chip)
     ear = None
     if landmarks is not None and problem is None:
-        ear = mean_ear(landmarks().fit(image, predictor_box(found[0].face.landmarks)))
+        ear = mean_ear(landmarks().fit_face(image, found[0].face.landmarks))
     return FrameAnalysis(frame, boxes, boxes[0], found[0], problem, quality, None, time.perf_counter() - started,
                          ear=ear)
 
