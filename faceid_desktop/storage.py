@@ -69,7 +69,7 @@ SCHEMA = 2
 #: Schema 1 thresholds were distances between raw embeddings; the unit-length measure of schema 2 puts the
 #: same operating point (FAR 1e-4 on the owner protocol: 0.429 raw, 0.313 unit) at this fraction of them.
 SCHEMA1_THRESHOLD_SCALE = 0.313 / 0.429
-#: Length of an embedding (dlib's face descriptor).
+#: Length of an embedding (SFace's).
 EMBEDDING_DIM = 128
 
 _POSIX = os.name == "posix"

@@ -168,7 +168,7 @@ def fixed_cohort(background: BackgroundModel | None = None) -> np.ndarray:
     :data:`COHORT_SEED` from the background model (the shipped one when None), the same on every run.
 
     Returns:
-        (COHORT_SIZE, 128) float64 embeddings in dlib's raw scale.
+        (COHORT_SIZE, 128) float64 embeddings on the scale of the unit-length embeddings (not exactly unit).
     """
     background = background if background is not None else BackgroundModel.load()
     return background.sample_images(COHORT_SIZE, np.random.default_rng(COHORT_SEED))
