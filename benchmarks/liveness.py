@@ -1,23 +1,36 @@
-"""Liveness (presentation attack detection) on recorded media: APCER and BPCER per source.
+"""Liveness (presentation attack detection) on recorded media: APCER and BPCER per attack type and mode.
 
 Reads a folder laid out like ``../shared/media`` (``live/*.mp4`` genuine clips; ``attack/replay_video/``,
-``attack/print_and_screen/``, ``attack/nuaa/{real,print}/``). Each video is one attempt from its first
-frame; each still image (printed photo, phone screen, NUAA print, and the first frame of every live clip
-as "the owner's photo") is turned into a hand-held-photo stream: ``--still-seconds`` at 30 frames/s, moved
-by a smooth random hand tremor (shift, scale, roll, tilt and turn of the photo, pixel noise), and once more
-with "flicks" (the photo tilted back by 60 degrees for 0.2 s every 1.5 s, to fake a blink by
-foreshortening). ISO/IEC 30107-3 terms: APCER = attacks accepted as live / attacks, BPCER = genuine
-attempts refused / genuine attempts. Also: the time to pass of genuine clips, BPCER for attempts starting
-every second of every live clip, the recapture-blur cue on and off, and frames/s of the check
-(detection + 68 landmarks + sharpness + update) on ``--threads`` threads.
+``attack/print_and_screen/``, ``attack/nuaa/{real,print}/``) and makes more attacks from it:
 
-    python benchmarks/liveness.py [--media DIR] [--threads 2] [--still-seconds S]
+* every still image (printed photo, phone screen, NUAA print, the first frame of every live clip as "the
+  owner's photo") as a hand-held-photo stream: ``--still-seconds`` at ``--still-fps``, moved by a smooth
+  random hand tremor (shift, scale, roll, tilt and turn of the photo, pixel noise), and once more with
+  "flicks" (the photo tilted back by 60 degrees for 0.2 s every 1.5 s, to fake a blink by foreshortening);
+* **two-still and three-still swaps** from every live clip with a blink: its eyes-open, eyes-closed (and,
+  for three stills, half-closed) frames pasted on a 640x480 canvas with jitter and pixel noise, 30 frames/s,
+  the closed still shown for 0.1, 0.2 or 0.3 s at 1.5, 3.0 and 4.5 s (the half-closed one a frame before and
+  after it);
+* **every live clip replayed as a recording** against the secure mode: ``--offsets`` random start offsets,
+  each with a random challenge sequence, counting how often the recording happens to answer.
+
+Modes: **convenience** (one blink within the timeout, from the first face) and **secure** (a random
+sequence of two actions, each within its window after its prompt; the prompts start 0.5 s after the
+first face, when a face would match). ISO/IEC 30107-3 terms: APCER = attacks accepted as live / attacks,
+BPCER = genuine attempts refused / genuine attempts. The live clips were not recorded answering prompts,
+so the secure mode's BPCER cannot be measured here; the share of single prompts that the clips' own head
+turns and blinks answer is printed as an honest proxy of how detectable each action is. Also: the time to
+pass of genuine clips, BPCER for attempts starting every second of every live clip, and frames/s of the
+check (detection + 68 landmarks + rule) on ``--threads`` threads.
+
+    python benchmarks/liveness.py [--media DIR] [--threads 2] [--still-seconds S] [--still-fps 15] [--offsets 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import random
 import statistics
 import sys
 import time
@@ -28,18 +41,22 @@ import numpy as np
 
 from faceid_desktop.alignment import face_chip
 from faceid_desktop.camera import open_source
+from faceid_desktop.challenge import ACTIONS, random_sequence
 from faceid_desktop.datasets import data_dir
 from faceid_desktop.detection import FaceDetector
 from faceid_desktop.images import read_bgr
-from faceid_desktop.landmarks68 import Landmarks68
-from faceid_desktop.liveness import LivenessCheck, LivenessSettings, chip_sharpness
+from faceid_desktop.landmarks68 import Landmarks68, mean_ear, vertical_ratio
+from faceid_desktop.liveness import LivenessCheck, LivenessSettings, _BlinkDetector, chip_sharpness
 from faceid_desktop.verification import primary_face
 
 #: The recapture cue's threshold tried here (median chip sharpness of the attempt); see the module docstring
 #: of faceid_desktop.liveness. quality.MIN_SHARPNESS (8) is plain blur; 20 is between the replay (11) and
 #: the blurriest live clip (36).
 RECAPTURE_SHARPNESS = 20.0
+#: Seconds after the first face at which the secure mode's prompts start (when a face would have matched).
+PROMPT_AFTER = 0.5
 
+# (seconds, (68, 2) landmarks or None, box or None, chip sharpness or None)
 Trace = list[tuple[float, np.ndarray | None, tuple | None, float | None]]
 
 
@@ -56,20 +73,28 @@ def trace_frames(frames, detector: FaceDetector, landmarks: Landmarks68, until: 
         faces = detector.detect(rgb)
         if faces:
             face = primary_face(faces, rgb.shape)
-            trace.append((t, landmarks.fit_face(rgb, face.landmarks), face.box, chip_sharpness(face_chip(rgb, face.landmarks))))
+            trace.append((t, landmarks.fit_face(rgb, face.landmarks), face.box,
+                          chip_sharpness(face_chip(rgb, face.landmarks))))
         else:
             trace.append((t, None, None, None))
         spent += time.perf_counter() - started
     return trace, spent / max(len(trace), 1)
 
 
-def run(trace: Trace, settings: LivenessSettings, start: float = 0.0, challenge: str | None = None):
-    """Feed a trace from ``start`` seconds on; the final LivenessResult (pending when the trace ends first)."""
+def run(trace: Trace, settings: LivenessSettings, start: float = 0.0, challenge=None):
+    """Feed a trace from ``start`` seconds on; the final LivenessResult (pending when the trace ends first).
+    With a ``challenge`` (a sequence of actions) the prompts start :data:`PROMPT_AFTER` seconds after the
+    first face."""
     check = LivenessCheck(settings, challenge)
     result = None
+    first = None
     for t, points, box, sharp in trace:
         if t < start:
             continue
+        if points is not None and first is None:
+            first = t
+        if first is not None and t - first >= PROMPT_AFTER:
+            check.start_challenge(t - start)
         result = check.update(t - start, points, box, sharp)
         if result.live is not None:
             break
@@ -81,7 +106,6 @@ def video_frames(path: Path):
     with open_source(path, dark_threshold=100.0) as source:
         for frame in source:
             yield frame.timestamp, frame.image
-
 
 def handheld_frames(image: np.ndarray, seconds: float, fps: float = 30.0, seed: int = 0, flick: bool = False):
     """(seconds, BGR frame) of a still photo held in a hand in front of the camera.
@@ -117,6 +141,53 @@ def handheld_frames(image: np.ndarray, seconds: float, fps: float = 30.0, seed: 
         yield t, np.clip(noisy, 0, 255).astype(np.uint8)
 
 
+def blink_frames(trace: Trace) -> tuple[int, int, int] | None:
+    """Indexes of an eyes-open, a half-closed and an eyes-closed frame around the first blink of a clip's
+    trace (the widest blink rule, so that every clip with a blink gives its stills), or None."""
+    detector = _BlinkDetector(dataclasses.replace(LivenessSettings(), depth_ratio=0.7))
+    index = {}
+    for i, (t, points, _, _) in enumerate(trace):
+        if points is not None:
+            index[t] = i
+            if detector.update(t, mean_ear(points), vertical_ratio(points)) is not None:
+                break
+    if not detector.blinks:
+        return None
+    blink = detector.blinks[0]
+    around = {i: mean_ear(trace[i][1]) for t, i in index.items() if blink.start - 0.4 <= t <= blink.end + 0.3}
+    closed, opened = min(around, key=around.get), max(around, key=around.get)
+    middle = (around[closed] + around[opened]) / 2.0
+    half = min((i for i in around if i not in (closed, opened)), key=lambda i: abs(around[i] - middle))
+    return opened, half, closed
+
+
+def swap_frames(stills: dict[str, np.ndarray], three: bool, shown: float, seconds: float = 6.0, fps: float = 30.0,
+                seed: int = 0):
+    """(seconds, BGR frame) of swapped stills: ``stills['open']`` on a 640x480 canvas, ``stills['closed']``
+    for ``shown`` seconds at 1.5, 3.0 and 4.5 s (with ``three``: ``stills['half']`` one frame before and
+    after), a random walk of jitter (1 px per frame, within 6 px) and pixel noise (sigma 3)."""
+    rng = np.random.default_rng(seed)
+    shift = np.zeros(2)
+    frame_time = 1.0 / fps
+    for i in range(int(seconds * fps)):
+        t = i * frame_time
+        name = "open"
+        for at in (1.5, 3.0, 4.5):
+            lead = frame_time if three else 0.0
+            if three and (at <= t < at + lead or at + lead + shown <= t < at + 2 * lead + shown):
+                name = "half"
+            elif at + lead <= t < at + lead + shown:
+                name = "closed"
+        image = stills[name]
+        shift = np.clip(shift + rng.normal(0, 1.0, 2), -6, 6)
+        h, w = image.shape[:2]
+        scale = 440.0 / max(h, w)
+        matrix = np.float32([[scale, 0, 320 - w * scale / 2 + shift[0]], [0, scale, 240 - h * scale / 2 + shift[1]]])
+        canvas = cv2.warpAffine(image, matrix, (640, 480), borderValue=(90, 90, 90))
+        noisy = canvas.astype(np.float32) + rng.normal(0, 3, canvas.shape).astype(np.float32)
+        yield t, np.clip(noisy, 0, 255).astype(np.uint8)
+
+
 def first_frame(path: Path) -> np.ndarray:
     """The first frame of a video, BGR."""
     with open_source(path, dark_threshold=100.0) as source:
@@ -131,12 +202,31 @@ def _row(name: str, kind: str, result, frames: int) -> str:
     return f"  {name:<44} {kind:<15} {frames:>5}  {state:<8} {passed}  blinks {len(result.blinks)}  {result.reason}"
 
 
+def _summary(outcome: dict[str, list[bool]], indent: str = "    ") -> None:
+    for group, lives in outcome.items():
+        if group.startswith("genuine"):
+            refused = lives.count(False)
+            print(f"{indent}BPCER {group:<26} {100 * refused / len(lives):5.1f}%  ({refused}/{len(lives)} refused)")
+        else:
+            accepted = lives.count(True)
+            print(f"{indent}APCER {group:<26} {100 * accepted / len(lives):5.1f}%  ({accepted}/{len(lives)} accepted)")
+
+
+def _group(name: str, kind: str, genuine: bool) -> str:
+    if not genuine:
+        return kind
+    blinking = not any(s in name for s in ("d20", "person1"))
+    return "genuine, blinking" if blinking else "genuine, not blinking"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--media", type=Path, help="folder laid out like ../shared/media (default: that one)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--still-seconds", type=float, default=None,
                         help="length of each hand-held still stream (default: the liveness timeout + 1 s)")
+    parser.add_argument("--still-fps", type=float, default=15.0, help="frame rate of the hand-held streams")
+    parser.add_argument("--offsets", type=int, default=20, help="random start offsets per replayed live clip")
     args = parser.parse_args(argv)
     media = args.media
     if media is None:
@@ -148,24 +238,20 @@ def main(argv: list[str] | None = None) -> int:
     if not (media / "live").is_dir():
         print(f"liveness: {media} has no live/ folder", file=sys.stderr)
         return 2
-    import torch  # only to hold the thread count the app runs with
+    from faceid_desktop.threads import configure_threads
 
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
+    configure_threads(args.threads)
     default = LivenessSettings()
-    settings = {
-        f"blink, {default.timeout:g} s (default)": default,
-        "blink, 4 s (unlock timeout)": dataclasses.replace(default, timeout=4.0),
-        f"blink + recapture cue, {default.timeout:g} s": dataclasses.replace(default, min_sharpness=RECAPTURE_SHARPNESS),
-    }
     still_seconds = args.still_seconds or default.timeout + 1.0
     detector, landmarks = FaceDetector(), Landmarks68()
 
     sources = []  # (name, kind, genuine, trace)
     per_frame = []
+    clips = {}
     for path in sorted((media / "live").glob("*.mp4")):
         trace, cost = trace_frames(video_frames(path), detector, landmarks)
         per_frame.append(cost)
+        clips[path] = trace
         sources.append((path.name, "live clip", True, trace))
     for path in sorted((media / "attack" / "replay_video").glob("*.mp4")):
         trace, cost = trace_frames(video_frames(path), detector, landmarks)
@@ -183,30 +269,75 @@ def main(argv: list[str] | None = None) -> int:
         stills.append((f"{path.stem} frame 0", "repeated still", first_frame(path)))
     for i, (name, kind, image) in enumerate(stills):
         for flick in (False, True):
-            frames = handheld_frames(image, still_seconds, seed=i, flick=flick)
+            frames = handheld_frames(image, still_seconds, fps=args.still_fps, seed=i, flick=flick)
             trace, cost = trace_frames(frames, detector, landmarks)
             per_frame.append(cost)
             sources.append((f"{name}{' (flicks)' if flick else ''}", kind, False, trace))
+    for k, (path, clip_trace) in enumerate(clips.items()):
+        picked = blink_frames(clip_trace)
+        if picked is None:
+            print(f"  (no blink in {path.name}: no swapped stills made from it)")
+            continue
+        images = [image for _, image in video_frames(path)]
+        still_images = dict(zip(("open", "half", "closed"), (images[i] for i in picked)))
+        for three in (False, True):
+            for shown in (0.1, 0.2, 0.3):
+                kind = "three-still swap" if three else "two-still swap"
+                trace, cost = trace_frames(swap_frames(still_images, three, shown, seed=k), detector, landmarks)
+                per_frame.append(cost)
+                sources.append((f"{path.stem} {kind.split()[0]} {shown:g} s", kind, False, trace))
 
-    for label, setting in settings.items():
+    variants = {
+        f"convenience: blink, {default.timeout:g} s (default)": default,
+        "convenience, reopening not checked": dataclasses.replace(default, opening_frames=0),
+        "convenience, 1 frame part-way up": dataclasses.replace(default, opening_frames=1),
+        "convenience, 2 frames part-way up": dataclasses.replace(default, opening_frames=2),
+        "convenience + recapture cue": dataclasses.replace(default, min_sharpness=RECAPTURE_SHARPNESS),
+    }
+    for label, setting in variants.items():
         print(f"\n== {label}")
-        print(f"  {'source':<44} {'kind':<15} {'frames':>5}  result   passed at")
+        print(f"  {'source':<44} {'kind':<16} {'frames':>5}  result   passed at")
         outcome: dict[str, list[bool]] = {}
         for name, kind, genuine, trace in sources:
             result = run(trace, setting)
-            print(_row(name, kind, result, len(trace)))
-            live = bool(result is not None and result.live)
-            blinking = genuine and not any(s in name for s in ("d20", "person1"))
-            group = ("genuine, blinking" if blinking else "genuine, not blinking") if genuine else kind
-            outcome.setdefault(group, []).append(live)
+            if label.endswith("(default)"):
+                print(_row(name, kind, result, len(trace)))
+            outcome.setdefault(_group(name, kind, genuine), []).append(bool(result is not None and result.live))
         print("  summary:")
-        for group, lives in outcome.items():
-            if group.startswith("genuine"):
-                refused = lives.count(False)
-                print(f"    BPCER {group:<24} {100 * refused / len(lives):5.1f}%  ({refused}/{len(lives)} refused)")
-            else:
-                accepted = lives.count(True)
-                print(f"    APCER {group:<24} {100 * accepted / len(lives):5.1f}%  ({accepted}/{len(lives)} accepted)")
+        _summary(outcome)
+
+    print(f"\n== secure: two random actions of {', '.join(ACTIONS)}; attacks tried with every ordered pair")
+    pairs = [(a, b) for a in ACTIONS for b in ACTIONS if a != b]
+    outcome = {}
+    for name, kind, genuine, trace in sources:
+        if genuine:
+            continue
+        accepted = [bool((r := run(trace, default, challenge=pair)) is not None and r.live) for pair in pairs]
+        outcome.setdefault(kind, []).extend(accepted)
+        if any(accepted):
+            print(f"  {name:<44} {kind:<16} answered {sum(accepted)}/{len(pairs)} sequences")
+    rng = random.Random(0)
+    replayed, single, waits = [], {a: [] for a in ACTIONS}, []
+    for name, kind, genuine, trace in sources:
+        if not genuine:
+            continue
+        length = trace[-1][0]
+        for _ in range(args.offsets):
+            start = rng.uniform(0.0, max(length - 3.0, 0.0))
+            result = run(trace, default, start, challenge=random_sequence(2, rng))
+            replayed.append(bool(result is not None and result.live))
+            for action in ACTIONS:
+                result = run(trace, default, start, challenge=(action,))
+                single[action].append(bool(result is not None and result.live))
+    outcome["live clip replayed"] = replayed
+    print("  summary:")
+    _summary(outcome)
+    genuine_clips = sum(1 for _, _, genuine, _ in sources if genuine)
+    print(f"  (replays: {len(replayed)} attempts = {genuine_clips} genuine clips x {args.offsets} random offsets, "
+          "one random sequence each)")
+    print("  proxy for the secure mode's BPCER: share of single prompts the live clips' own movements answer")
+    for action, answered in single.items():
+        print(f"    {action:<11} {100 * sum(answered) / max(len(answered), 1):5.1f}%  ({sum(answered)}/{len(answered)})")
 
     print("\n== genuine clips: when the blinks come (every blink found over the whole clip, default rule)")
     for name, kind, genuine, trace in sources:
@@ -216,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         ends = [f"{b.end:.2f}" for b in result.blinks] if result else []
         print(f"  {name:<24} length {trace[-1][0]:5.1f} s  blinks ended at: {' '.join(ends) or 'none'}")
 
-    print("\n== attempts starting every 1 s of the blinking live clips (each needs its whole timeout in the clip)")
+    print("\n== convenience attempts starting every 1 s of the blinking live clips (each needs its whole timeout)")
     blinking = [(n, tr) for n, k, g, tr in sources if g and not any(s in n for s in ("d20", "person1"))]
     for timeout in (2.0, 4.0, 6.0, 8.0, 10.0, 12.0):
         setting = dataclasses.replace(default, timeout=timeout)

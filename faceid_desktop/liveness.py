@@ -49,8 +49,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
-import secrets
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -59,6 +57,19 @@ import cv2
 import numpy as np
 
 from .alignment import CHIP_SIZE, face_chip
+from .challenge import (
+    ACTIONS,
+    BLINK,
+    FAILED,
+    PASSED,
+    PROMPTS,
+    TURN_LEFT,
+    TURN_RIGHT,
+    ChallengeError,
+    ChallengeRun,
+    ChallengeSettings,
+    random_sequence,
+)
 from .detection import Face
 from .quality import FACE_COLUMNS, FACE_ROWS
 from .landmarks68 import (
@@ -73,20 +84,25 @@ from .landmarks68 import (
 from .profile import DecisionSettings
 from .verification import Decision, StreamDecision, StreamVerifier
 
-BLINK, TURN_LEFT, TURN_RIGHT = "blink", "turn left", "turn right"
-#: The challenges :func:`random_challenge` draws from. Left and right are the user's own, as a user
-#: facing an unmirrored camera understands "turn your head left".
-CHALLENGES = (BLINK, TURN_LEFT, TURN_RIGHT)
-#: What to tell the user for each challenge.
-PROMPTS = {BLINK: "Blink", TURN_LEFT: "Turn your head to your left", TURN_RIGHT: "Turn your head to your right"}
+#: The two modes the user picks from: a blink (convenience) or a random challenge (secure).
+CONVENIENCE, SECURE = "convenience", "secure"
+#: What each mode stops, in words shown next to the setting (README: Liveness).
+MODE_TEXT = {
+    CONVENIENCE: "Convenience: blink once. Stops photos held up to the camera and swapped stills; "
+                 "a video of you blinking can pass.",
+    SECURE: "Secure: do two random actions when asked (blink, turn left, turn right). Also stops replayed "
+            "videos; a live deepfake or a 3-D mask can pass.",
+}
+#: Seconds without a YuNet face after which frames are no longer followed by the 68 landmarks alone.
+TRACK_FOR = 1.0
 
 PENDING, LIVE, NOT_LIVE = "pending", "live", "not live"
 UNLOCKED, REJECTED = "unlocked", "rejected"
 
 __all__ = [
-    "BLINK", "CHALLENGES", "LANDMARKS_68_LICENCE", "PROMPTS", "TURN_LEFT", "TURN_RIGHT",
-    "Blink", "LivenessCheck", "LivenessError", "LivenessResult", "LivenessSettings", "LiveUnlock",
-    "UnlockState", "random_challenge", "LandmarkError",
+    "ACTIONS", "BLINK", "CONVENIENCE", "LANDMARKS_68_LICENCE", "MODE_TEXT", "PROMPTS", "SECURE",
+    "TURN_LEFT", "TURN_RIGHT", "Blink", "ChallengeSettings", "LivenessCheck", "LivenessError", "LivenessResult",
+    "LivenessSettings", "LiveUnlock", "UnlockState", "random_sequence", "LandmarkError",
 ]
 
 
@@ -109,14 +125,15 @@ class LivenessSettings:
         open_ratio: both peaks must be at least this fraction of the open level (70th percentile, 2 s).
         min_blink, max_blink: allowed width of the dip at half its depth, seconds.
         max_vertical_change: largest relative change of :func:`vertical_ratio` during a blink.
+        opening_frames: frames part-way up (20-85% of the dip's depth) the reopening must show: a lid
+            reopens over 100-250 ms, a swapped still in one frame (0: not checked).
         min_sharpness: the recapture cue, off when None: liveness fails when the median
             :func:`chip_sharpness` of the face's frames is below this (20 in the benchmark).
-        turn_threshold: change of :func:`yaw_ratio` that counts as a head turn.
-        turn_baseline: seconds of frames whose median yaw is the straight-ahead reference.
         max_gap: seconds without a face after which the evidence so far is dropped (the face left).
         max_jump: centre displacement between consecutive frames, in face widths, taken for another face:
             the evidence so far is dropped, so one person cannot blink for another's photo.
-        mirrored: the frames are mirrored (a selfie preview); swaps what "left" and "right" mean.
+        mirrored: the frames are mirrored (a selfie preview); swaps what "left" and "right" mean in the
+            challenge.
         keep_series: keep the per-frame (time, EAR) series in the results (for plots and debugging).
     """
 
@@ -131,22 +148,20 @@ class LivenessSettings:
     min_blink: float = 0.05
     max_blink: float = 0.5
     max_vertical_change: float = 0.15
+    opening_frames: int = 0
     min_sharpness: float | None = None
-    turn_threshold: float = 0.12
-    turn_baseline: float = 0.4
     max_gap: float = 0.5
     max_jump: float = 0.5
     mirrored: bool = False
     keep_series: bool = True
 
     def __post_init__(self) -> None:
-        positive = ("timeout", "baseline_window", "open_window", "max_blink", "reopen_within", "turn_threshold",
-                    "max_gap", "max_jump")
+        positive = ("timeout", "baseline_window", "open_window", "max_blink", "reopen_within", "max_gap", "max_jump")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise LivenessError(f"liveness setting {name} must be a positive number of seconds or a ratio, got {value!r}")
-        for name in ("min_history", "min_blink", "turn_baseline"):
+        for name in ("min_history", "min_blink"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise LivenessError(f"liveness setting {name} must be >= 0, got {value!r}")
@@ -195,15 +210,18 @@ class LivenessResult:
     """The state of a liveness check after a frame.
 
     Attributes:
-        live: True (shown live), False (failed: timeout or wrong turn), None (pending: keep feeding frames).
+        live: True (shown live), False (failed: timeout or a wrong action), None (pending: keep feeding frames).
         reason: one line for the user or the audit log, e.g. ``blinked``, ``no blink within 8.0 s``.
         elapsed: seconds since the first frame with a face (0 before it).
         frames: frames fed so far; ``face_frames``: those with a face.
         blinks: blinks found on the current face.
-        challenge: the challenge asked (one of :data:`CHALLENGES`), or None in passive mode.
-        challenge_satisfied: the challenge was met (False in passive mode).
+        challenge: the actions asked (secure mode, see :mod:`faceid_desktop.challenge`), or None (a blink).
+        challenge_satisfied: every action was done as asked (False in convenience mode).
         ear: the latest frame's EAR, None when it had no face.
-        yaw: the latest frame's yaw ratio relative to the straight-ahead reference, None before it exists.
+        yaw: the latest yaw ratio (:func:`~faceid_desktop.landmarks68.yaw_ratio`, median of 5 frames)
+            relative to the straight-ahead reference, positive to the person's own left (secure mode; None
+            before the reference exists).
+        prompt: what to ask the user now ('' when nothing: before the challenge starts, once decided).
         ear_series: ((seconds, EAR), ...) of the face frames when ``keep_series``; empty otherwise.
     """
 
@@ -213,10 +231,11 @@ class LivenessResult:
     frames: int
     face_frames: int
     blinks: tuple[Blink, ...]
-    challenge: str | None
+    challenge: tuple[str, ...] | None
     challenge_satisfied: bool
     ear: float | None
     yaw: float | None
+    prompt: str = ""
     ear_series: tuple[tuple[float, float], ...] = field(default=(), repr=False)
 
     @property
@@ -249,28 +268,8 @@ def chip_sharpness(chip: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
-def random_challenge(rng: random.Random | np.random.Generator | int | None = None) -> str:
-    """Draw one of :data:`CHALLENGES`.
-
-    Args:
-        rng: a ``random.Random``, a ``numpy.random.Generator``, or an int seed (for tests and benchmarks);
-            None uses the operating system's randomness (``secrets``), so an attacker cannot predict it.
-
-    Raises:
-        LivenessError: ``rng`` is of another type.
-    """
-    if rng is None:
-        return secrets.choice(CHALLENGES)
-    if isinstance(rng, bool):
-        raise LivenessError("rng must be a random.Random, a numpy Generator, an int seed or None, not a bool")
-    if isinstance(rng, int):
-        rng = random.Random(rng)
-    if isinstance(rng, random.Random):
-        return rng.choice(CHALLENGES)
-    if isinstance(rng, np.random.Generator):
-        return CHALLENGES[int(rng.integers(len(CHALLENGES)))]
-    raise LivenessError(f"rng must be a random.Random, a numpy Generator, an int seed or None, not {type(rng).__name__}")
-
+#: With ``opening_frames`` >= 2, the part-way frames of a reopening must span this share of the dip's depth.
+_OPENING_SPREAD = 0.15
 
 #: Dips shallower than this (trough over the lower neighbouring peak) are not even recorded as candidates.
 _CANDIDATE_RATIO = 0.8
@@ -334,8 +333,19 @@ class _BlinkDetector:
         reference = float(np.median([f[2] for f in window]))
         inside = [f[2] for f in window if start <= f[0] < end]
         change = max(abs(v / reference - 1.0) for v in inside) if reference > 0 else math.inf
+        # the reopening: frames after the trough until the eye is back (85% of the way up), those of them
+        # part-way up (above 20%), and how far apart their levels are (a still shown twice has one level)
+        depth = post - trough
+        rising = []
+        for f in after:
+            if f[1] >= trough + 0.85 * depth:
+                break
+            if f[1] > trough + 0.2 * depth:
+                rising.append(f[1])
+        spread = (max(rising) - min(rising)) / depth if len(rising) >= 2 and depth > 0 else 0.0
         candidate = {"t": tm, "trough": trough, "pre": pre, "post": post, "open": open_level,
-                     "duration": end - start, "vertical_change": change}
+                     "duration": end - start, "vertical_change": change, "opening_frames": len(rising),
+                     "opening_spread": spread}
         self.candidates.append(candidate)
         if not (s.min_blink <= end - start <= s.max_blink):
             return None  # a glitch of one frame, or eyes kept closed
@@ -343,46 +353,64 @@ class _BlinkDetector:
             return None  # too shallow, or not from an open eye
         if change > s.max_vertical_change:
             return None  # the whole face shrank vertically: a tilted photo
+        if len(rising) < s.opening_frames or (s.opening_frames >= 2 and spread < _OPENING_SPREAD):
+            return None  # the eye snapped open: swapped stills, not an eyelid
         return Blink(start, end, min(pre, post), trough)
 
 
 class LivenessCheck:
     """One liveness attempt: feed it every frame, read the :class:`LivenessResult` it returns.
 
-    Passive mode (``challenge=None``) passes once ``required_blinks`` blinks are seen; challenge mode passes
-    when the challenge is met (a blink, or a head turn the asked way). It fails when ``timeout`` seconds pass
-    from the first frame with a face, or a turn challenge sees a turn the other way. Once decided, the result
-    no longer changes.
+    Convenience mode (``challenge=None``) passes once ``required_blinks`` blinks are seen, and fails when
+    ``timeout`` seconds pass from the first frame with a face. Secure mode (``challenge`` a sequence of
+    actions, :func:`~faceid_desktop.challenge.random_sequence`) waits for :meth:`start_challenge` (the face
+    matched), then asks each action in turn (:class:`~faceid_desktop.challenge.ChallengeRun`). Once
+    decided, the result no longer changes.
+
+    Frames are fed by :meth:`update_frame` (a frame in which the detector looked for faces) or
+    :meth:`track_frame` (a frame the face recognition skipped: the 68 landmarks are fitted where the face
+    was in the previous frame), so the eye check sees every camera frame however slow recognition is.
 
     Args:
         settings: thresholds; the defaults when None.
-        challenge: None (passive blink check) or one of :data:`CHALLENGES` (see :func:`random_challenge`).
+        challenge: None (a blink), or the actions to ask in order (a single action name is one step).
         landmarks: a :class:`~faceid_desktop.landmarks68.Landmarks68` to share between attempts (loading the
-            model takes about a second); one is loaded at the first :meth:`update_frame` when None.
+            model takes about a second); one is loaded at the first frame when None.
+        challenge_settings: the challenge's thresholds and window; the defaults (with ``settings.mirrored``)
+            when None.
 
     Raises:
-        LivenessError: an unknown challenge.
+        LivenessError: an unknown or repeated action.
     """
 
     def __init__(
         self,
         settings: LivenessSettings | None = None,
-        challenge: str | None = None,
+        challenge: str | tuple[str, ...] | list[str] | None = None,
         landmarks: Landmarks68 | None = None,
+        challenge_settings: ChallengeSettings | None = None,
     ) -> None:
-        if challenge is not None and challenge not in CHALLENGES:
-            raise LivenessError(f"unknown challenge {challenge!r}; one of: {', '.join(CHALLENGES)}")
         self.settings = settings or LivenessSettings()
-        self.challenge = challenge
+        if isinstance(challenge, str):
+            challenge = (challenge,)
+        self.challenge = None if challenge is None else tuple(challenge)
+        self.challenge_settings = challenge_settings or ChallengeSettings(mirrored=self.settings.mirrored)
+        self._run: ChallengeRun | None = None
+        if self.challenge is not None:
+            try:
+                self._run = ChallengeRun(self.challenge, self.challenge_settings)
+            except ChallengeError as error:
+                raise LivenessError(f"unknown challenge: {error}") from None
         self._landmarks = landmarks
         self._frames = 0
         self._face_frames = 0
         self._start: float | None = None
         self._last_t: float | None = None
         self._last_face: tuple[float, float, float, float] | None = None  # t, centre x, centre y, width
+        self._last_points: np.ndarray | None = None
+        self._box_shape: tuple[float, float, float] | None = None  # fit box relative to the points (tracking)
+        self._seeded_at: float | None = None
         self._series: list[tuple[float, float]] = []
-        self._yaws: list[tuple[float, float]] = []
-        self._yaw_ref: float | None = None
         self._sharpness: list[float] = []
         self._detector = _BlinkDetector(self.settings)
         self._result: LivenessResult | None = None
@@ -394,24 +422,67 @@ class LivenessCheck:
             self._landmarks = Landmarks68()
         return self._landmarks
 
+    @property
+    def challenge_started(self) -> bool:
+        """True once :meth:`start_challenge` was called (always False in convenience mode)."""
+        return self._run is not None and self._run.started
+
+    def start_challenge(self, timestamp: float) -> None:
+        """Show the challenge's first prompt from ``timestamp`` on (the face matched); nothing in convenience
+        mode or when already started."""
+        if self._run is not None:
+            self._run.start(timestamp)
+
     def update_frame(self, timestamp: float, image: np.ndarray, face: Face | None) -> LivenessResult:
-        """Fit the 68 landmarks in ``face.box`` of ``image`` and :meth:`update` with them.
+        """Fit the 68 landmarks on ``face`` (found by the detector in ``image``) and :meth:`update` with them.
 
         Args:
             timestamp: seconds, any monotonic clock (a camera :class:`~faceid_desktop.camera.Frame`'s).
             image: (H, W, 3) uint8 RGB frame.
             face: the face the decision is about (e.g. :func:`~faceid_desktop.verification.primary_face`),
-                or None when the frame has none.
+                or None when the detector found none.
 
         Raises:
             LivenessError: time went backwards; LandmarkError: a malformed image or box.
         """
         if face is None:
             return self.update(timestamp, None)
+        box = self.landmarks.face_box(image, face.landmarks)
+        points = self.landmarks.fit(image, box)
+        self._remember_box(points, box)
+        self._seeded_at = timestamp
         sharpness = None
         if self.settings.min_sharpness is not None:
             sharpness = chip_sharpness(face_chip(image, face.landmarks))
-        return self.update(timestamp, self.landmarks.fit_face(image, face.landmarks), face.box, sharpness)
+        return self.update(timestamp, points, face.box, sharpness)
+
+    def track_frame(self, timestamp: float, image: np.ndarray) -> LivenessResult:
+        """A frame the detector did not look at: fit the 68 landmarks where the face was in the previous
+        frame (dlib's predictor corrects a shift of a fraction of the face), and :meth:`update` with them.
+        Without a face found in the last :data:`TRACK_FOR` seconds, the frame counts as one without a face.
+
+        Args:
+            timestamp: seconds, the same clock as :meth:`update_frame`'s.
+            image: (H, W, 3) uint8 RGB frame.
+
+        Raises:
+            LivenessError: time went backwards; LandmarkError: a malformed image.
+        """
+        if (self._last_points is None or self._box_shape is None or self._seeded_at is None
+                or not 0 <= timestamp - self._seeded_at <= TRACK_FOR):
+            return self.update(timestamp, None)
+        centre, scale = _centre_scale(self._last_points)
+        dx, dy, side = self._box_shape
+        cx, cy, half = centre[0] + dx * scale, centre[1] + dy * scale, side * scale / 2.0
+        box = (int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half)))
+        points = self.landmarks.fit(image, box)
+        return self.update(timestamp, points)
+
+    def _remember_box(self, points: np.ndarray, box: tuple[int, int, int, int]) -> None:
+        centre, scale = _centre_scale(points)
+        if scale > 0:
+            self._box_shape = (((box[0] + box[2]) / 2.0 - centre[0]) / scale,
+                               ((box[1] + box[3]) / 2.0 - centre[1]) / scale, (box[2] - box[0]) / scale)
 
     def update(
         self,
@@ -443,6 +514,7 @@ class LivenessCheck:
             return self._result
         points = None if landmarks is None else check_landmarks(landmarks)
         ear = yaw = None
+        self._last_points = points
         if points is not None:
             self._face_frames += 1
             if self._start is None:
@@ -452,7 +524,8 @@ class LivenessCheck:
             if self.settings.keep_series:
                 self._series.append((timestamp, ear))
             self._detector.update(timestamp, ear, vertical_ratio(points))
-            yaw = self._update_yaw(timestamp, yaw_ratio(points))
+            if self._run is not None:
+                yaw = yaw_ratio(points)
             if sharpness is not None:
                 self._sharpness.append(float(sharpness))
         elif self._last_face is not None and timestamp - self._last_face[0] > self.settings.max_gap:
@@ -475,55 +548,49 @@ class LivenessCheck:
 
     def _reset_evidence(self) -> None:
         self._detector = _BlinkDetector(self.settings)
-        self._yaws, self._yaw_ref = [], None
         self._last_face = None
         self._sharpness = []
 
-    def _update_yaw(self, t: float, yaw: float) -> float | None:
-        if self._yaw_ref is None:
-            self._yaws.append((t, yaw))
-            if t - self._yaws[0][0] < self.settings.turn_baseline or len(self._yaws) < 3:
-                return None
-            self._yaw_ref = float(np.median([y for _, y in self._yaws]))
-        relative = yaw - self._yaw_ref
-        return -relative if self.settings.mirrored else relative
-
-    def _decide(self, t: float, ear: float | None, yaw: float | None) -> LivenessResult:
+    def _decide(self, t: float, ear: float | None, yaw_now: float | None) -> LivenessResult:
         s = self.settings
         elapsed = 0.0 if self._start is None else t - self._start
         blinks = tuple(self._detector.blinks)
         live: bool | None = None
         satisfied = False
-        if self.challenge is None:
+        prompt = ""
+        yaw = None
+        if self._run is None:
             if len(blinks) >= s.required_blinks:
                 live, reason = True, f"blinked ({len(blinks)})"
             else:
                 reason = "waiting for a blink"
-        elif self.challenge == BLINK:
-            satisfied = bool(blinks)
-            live, reason = (True, "blinked as asked") if satisfied else (None, "waiting for a blink")
         else:
-            wanted = 1.0 if self.challenge == TURN_LEFT else -1.0  # positive yaw: the user's own left
-            reason = f"waiting for: {PROMPTS[self.challenge].lower()}"
-            if yaw is not None and yaw * wanted >= s.turn_threshold:
-                live, reason, satisfied = True, f"turned {self.challenge.split()[1]} as asked", True
-            elif yaw is not None and -yaw * wanted >= s.turn_threshold:
-                live, reason = False, f"turned the wrong way (asked: {self.challenge})"
+            status = self._run.update(t, yaw_now, blinks[-1].start if blinks else None)
+            yaw, prompt, reason = status.yaw, status.prompt, status.reason
+            if status.state == PASSED:
+                live, satisfied = True, True
+            elif status.state == FAILED:
+                live = False
         if live and s.min_sharpness is not None:
             sharp = float(np.median(self._sharpness)) if self._sharpness else 0.0
             if sharp < s.min_sharpness:
-                live, satisfied = False, False
+                live, satisfied, prompt = False, False, ""
                 reason = f"face too blurred to tell from a replayed video (sharpness {sharp:.0f} < {s.min_sharpness:g})"
-        if live is None and self._start is not None and elapsed > s.timeout:
+        if live is None and self._run is None and self._start is not None and elapsed > s.timeout:
             live = False
-            what = "blink" if self.challenge in (None, BLINK) else self.challenge
-            reason = f"no {what} within {s.timeout:g} s"
+            reason = f"no blink within {s.timeout:g} s"
         elif live is None and self._start is None:
             reason = "no face"
         return LivenessResult(
             live, reason, elapsed, self._frames, self._face_frames, blinks, self.challenge, satisfied,
-            ear, yaw, tuple(self._series),
+            ear, yaw, prompt, tuple(self._series),
         )
+
+
+def _centre_scale(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """The landmarks' centroid and RMS distance from it (pixels): where a face is and how big."""
+    centre = points.mean(axis=0)
+    return centre, float(np.sqrt(((points - centre) ** 2).sum(axis=1).mean()))
 
 
 @dataclass(frozen=True)
@@ -532,10 +599,12 @@ class UnlockState:
 
     Attributes:
         state: ``pending``, ``unlocked`` (the face matches now and liveness passed) or ``rejected``.
-        reason: one line: ``match and live``, ``no match``, the liveness failure, or the timeout.
-        elapsed: seconds since the first frame.
+        reason: one line: ``match and live``, ``not recognised``, the liveness failure, or the timeout.
+        elapsed: seconds since the attempt's first frame.
         match: the multi-frame face decision (its own timeout is stretched to the attempt's).
         liveness: the liveness check's result.
+        prompt: what to ask the user now: '' until the face matched (a stranger is never asked to blink),
+            then ``Blink`` or the challenge's current action.
     """
 
     state: str
@@ -543,6 +612,7 @@ class UnlockState:
     elapsed: float
     match: StreamDecision
     liveness: LivenessResult
+    prompt: str = ""
 
     @property
     def done(self) -> bool:
@@ -553,10 +623,16 @@ class UnlockState:
 class LiveUnlock:
     """One unlock attempt: the face must match (the profile's M-of-N rule) and liveness must pass.
 
-    The attempt unlocks at the first frame where liveness has passed and ``frames_to_accept`` of the last
-    ``window`` frames match, so the match is about the face that is there when liveness is shown, not a
-    photo shown before. It is rejected when liveness fails, or when ``max(settings.timeout,
-    liveness timeout)`` seconds pass: a blink may take longer to come than a match.
+    The order is the face first: a face that does not reach ``frames_to_accept`` matching frames within
+    the profile's ``timeout`` is rejected as ``not recognised``, and is never asked for a blink or an action.
+    Once it matched, the prompt appears: in convenience mode a blink (one seen since the attempt began
+    counts: the eye check runs on every frame from the start), within the liveness ``timeout`` from the
+    attempt's start; in secure mode the challenge starts then, each action within its window. The attempt
+    unlocks at the first frame where liveness has passed and ``frames_to_accept`` of the last ``window``
+    frames match, so the match is about the face that is there when liveness is shown.
+
+    Frames go to :meth:`update` when the face recognition decided them and to :meth:`observe` when it
+    skipped them (a busy machine): liveness sees both.
 
     Args:
         settings: the profile's decision settings.
@@ -564,16 +640,41 @@ class LiveUnlock:
     """
 
     def __init__(self, settings: DecisionSettings, liveness: LivenessCheck) -> None:
-        self.timeout = max(settings.timeout, liveness.settings.timeout)
+        self.face_timeout = settings.timeout
+        if liveness.challenge is None:
+            self.timeout = max(settings.timeout, liveness.settings.timeout)
+        else:
+            self.timeout = settings.timeout + len(liveness.challenge) * liveness.challenge_settings.window
         # the stream verifier's own timeout would reject a match that waits for a blink; ours applies
         self._stream = StreamVerifier(dataclasses.replace(settings, timeout=3600.0))
         self.liveness = liveness
+        self._start: float | None = None
+        self._matched_at: float | None = None
+        self._match: StreamDecision | None = None
         self._final: UnlockState | None = None
+
+    def observe(self, timestamp: float, image: np.ndarray) -> UnlockState | None:
+        """A frame recognition skipped: liveness follows the face in it (:meth:`LivenessCheck.track_frame`).
+
+        Returns:
+            The state (the match as of the last decided frame), or None before the first decided frame.
+
+        Raises:
+            LivenessError, LandmarkError: as :meth:`LivenessCheck.track_frame`.
+        """
+        if self._final is not None:
+            return self._final
+        if self._start is None:
+            self._start = timestamp
+        live = self.liveness.track_frame(timestamp, image)
+        if self._match is None:
+            return None
+        return self._judge(timestamp, self._match, live)
 
     def update(self, timestamp: float, decision: Decision, image: np.ndarray | None = None,
                face: Face | None = None, landmarks: np.ndarray | None = None) -> UnlockState:
-        """Add one frame: its face decision, and either the frame and face (landmarks are fitted) or the
-        face's (68, 2) ``landmarks`` directly (None for both when no face was found).
+        """Add one decided frame: its face decision, and either the frame and face (landmarks are fitted) or
+        the face's (68, 2) ``landmarks`` directly (None for both when no face was found).
 
         Args:
             timestamp: seconds, non-decreasing.
@@ -585,22 +686,39 @@ class LiveUnlock:
         Raises:
             LivenessError, LandmarkError: as :meth:`LivenessCheck.update`.
         """
+        if self._start is None:
+            self._start = timestamp
+        if self._final is not None:
+            return self._final
+        match = self._stream.update(decision, timestamp)
+        self._match = match
+        if self._matched_at is None and match.state == "accepted":
+            self._matched_at = timestamp
+            self.liveness.start_challenge(timestamp)
         if face is not None and image is not None:
             live = self.liveness.update_frame(timestamp, image, face)
         else:
             live = self.liveness.update(timestamp, landmarks, None if face is None else face.box)
-        match = self._stream.update(decision, timestamp)
-        if self._final is not None:
-            return self._final
-        if live.live is False:
-            state = UnlockState(REJECTED, live.reason, match.elapsed, match, live)
+        return self._judge(timestamp, match, live)
+
+    def _judge(self, timestamp: float, match: StreamDecision, live: LivenessResult) -> UnlockState:
+        elapsed = timestamp - self._start
+        if self._matched_at is None:
+            if elapsed > self.face_timeout:
+                state = UnlockState(REJECTED, f"not recognised within {self.face_timeout:g} s", elapsed, match, live)
+            else:
+                return UnlockState(PENDING, "waiting for a match", elapsed, match, live)
+        elif live.live is False:
+            state = UnlockState(REJECTED, live.reason, elapsed, match, live)
         elif live.live and match.state == "accepted":
-            state = UnlockState(UNLOCKED, "match and live", match.elapsed, match, live)
-        elif match.elapsed > self.timeout:
-            why = "no match" if match.matches < self._stream.settings.frames_to_accept else live.reason
-            state = UnlockState(REJECTED, f"{why} within {self.timeout:g} s", match.elapsed, match, live)
+            state = UnlockState(UNLOCKED, "match and live", elapsed, match, live)
+        elif elapsed > self.timeout:
+            why = "no match" if match.state != "accepted" else live.reason
+            state = UnlockState(REJECTED, f"{why} within {self.timeout:g} s", elapsed, match, live)
         else:
-            waiting = "waiting for a match" if match.state != "accepted" else live.reason
-            return UnlockState(PENDING, waiting, match.elapsed, match, live)
+            if live.live:
+                return UnlockState(PENDING, "waiting for a match", elapsed, match, live)
+            prompt = live.prompt if self.liveness.challenge is not None else PROMPTS[BLINK]
+            return UnlockState(PENDING, live.reason, elapsed, match, live, prompt)
         self._final = state
         return state

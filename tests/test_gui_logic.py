@@ -16,9 +16,9 @@ from faceid_desktop.gui.analysis import FrameAnalysis
 from faceid_desktop.gui.camera_worker import LatestFrame
 from faceid_desktop.gui.capture import (EYES_BASELINE_FRAMES, CaptureSession, guidance_for, pose_of, pose_quotas,
                                         pose_summary)
-from faceid_desktop.gui.unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, PASSIVE_HINT, SEARCHING,
+from faceid_desktop.gui.unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, SEARCHING,
                                              UNLOCKED, VERIFYING, LivenessOptions, UnlockController)
-from faceid_desktop.liveness import PROMPTS, LivenessSettings
+from faceid_desktop.liveness import BLINK, PROMPTS, LivenessSettings
 from faceid_desktop.lockout import AuditLog, Lockout, LockoutPolicy
 from faceid_desktop.profile import DecisionSettings, Profile, Template
 from faceid_desktop.quality import Quality
@@ -260,8 +260,8 @@ def test_liveness_must_pass_before_unlocking(files):
         seen.append((status.state, status.hint))
         if status.state == UNLOCKED:
             break
-    assert seen[0] == (VERIFYING, PASSIVE_HINT)  # one matching frame of the two needed
-    assert seen[1] == (CHECKING_LIVENESS, PASSIVE_HINT)  # the face matches; now it must blink
+    assert seen[0] == (VERIFYING, "")  # one matching frame of the two needed: no prompt yet
+    assert seen[1] == (CHECKING_LIVENESS, PROMPTS[BLINK])  # the face matches; now it must blink
     assert seen[-1][0] == UNLOCKED and len(seen) > 30  # not before the blink
     assert status.liveness.live and len(status.liveness.blinks) == 1
     [entry], _ = audit.entries()
@@ -286,7 +286,10 @@ def test_challenge_prompt_is_drawn_per_attempt():
     options = LivenessOptions(enabled=True, challenge=True)
     controller = UnlockController(scorer, None, liveness=options, rng=random.Random(3))
     status = controller.update(probe_at(scorer, 0.1), None, 1, 0.0, landmarks=_face(0.3))
-    assert status.hint in PROMPTS.values() and status.liveness.challenge in PROMPTS
+    assert status.hint == ""  # the face has not matched yet (two frames needed)
+    status = controller.update(probe_at(scorer, 0.1), None, 1, 0.033, landmarks=_face(0.3))
+    assert status.hint in PROMPTS.values() and len(status.liveness.challenge) == 2
+    assert set(status.liveness.challenge) <= set(PROMPTS)
     controller.set_liveness(LivenessOptions(enabled=False))
     assert controller.update(probe_at(scorer, 0.1), None, 1, 0.1, landmarks=_face(0.3)).hint == ""
 

@@ -16,8 +16,7 @@ import pytest
 
 from faceid_desktop.landmarks68 import LANDMARKS_68_LICENCE, LandmarkError, eye_aspect_ratio, mean_ear, yaw_ratio
 from faceid_desktop.liveness import (
-    BLINK, CHALLENGES, TURN_LEFT, TURN_RIGHT, LiveUnlock, LivenessCheck, LivenessError, LivenessSettings,
-    random_challenge,
+    BLINK, PROMPTS, TURN_LEFT, TURN_RIGHT, LiveUnlock, LivenessCheck, LivenessError, LivenessSettings,
 )
 from faceid_desktop.profile import DecisionSettings
 from faceid_desktop.verification import Decision
@@ -115,24 +114,28 @@ def test_another_face_drops_the_evidence():
                                                   (TURN_RIGHT, -0.2, True), (TURN_RIGHT, 0.05, None)])
 def test_turn_challenge(challenge, yaw, live):
     frames = [_face(0.3)] * 20 + [_face(0.3, yaw=yaw)] * 5
-    result = _feed(LivenessCheck(LivenessSettings(timeout=100), challenge=challenge), frames)
-    assert result.live is live and result.challenge == challenge
-    mirrored = _feed(LivenessCheck(LivenessSettings(timeout=100, mirrored=True), challenge=challenge), frames)
-    assert mirrored.live is (None if live is None else not live)
+    check = LivenessCheck(LivenessSettings(timeout=100), challenge=challenge)
+    check.start_challenge(0.5)
+    result = _feed(check, frames)
+    assert result.live is live and result.challenge == (challenge,)
+    mirrored = LivenessCheck(LivenessSettings(timeout=100, mirrored=True), challenge=challenge)
+    mirrored.start_challenge(0.5)
+    assert _feed(mirrored, frames).live is (None if live is None else not live)
 
 
-def test_random_challenge_is_seeded():
-    assert random_challenge(7) == random_challenge(random.Random(7))
-    assert {random_challenge(seed) for seed in range(40)} == set(CHALLENGES)
-    assert random_challenge(np.random.default_rng(1)) in CHALLENGES
-    assert random_challenge() in CHALLENGES
-    with pytest.raises(LivenessError, match="rng"):
-        random_challenge("seed")
+def test_no_prompt_before_the_challenge_starts():
+    check = LivenessCheck(challenge=(TURN_LEFT, BLINK))
+    result = _feed(check, [_face(0.3)] * 20 + [_face(0.3, yaw=0.2)] * 5)
+    assert result.live is None and result.prompt == "" and not check.challenge_started
+    check.start_challenge(1.0)
+    assert check.update(1.0, _face(0.3)).prompt == PROMPTS[TURN_LEFT]
 
 
 def test_bad_input():
     with pytest.raises(LivenessError, match="unknown challenge"):
         LivenessCheck(challenge="smile")
+    with pytest.raises(LivenessError, match="unknown challenge"):
+        LivenessCheck(challenge=(BLINK, BLINK))
     with pytest.raises(LivenessError, match="timeout"):
         LivenessSettings(timeout=0)
     with pytest.raises(LivenessError, match="min_blink"):
@@ -150,15 +153,53 @@ def test_unlock_needs_match_and_liveness():
     blink = [0.3] * 30 + [0.2, 0.1, 0.1, 0.2] + [0.3] * 20
     unlock = LiveUnlock(DecisionSettings(), LivenessCheck())
     states = [unlock.update(i / 30, _decision(True), landmarks=_face(e)) for i, e in enumerate(blink)]
-    assert states[0].reason == "waiting for a match" and states[2].state == "pending"
-    assert "waiting for a blink" in states[2].reason
+    assert states[0].reason == "waiting for a match" and states[0].prompt == ""  # no prompt before the match
+    assert states[2].state == "pending" and "waiting for a blink" in states[2].reason
+    assert states[2].prompt == PROMPTS[BLINK]  # the owner matched: now asked to blink
     done = next(s for s in states if s.done)
     assert done.state == "unlocked" and done.reason == "match and live" and 1.1 < done.elapsed < 1.6
-    # live but never the owner: rejected at the longer of the two timeouts
+
+
+def test_a_stranger_is_told_not_recognised_and_never_asked_to_blink():
+    blink = [0.3] * 30 + [0.2, 0.1, 0.1, 0.2] + [0.3] * 200
     unlock = LiveUnlock(DecisionSettings(timeout=4.0), LivenessCheck(LivenessSettings(timeout=6.0)))
-    states = [unlock.update(i / 30, _decision(False), landmarks=_face(e)) for i, e in enumerate(blink + [0.3] * 200)]
+    states = [unlock.update(i / 30, _decision(False), landmarks=_face(e)) for i, e in enumerate(blink)]
     done = next(s for s in states if s.done)
-    assert done.state == "rejected" and done.reason.startswith("no match") and done.elapsed > 6.0
+    assert done.state == "rejected" and done.reason == "not recognised within 4 s" and 4.0 < done.elapsed < 4.1
+    assert all(s.prompt == "" for s in states)
+
+
+def test_secure_mode_prompts_each_action_after_the_match():
+    unlock = LiveUnlock(DecisionSettings(), LivenessCheck(challenge=(TURN_LEFT, BLINK)))
+    frames = [_face(0.3)] * 20 + [_face(0.3, yaw=0.2)] * 8 + [_face(0.3)] * 10 + [_face(e) for e in (0.2, 0.1, 0.1, 0.2)] \
+        + [_face(0.3)] * 15
+    states = [unlock.update(i / 30, _decision(True), landmarks=f) for i, f in enumerate(frames)]
+    prompts = [s.prompt for s in states if not s.done]
+    assert prompts[0] == "" and PROMPTS[TURN_LEFT] in prompts and PROMPTS[BLINK] in prompts
+    assert prompts.index(PROMPTS[TURN_LEFT]) < prompts.index(PROMPTS[BLINK])
+    done = next(s for s in states if s.done)
+    assert done.state == "unlocked", done.reason
+
+
+def test_frames_recognition_skipped_still_reach_the_eye_check():
+    """The app decides only some frames when busy; LiveUnlock.observe feeds the others to liveness (here a
+    stand-in for the tracked 68-point fit), so a blink between two decided frames is seen."""
+    blink = [0.3] * 30 + [0.2, 0.1, 0.1, 0.2] + [0.3] * 20
+
+    class Tracked(LivenessCheck):
+        def track_frame(self, timestamp, image):
+            return self.update(timestamp, image)  # the "image" is the landmarks here
+
+    unlock = LiveUnlock(DecisionSettings(frames_to_accept=2, window=3), Tracked())
+    state = None
+    for i, ear in enumerate(blink):
+        if i % 10 == 0:  # recognition at 3 frames/s
+            state = unlock.update(i / 30, _decision(True), landmarks=_face(ear))
+        else:
+            state = unlock.observe(i / 30, _face(ear)) or state
+        if state is not None and state.done:
+            break
+    assert state.state == "unlocked" and len(state.liveness.blinks) == 1
 
 
 # ------------------------------------------------------------------ real media
@@ -216,8 +257,8 @@ def test_a_hand_held_photo_never_passes(media, tools, still):
     assert sum(points is not None for _, points, _, _ in trace) > len(trace) / 2  # the face is seen
     result = tools[0].run(trace, settings)
     assert result.live is not True and result.blinks == (), result.reason
-    for challenge in (BLINK, TURN_LEFT, TURN_RIGHT):  # turning a flat photo does not turn the head in it
-        assert tools[0].run(trace, settings, challenge=challenge).live is not True
+    for challenge in ((TURN_LEFT, TURN_RIGHT), (TURN_RIGHT, BLINK), (BLINK, TURN_LEFT)):
+        assert tools[0].run(trace, settings, challenge=challenge).live is not True  # a flat photo does not turn
 
 
 def test_replayed_video(media, tools):
@@ -232,9 +273,14 @@ def test_replayed_video(media, tools):
 
 
 def test_blink_challenge_on_a_live_clip(media, tools):
-    result = _attempt(tools, tools[0].video_frames(media / "live" / "talking_head_aoc.mp4"), LivenessSettings(),
+    # a steady selfie: the one-step blink challenge passes; a talking head that turns while "asked" to blink
+    # fails it (a recording cannot follow the prompts)
+    result = _attempt(tools, tools[0].video_frames(media / "live" / "selfie_blinks.mp4"), LivenessSettings(),
                       challenge=BLINK)
     assert result.live is True and result.challenge_satisfied
+    talking = _attempt(tools, tools[0].video_frames(media / "live" / "talking_head_aoc.mp4"), LivenessSettings(),
+                       challenge=BLINK)
+    assert talking.live is False and talking.reason.startswith("turned")
 
 
 def test_the_68_points_are_fitted_in_hogs_own_box_of_the_yunet_face(shared):

@@ -64,7 +64,7 @@ class FrameAnalysis:
     ear: float | None = None
 
 
-def _rgb(frame: Frame) -> np.ndarray:
+def frame_rgb(frame: Frame) -> np.ndarray:
     """The frame as a new (H, W, 3) uint8 RGB array (never a view of the frame, which the preview also
     reads); an infrared camera's grey frame, (H, W) or (H, W, 1), is spread over the three channels."""
     image = frame.image
@@ -88,7 +88,7 @@ def analyse_for_enrollment(pipeline: FacePipeline, frame: Frame,
             of a usable face is measured too (``ear``), so that a blink is not enrolled.
     """
     started = time.perf_counter()
-    image = _rgb(frame)
+    image = frame_rgb(frame)
     faces, found, problem = examine(pipeline, image)
     boxes = tuple(tuple(int(v) for v in f.box) for f in faces)
     if not found:  # no face, or several sizeable ones
@@ -111,7 +111,7 @@ def analyse_for_verification(pipeline: FacePipeline, frame: Frame) -> tuple[Fram
         ``problem`` why not; the frame as (H, W, 3) uint8 RGB, for the liveness check).
     """
     started = time.perf_counter()
-    image = _rgb(frame)
+    image = frame_rgb(frame)
     found = analyse_frame(pipeline, image)
     boxes = tuple(tuple(int(v) for v in f.box) for f in found.faces)
     box = tuple(int(v) for v in found.primary.face.box) if found.primary is not None else None

@@ -30,7 +30,8 @@ import numpy as np
 
 from ..detection import Face
 from ..landmarks68 import Landmarks68
-from ..liveness import PROMPTS, LivenessCheck, LivenessResult, LivenessSettings, LiveUnlock, random_challenge
+from ..challenge import ChallengeSettings, random_sequence
+from ..liveness import LivenessCheck, LivenessResult, LivenessSettings, LiveUnlock
 from ..lockout import LOCKED_OUT as AUDIT_LOCKED_OUT
 from ..lockout import REJECTED as AUDIT_REJECTED
 from ..lockout import UNLOCKED as AUDIT_UNLOCKED
@@ -45,9 +46,6 @@ STATES = (SEARCHING, FACE_FOUND, VERIFYING, CHECKING_LIVENESS, UNLOCKED, LOCKED_
 #: Failed attempts before the first lock-out, and its length in seconds (the core's LockoutPolicy defaults).
 MAX_ATTEMPTS, BACKOFF = 5, 30.0
 
-#: The hint shown while liveness is checked in passive mode (no challenge).
-PASSIVE_HINT = "Blink to unlock"
-
 #: Seconds of stream time without a frame after which a running attempt is dropped unrecorded: the screen
 #: was not shown (another tab) or the camera stalled, so the attempt's timeout says nothing about the user.
 MAX_FRAME_GAP = 2.0
@@ -61,13 +59,16 @@ class LivenessOptions:
 
     Attributes:
         enabled: check liveness (presentation attack detection) before unlocking.
-        challenge: ask for a random action (blink, turn left, turn right) instead of waiting for a blink.
+        challenge: secure mode: ask for a random sequence of actions (blink, turn left or right, look up)
+            instead of waiting for a blink (convenience mode).
         settings: the core's liveness parameters (timeout 10 s by default).
+        challenge_settings: the secure mode's steps, window and pose thresholds.
     """
 
     enabled: bool = True
     challenge: bool = False
     settings: LivenessSettings = field(default_factory=LivenessSettings)
+    challenge_settings: ChallengeSettings = field(default_factory=ChallengeSettings)
 
 
 @dataclass(frozen=True)
@@ -107,21 +108,25 @@ class _Attempt:
     def __init__(self, settings: DecisionSettings, liveness: LivenessOptions,
                  landmarks: Landmarks68 | None, rng: random.Random | None) -> None:
         self.compared = False
-        self.challenge: str | None = None
+        self.challenge: tuple[str, ...] | None = None
         self.live: LiveUnlock | None = None
         self.stream: StreamVerifier | None = None
+        self.hint = ""  # the prompt of the latest frame: none until the face matched
         if liveness.enabled:
-            # None draws from the operating system's randomness (secrets): a challenge cannot be predicted
-            self.challenge = random_challenge(rng) if liveness.challenge else None
-            self.live = LiveUnlock(settings, LivenessCheck(liveness.settings, self.challenge, landmarks))
+            if liveness.challenge:
+                # None draws from the operating system's randomness (secrets): a challenge cannot be predicted
+                self.challenge = random_sequence(liveness.challenge_settings.steps, rng)
+            check = LivenessCheck(liveness.settings, self.challenge, landmarks, liveness.challenge_settings)
+            self.live = LiveUnlock(settings, check)
         else:
             self.stream = StreamVerifier(settings)
 
-    @property
-    def hint(self) -> str:
-        if self.live is None:
-            return ""
-        return PROMPTS[self.challenge] if self.challenge else PASSIVE_HINT
+    def observe(self, timestamp: float, image: np.ndarray) -> None:
+        """A frame recognition skipped: the liveness check still sees it."""
+        if self.live is not None:
+            state = self.live.observe(timestamp, image)
+            if state is not None:
+                self.hint = state.prompt
 
     def set_settings(self, settings: DecisionSettings) -> None:
         if self.stream is not None and settings.window == self.stream.settings.window:
@@ -134,6 +139,7 @@ class _Attempt:
         if self.live is not None:
             state = self.live.update(timestamp, decision, image=image if landmarks is None else None,
                                      face=face, landmarks=landmarks)
+            self.hint = state.prompt
             return state.state, state.reason, state.match.matches, state.elapsed, state.liveness
         result = self.stream.update(decision, timestamp)
         state = {"accepted": "unlocked", "rejected": "rejected"}.get(result.state, "pending")
@@ -245,6 +251,20 @@ class UnlockController:
         if vector is None:
             return Decision(False, reason or NO_FACE, None, self._settings.threshold, faces)
         return self.scorer.decide(vector, faces, self._settings)
+
+    def observe(self, timestamp: float, image: np.ndarray) -> None:
+        """A camera frame the face recognition skipped (the machine is busy): the running attempt's liveness
+        check sees it, so a blink between two recognised frames is not missed. Nothing when no attempt runs.
+
+        Args:
+            timestamp: the frame's stream time in seconds, between the previous and next :meth:`update`'s.
+            image: the (H, W, 3) uint8 RGB frame.
+        """
+        attempt = self._attempt
+        if attempt is None or self._unlocked is not None or (self._last_t is not None and timestamp < self._last_t):
+            return
+        self._last_t = timestamp
+        attempt.observe(timestamp, image)
 
     def update(self, vector: np.ndarray | None, reason: str | None, faces: int, timestamp: float,
                image: np.ndarray | None = None, face: Face | None = None,

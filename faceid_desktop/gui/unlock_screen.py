@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+from typing import Callable
 
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtGui import QFont
@@ -24,7 +25,7 @@ from ..pipeline import FacePipeline
 from ..profile import DecisionSettings, Profile
 from ..verification import ProfileScorer
 from . import theme
-from .analysis import FrameAnalysis, analyse_for_verification
+from .analysis import FrameAnalysis, analyse_for_verification, frame_rgb
 from .camera_view import CameraView
 from .camera_worker import CameraHub, source_name
 from .unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, SEARCHING, UNLOCKED, VERIFYING,
@@ -32,10 +33,23 @@ from .unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, SEARCHING,
 from .widgets import LockIcon
 
 
-def unlock_task(controller: UnlockController):
+def unlock_task(controller: UnlockController, skipped: Callable[[float, float], list[Frame]] | None = None):
     """A processing-thread task: analyse the frame, then let ``controller`` decide it, check liveness and
-    record the attempt. Returns (:class:`~faceid_desktop.gui.analysis.FrameAnalysis`, :class:`UnlockStatus`)."""
+    record the attempt. Returns (:class:`~faceid_desktop.gui.analysis.FrameAnalysis`, :class:`UnlockStatus`).
+
+    Args:
+        controller: the unlock state machine.
+        skipped: (after, before) -> the camera frames between two processed ones
+            (:meth:`~faceid_desktop.gui.camera_worker.LatestFrame.between`); the liveness check sees them
+            first, so a blink is not missed when recognition is slower than the camera.
+    """
+    last: list[float | None] = [None]
+
     def task(pipeline: FacePipeline, frame: Frame) -> tuple[FrameAnalysis, UnlockStatus]:
+        if skipped is not None and last[0] is not None:
+            for older in skipped(last[0], frame.timestamp):
+                controller.observe(older.timestamp, frame_rgb(older))
+        last[0] = frame.timestamp
         analysis, image = analyse_for_verification(pipeline, frame)
         embedded = analysis.face
         vector = embedded.vector if embedded is not None and analysis.problem is None else None
@@ -191,7 +205,7 @@ class UnlockScreen(QWidget):
             else:
                 self.controller = UnlockController(scorer, profile.settings, self.lockout, self.audit,
                                                    self.liveness, self.hub.landmarks, source_name(self.hub.spec))
-                self._task = unlock_task(self.controller)
+                self._task = unlock_task(self.controller, self.hub.slot.between)
         self._show(UnlockStatus(SEARCHING))
         if profile is None:
             self.title.setText("No profile yet")
