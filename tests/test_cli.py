@@ -362,7 +362,7 @@ def test_an_abandoned_auth_attempt_counts_as_a_failure(aoc, capsys, monkeypatch)
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C (or a kill) before the attempt's timeout
 
-    monkeypatch.setattr(cli, "_live_attempt", interrupted)
+    monkeypatch.setattr(cli.live, "live_attempt", interrupted)
     root = ProfileStore().root
     for attempt in range(5):
         assert run(capsys, "auth", "--profile", "aoc", "--camera", aoc)[0] == 130
