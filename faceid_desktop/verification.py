@@ -320,6 +320,24 @@ class Verifier:
         return self.scorer.decide(probe.vector, faces)
 
 
+def match_progress(matches: int, frames: int, settings: DecisionSettings) -> str:
+    """How far the multi-frame rule got, as one clause without parentheses (it is often quoted inside them),
+    e.g. ``1 of the last 5 frames matched, 2 needed`` or, for a stream shorter than the window,
+    ``0 of 1 frame matched, 2 needed``.
+
+    Args:
+        matches: matching frames among the last ``settings.window``.
+        frames: frames seen so far.
+        settings: the rule (``frames_to_accept`` of the last ``window``).
+    """
+    seen = min(frames, settings.window)
+    if frames < settings.window or seen == frames == 1:
+        counted = f"{seen} frame{'' if seen == 1 else 's'}"
+    else:  # the window is full: older frames no longer count
+        counted = "the last frame" if seen == 1 else f"the last {seen} frames"
+    return f"{matches} of {counted} matched, {settings.frames_to_accept} needed"
+
+
 @dataclass(frozen=True)
 class StreamDecision:
     """The state of a multi-frame decision.

@@ -79,13 +79,29 @@ def signals_as_exceptions():
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run one attempt; a termination signal ends it as a recorded failure (exit 128 + the signal)."""
+    """Run one attempt; a termination signal ends it as a recorded failure (exit 128 + the signal). With
+    ``--json`` every outcome prints one JSON object on stdout, a refusal or an error too (its reason in
+    ``reason``), so that a script reading it never gets an empty line."""
     with signals_as_exceptions():
         try:
             return _auth(args)
         except _Terminated as ended:
+            _refusal(args, "error", f"terminated by {ended.name}")
             print(f"faceid: terminated by {ended.name}; the attempt is recorded as failed", file=sys.stderr)
             return 128 + ended.signum
+        except KeyboardInterrupt:
+            _refusal(args, "error", "interrupted")
+            raise
+        except (ValueError, OSError) as error:  # main() prints the one-line error and exits 2
+            _refusal(args, "error", describe_error(error))
+            raise
+
+
+def _refusal(args: argparse.Namespace, state: str, reason: str) -> None:
+    """With ``--json``: an attempt that did not run (``refused``) or failed (``error``), as one JSON object."""
+    if args.json:
+        emit(args, {"profile": args.profile, "input": args.camera if args.camera is not None else "0",
+                    "kind": "live", "accepted": False, "state": state, "reason": reason}, "")
 
 
 def _auth(args: argparse.Namespace) -> int:
@@ -102,6 +118,7 @@ def _auth(args: argparse.Namespace) -> int:
     remote = [name for name in REMOTE_MARKERS if os.environ.get(name)]
     if remote and not args.allow_remote:
         audit.log(args.profile, "rejected", None, None, f"refused: remote session ({remote[0]})", spec)
+        _refusal(args, "refused", f"remote session ({remote[0]} is set)")
         print(f"faceid: refusing face authentication in a remote session ({remote[0]} is set); "
               "use your password", file=sys.stderr)
         return EXIT_REFUSED
@@ -112,6 +129,7 @@ def _auth(args: argparse.Namespace) -> int:
     status = lockout.status(args.profile)  # early, so a locked profile costs no model load
     if status.locked:
         audit.log(args.profile, "locked out", None, None, status.reason, source_name)
+        _refusal(args, "refused", status.reason)
         print(f"faceid: {status.reason}; use your password", file=sys.stderr)
         return EXIT_REFUSED
     try:
@@ -130,6 +148,7 @@ def _auth(args: argparse.Namespace) -> int:
     reservation = lockout.begin(args.profile, limit + 60.0)
     if not reservation.granted:
         audit.log(args.profile, "locked out", None, None, reservation.status.reason, source_name)
+        _refusal(args, "refused", reservation.status.reason)
         print(f"faceid: {reservation.status.reason}; use your password", file=sys.stderr)
         return EXIT_REFUSED
     try:

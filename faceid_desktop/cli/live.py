@@ -68,9 +68,9 @@ def live_attempt(verifier, source, source_name: str, timeout: float | None = Non
     if state.done:
         reason = state.reason
     elif source.timed_out:
-        reason = f"timed out after {attempt.timeout:g} s of wall-clock time ({state.reason})"
+        reason = f"timed out after {attempt.timeout:g} s of wall-clock time: {state.reason}"
     else:
-        reason = f"ended before a decision ({state.reason})"
+        reason = f"the frames ended before a decision: {state.reason}"
     if state.state != "unlocked" and dark and state.match.last.distance is None:
         reason += f"; {plural(dark, 'frame')} of {state.match.frames} too dark"
     return {"input": source_name, "kind": "live", "accepted": state.state == "unlocked",

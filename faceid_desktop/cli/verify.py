@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..formats import VIDEO_SUFFIXES
 from ..model_files import PRETRAINED_MODEL_ID
 from . import common, live
 from .common import (EXIT_ERROR, EXIT_NO_MATCH, EXIT_OK, LICENCE_NOTE, InputError, Parents, emit, expand_inputs,
@@ -31,6 +32,37 @@ def add_command(commands, parents: Parents) -> None:
                         help="with --live: seconds for the match and the liveness (default 10): wall-clock "
                         "seconds for a camera, playback seconds for a video or folder")
     verify.set_defaults(run=run)
+
+
+def _kind(spec: Path | int) -> str:
+    """What a stream input is, in a word: ``video`` for a video file, else ``camera``."""
+    return "video" if isinstance(spec, Path) and spec.suffix.lower() in VIDEO_SUFFIXES else "camera"
+
+
+def stream_reason(state, settings, timed_out: bool, kind: str) -> str:
+    """Why a stream ended as it did, as one clause (it is printed inside parentheses, so it has none).
+
+    Args:
+        state: the last :class:`~faceid_desktop.verification.StreamDecision`.
+        settings: the profile's decision settings.
+        timed_out: the source stopped on the wall clock before the rule decided.
+        kind: ``video`` or ``camera``.
+    """
+    from ..verification import match_progress
+
+    progress = match_progress(state.matches, state.frames, settings)
+    if state.done:
+        if state.state != "rejected":
+            return "match"
+        if state.matches >= settings.frames_to_accept:
+            # the timeout is checked first: the frames needed matched, but on a frame after the limit
+            return f"timed out after {settings.timeout:g} s: {progress}, but only after the timeout"
+        if state.last.accepted:
+            return f"timed out after {settings.timeout:g} s: {progress}"
+        return state.last.reason
+    if timed_out:
+        return f"timed out after {settings.timeout:g} s, last frame: {state.last.reason}"
+    return f"the {kind} ended before a decision: {progress}"
 
 
 def verify_stream(verifier, spec: Path | int, source_name: str, dark_threshold: float) -> dict:
@@ -58,22 +90,14 @@ def verify_stream(verifier, spec: Path | int, source_name: str, dark_threshold: 
         return {"input": source_name, "kind": "stream", "accepted": False, "state": "ended", "elapsed": 0.0,
                 "frames": 0, "matches": 0, "wall_seconds": round(wall_seconds, 3), "distance": None,
                 "threshold": settings.threshold, "reason": "no frames", "dark_frames": dark_frames}
-    if state.done:
-        reason = state.last.reason if state.state == "rejected" else "match"
-        if state.state == "rejected" and state.last.accepted:
-            reason = f"timed out ({state.matches} of {settings.frames_to_accept} matching frames needed)"
-    elif timed_out:
-        reason = f"timed out after {settings.timeout:g} s ({state.last.reason})"
-    else:
-        reason = (f"ended before a decision ({state.matches} of {settings.frames_to_accept} "
-                  "matching frames needed)")
+    reason = stream_reason(state, settings, timed_out, _kind(spec))
     if not state.state == "accepted" and dark_frames and state.last.distance is None:
         reason += f"; {plural(dark_frames, 'frame')} of {state.frames} too dark"
     return {"input": source_name, "kind": "stream", "accepted": state.state == "accepted",
             "state": state.state if state.done else "ended", "elapsed": round(state.elapsed, 3),
             "frames": state.frames, "matches": state.matches, "wall_seconds": round(wall_seconds, 3),
             "distance": state.last.distance, "threshold": settings.threshold, "reason": reason,
-            "dark_frames": dark_frames}
+            "dark_frames": dark_frames, "nearest_negative": state.last.nearest_negative}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
             if result["kind"] == "stream":
                 extra += (f"; {result['matches']} matching of {plural(result['frames'], 'frame')}, "
                           f"{result['elapsed']:.2f} s of video, {result['wall_seconds']:.2f} s wall")
+            cohort = result.get("nearest_negative")
+            if cohort is not None:  # the alpha rule's other distance: the decision is not the threshold's alone
+                extra += f"; nearest cohort stranger {cohort:.3f} (alpha {verifier.profile.settings.alpha:.3g})"
             print(f"{name}: {verdict}{extra}; distance {distance}, threshold {result['threshold']:.3f}")
     if args.json:
         emit(args, results, "")

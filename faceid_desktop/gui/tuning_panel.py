@@ -447,7 +447,8 @@ class TuningPanel(QWidget):
         self.far_label.setText(f"<b>Strangers:</b> {describe_far(far)} (FAR {rate_text(far)}).")
         # red from FAR 1e-3: one stranger in a thousand is more than a face lock should let in
         self.far_label.setStyleSheet(f"color: {theme.STATE_COLOURS['locked out']};" if far > FAR_WARN else "")
-        alpha = " The alpha rule refuses some more of both." if self.settings.rule == "alpha" else ""
+        alpha = (" These estimates leave out the alpha rule, which refuses some more strangers and some more "
+                 "of your own attempts." if self.settings.rule == "alpha" else "")
         self.frr_label.setText(f"<b>You:</b> {describe_frr(frr)} (FRR {rate_text(frr)}).{alpha}")
         floor = 1e-9
         self.det_point.setData([np.log10(max(far, floor))], [np.log10(max(frr, floor))])
