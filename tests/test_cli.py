@@ -262,6 +262,11 @@ def test_calibrate_command(enrolled, capsys):
 
 
 def test_train_stores_an_adapter_and_off_drops_it(enrolled, seed, capsys):
+    from faceid_desktop.loosening import calibrate_any
+
+    assert run(capsys, "calibrate", "me", "--far", "1e-4")[0] == 0  # a calibrated threshold, not the default
+    calibrated = ProfileStore().load("me")
+    far = calibrate_any(calibrated).far_at(calibrated.settings.threshold)
     code, out, err = run(capsys, "train", "me", "--not-me", seed / "NOT_ME", "--json")
     assert code == 0, err
     result = json.loads(out)
@@ -272,11 +277,23 @@ def test_train_stores_an_adapter_and_off_drops_it(enrolled, seed, capsys):
     assert code == 0, out
     for path in sorted((seed / "NOT_ME").iterdir())[:3]:
         assert run(capsys, "verify", "me", path)[0] == 1
-    code, _, err = run(capsys, "calibrate", "me")
-    assert code == 2 and "adapted" in err
-    assert run(capsys, "train", "me", "--off")[0] == 0
+    # the calibrated threshold is carried into the adapted space by its estimated FAR
+    assert calibrate_any(profile).far_at(profile.settings.threshold) == pytest.approx(far, rel=0.5)
+    code, out, err = run(capsys, "calibrate", "me", "--far", "1e-4", "--dry-run")
+    assert code == 0 and "synthetic strangers passed through its adapter" in out, err
+    code, out, _ = run(capsys, "train", "me", "--off")
     profile = ProfileStore().load("me")
-    assert profile.adapter is None and profile.settings.threshold == DecisionSettings().threshold
+    assert code == 0 and profile.adapter is None and "the same estimated FAR as before" in out
+    assert profile.settings.threshold == pytest.approx(calibrated.settings.threshold, abs=0.01)
+
+
+def test_train_off_keeps_the_default_at_the_default(home, capsys):
+    from faceid_desktop.training import ADAPTED_THRESHOLD
+
+    _synthetic(home, adapted=True, settings=DecisionSettings(threshold=ADAPTED_THRESHOLD))
+    code, out, _ = run(capsys, "train", "me", "--off")
+    assert code == 0 and "(the default)" in out
+    assert ProfileStore(home).load("me").settings.threshold == DecisionSettings().threshold
 
 
 def test_interrupted_training_leaves_the_profile_byte_identical(enrolled, seed, capsys, monkeypatch):

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         InputError: fewer than 2 owner photos, owner photos of someone else, or --off with photos.
     """
-    from ..adaptation import adapter_from_result, chips_from_sources, largest_face_chips, with_adapter
+    from ..adaptation import (adapter_from_result, chips_from_sources, default_threshold, largest_face_chips,
+                              with_adapter)
     from ..background import BackgroundModel
     from ..enrollment import SAME_PERSON_DISTANCE
     from ..verification import distances
@@ -45,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if args.off:
         if args.inputs or args.not_me:
             raise InputError("--off takes no photos")
-        store.update(args.name, lambda current: with_adapter(current or store.load(args.name), None))
-        emit(args, {"name": args.name, "adapter": False}, f"{args.name}: adapter dropped; threshold back to the default")
+        saved = store.update(args.name, lambda current: with_adapter(current or store.load(args.name), None))
+        threshold = saved.settings.threshold
+        kept = "the default" if threshold == default_threshold(None) else "the same estimated FAR as before"
+        emit(args, {"name": args.name, "adapter": False, "threshold": threshold},
+             f"{args.name}: adapter dropped; threshold {threshold:.3f} ({kept})")
         return EXIT_OK
     store.check_writable()
     pipeline = common.load_pipeline()
