@@ -17,7 +17,7 @@ import numpy as np
 from .formats import VIDEO_SUFFIXES
 from .images import ImageError, read_rgb
 from .pipeline import FacePipeline
-from .profile import DEFAULT_THRESHOLD, Adapter, Profile
+from .profile import DEFAULT_THRESHOLD, MAX_DISTANCE, MIN_THRESHOLD, Adapter, Profile
 from .training import ADAPTED_THRESHOLD, HEAD_PREFIX, TrainingResult
 
 #: A template recorded from a video frame: ``path#t=12.34`` (seconds).
@@ -92,9 +92,41 @@ def adapter_from_result(result: TrainingResult) -> Adapter:
                    result.adapter[f"{HEAD_PREFIX}linear.bias"].numpy())
 
 
+def default_threshold(adapter: Adapter | None) -> float:
+    """The default threshold of a space: the adapted space is spread about twice as wide
+    (:data:`~faceid_desktop.training.ADAPTED_THRESHOLD` vs :data:`~faceid_desktop.profile.DEFAULT_THRESHOLD`,
+    both at FAR 1e-4 on the owner protocol)."""
+    return ADAPTED_THRESHOLD if adapter is not None else DEFAULT_THRESHOLD
+
+
+def carried_threshold(profile: Profile, adapter: Adapter | None) -> float:
+    """The threshold ``profile`` should have once its adapter is ``adapter`` (None: dropped).
+
+    A threshold of one space means nothing in another, so what is carried over is its estimated false
+    accept rate: a profile at its space's default gets the new space's default; a calibrated (or tuned)
+    threshold gets the threshold of the same estimated FAR in the new space
+    (:func:`~faceid_desktop.loosening.calibrate_any`), rounded to 0.001 and kept within the allowed range.
+
+    Raises:
+        CalibrationError: the shipped tables cannot be read.
+    """
+    from .loosening import calibrate_any
+
+    threshold = profile.settings.threshold
+    if abs(threshold - default_threshold(profile.adapter)) < 5e-4 or len(profile.templates) < 2:
+        return default_threshold(adapter)
+    far = calibrate_any(profile).far_at(threshold)
+    target = calibrate_any(replace(profile, adapter=adapter))
+    carried = target.threshold_for_far(min(max(far, 1e-9), 0.5))
+    return float(np.clip(round(carried, 3), MIN_THRESHOLD, MAX_DISTANCE))
+
+
 def with_adapter(profile: Profile, adapter: Adapter | None) -> Profile:
-    """The profile with ``adapter`` (None drops it) and the threshold of its space: the adapted space is
-    spread about twice as wide (:data:`~faceid_desktop.training.ADAPTED_THRESHOLD` vs
-    :data:`~faceid_desktop.profile.DEFAULT_THRESHOLD`, both at FAR 1e-4 on the owner protocol)."""
-    threshold = ADAPTED_THRESHOLD if adapter is not None else DEFAULT_THRESHOLD
+    """The profile with ``adapter`` (None drops it) and its threshold carried over to the new space
+    (:func:`carried_threshold`: the default stays the default, a calibrated threshold keeps its estimated FAR).
+
+    Raises:
+        CalibrationError: the shipped tables cannot be read.
+    """
+    threshold = carried_threshold(profile, adapter)
     return replace(profile, adapter=adapter, settings=replace(profile.settings, threshold=threshold))

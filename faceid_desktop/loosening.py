@@ -117,6 +117,83 @@ def estimate_far(profile: Profile, threshold: float) -> FarEstimate:
     return FarEstimate(far, "synthetic strangers", words)
 
 
+#: Ranks (among the sorted synthetic strangers' distances) between which the slope of the FAR's lower tail is
+#: measured (FAR 1 in 2,000 to 1 in 200 with 20,000 strangers); below the first the tail goes on
+#: exponentially, as the shipped calibration's tail does.
+TAIL_RANKS = (10, 100)
+
+
+def _stranger_distances(profile: Profile) -> np.ndarray:
+    """Sorted distances of the fixed synthetic strangers to ``profile`` in its own (adapted) space."""
+    from .background import BackgroundModel
+    from .verification import ProfileScorer
+
+    strangers = BackgroundModel.load().sample_images(SYNTHETIC_STRANGERS, np.random.default_rng(_SEED))
+    return np.sort(ProfileScorer(profile, cohort=strangers[:1]).distance(strangers))
+
+
+def calibrate_adapted(profile: Profile, tables=None):
+    """Estimated FAR and FRR over :data:`faceid_desktop.calibration.GRID` for a profile with an adapter
+    (the shipped tables describe the pretrained network only).
+
+    * FAR: the share of :data:`SYNTHETIC_STRANGERS` synthetic strangers (drawn from the population model,
+      passed through the profile's adapter) within each threshold; below 1 in 2,000 the measured tail goes
+      on exponentially with the slope between :data:`TAIL_RANKS`, so small targets get a threshold at all.
+    * FRR: the population's distribution of ``owner distance / leave-one-out spread`` (the tables' ratio)
+      scaled by the profile's own leave-one-out spread measured in the adapted space: an assumption that
+      the adapter changes the owner's spread, not the shape of its distribution.
+
+    Args:
+        profile: a profile with an adapter and at least 2 templates.
+        tables: the shipped calibration tables when None (their genuine ratio is used).
+
+    Returns:
+        A :class:`~faceid_desktop.calibration.Calibration` (its ``genuine_distances`` are the adapted
+        leave-one-out distances).
+
+    Raises:
+        ValueError: no adapter, or fewer than 2 templates (no spread to measure); CalibrationError: the
+            shipped tables cannot be read.
+    """
+    from .calibration import (DEFAULT_TARGET_FAR, GRID, RATE_FLOOR, Calibration, CalibrationTables,
+                              _survival, _threshold_for, leave_one_out)
+    from .verification import ProfileScorer
+
+    if profile.adapter is None:
+        raise ValueError(f"profile {profile.name} has no adapter: use faceid_desktop.calibration.calibrate")
+    if len(profile.templates) < 2:
+        raise ValueError(f"profile {profile.name} has {len(profile.templates)} template: an adapted profile "
+                         "needs 2 or more to measure the owner's spread")
+    tables = tables if tables is not None else CalibrationTables.load()
+    grid = GRID
+    strangers = _stranger_distances(profile)
+    n = len(strangers)
+    far = np.searchsorted(strangers, grid, side="right") / n
+    low, high = (strangers[r - 1] for r in TAIL_RANKS)
+    slope = np.log(TAIL_RANKS[1] / TAIL_RANKS[0]) / max(high - low, 1e-6)
+    tail = grid < low
+    far[tail] = np.exp(np.log(TAIL_RANKS[0] / n) + slope * (grid[tail] - low))
+    far = np.maximum.accumulate(np.clip(far, RATE_FLOOR, 1.0))
+    owner = leave_one_out(ProfileScorer(profile).space(profile.embeddings))
+    spread = float(owner.mean())
+    frr = np.minimum.accumulate(_survival(grid / spread, tables.genuine_ratio, tables.genuine_levels))
+    step = grid[1] - grid[0]
+    return Calibration(grid, far, frr, np.maximum(-np.gradient(frr, step), 0.0),
+                       np.maximum(np.gradient(far, step), 0.0), owner, spread,
+                       _threshold_for(grid, far, DEFAULT_TARGET_FAR))
+
+
+def calibrate_any(profile: Profile):
+    """The profile's :class:`~faceid_desktop.calibration.Calibration`, adapted or not.
+
+    Raises:
+        ValueError: no templates, or an adapted profile with fewer than 2; CalibrationError: damaged tables.
+    """
+    from .calibration import calibrate
+
+    return calibrate_adapted(profile) if profile.adapter is not None else calibrate(profile)
+
+
 def assess_threshold(profile: Profile, threshold: float) -> Loosening:
     """:func:`estimate_far` then :func:`classify_far` for setting ``threshold`` on ``profile``."""
     estimate = estimate_far(profile, threshold)
@@ -124,4 +201,4 @@ def assess_threshold(profile: Profile, threshold: float) -> Loosening:
 
 
 __all__ = ["CONFIRM", "CONFIRM_FAR", "OK", "WARN", "WARN_FAR", "FarEstimate", "Loosening", "assess_threshold",
-           "classify_far", "estimate_far"]
+           "calibrate_adapted", "calibrate_any", "classify_far", "estimate_far"]

@@ -11,7 +11,7 @@ from .detection import Face
 from .pipeline import Embedding, FacePipeline
 from .background import BackgroundModel
 from .profile import DecisionSettings, Profile
-from .quality import MIN_BRIGHTNESS, MIN_FACE_WIDTH, assess
+from .quality import MAX_OUTSIDE, MIN_BRIGHTNESS, MIN_FACE_WIDTH, MIN_LOWER_TEXTURE, assess, lower_face_texture
 
 #: Faces with at least this share of the largest face's box area (about 70% of its width) count as the same
 #: size when choosing the face a frame is about (see :func:`primary_face`). At 0.8, LFW photos framed on one
@@ -22,6 +22,10 @@ SIMILAR_SIZE = 0.5
 MATCH, NO_MATCH, NO_FACE, SEVERAL_FACES, TOO_SMALL, TOO_DARK = (
     "match", "no match", "no face", "several faces", "too small", "too dark"
 )
+#: A face whose detector box reaches beyond the frame (quality.MAX_OUTSIDE).
+CUT_BY_EDGE = "face cut by the image edge"
+#: A face whose mouth and chin are hidden (quality.lower_face_texture).
+COVERED = "face covered below the eyes"
 #: The alpha rule's reject: within the threshold, but not alpha nearer the owner than the nearest stranger.
 NEAR_STRANGER = "alpha rule: not alpha nearer the owner than the nearest cohort stranger"
 
@@ -290,12 +294,28 @@ def select_probe(found: list[Embedding], frame_shape: tuple[int, ...]) -> tuple[
     return (None, reason) if reason else (probe, None)
 
 
+def too_small(width: int) -> str:
+    """The reason for a face ``width`` pixels wide, narrower than :data:`~faceid_desktop.quality.MIN_FACE_WIDTH`;
+    it starts with :data:`TOO_SMALL`'s words so that "too small" finds it."""
+    return f"face too small: {width} px wide, need {MIN_FACE_WIDTH} px"
+
+
+def is_too_small(reason: str | None) -> bool:
+    """Whether a reason is a too-small face (:data:`TOO_SMALL` or :func:`too_small`'s)."""
+    return reason is not None and (reason == TOO_SMALL or reason.startswith("face too small"))
+
+
 def face_problem(face: Embedding) -> str | None:
-    """Why one face cannot be compared (``too small``, ``too dark``), or None."""
+    """Why one face cannot be compared, or None: :func:`too_small` (with its width in pixels),
+    :data:`CUT_BY_EDGE`, :data:`TOO_DARK` or :data:`COVERED`, the first that applies."""
     if face.face.width < MIN_FACE_WIDTH:
-        return TOO_SMALL
+        return too_small(face.face.width)
+    if face.face.outside > MAX_OUTSIDE:
+        return CUT_BY_EDGE
     if assess(face.face, face.chip).brightness < MIN_BRIGHTNESS:
         return TOO_DARK
+    if lower_face_texture(face.chip) < MIN_LOWER_TEXTURE:
+        return COVERED
     return None
 
 
@@ -318,6 +338,24 @@ class Verifier:
         if probe is None:
             return Decision(False, reason or NO_FACE, None, self.profile.settings.threshold, faces)
         return self.scorer.decide(probe.vector, faces)
+
+
+def match_progress(matches: int, frames: int, settings: DecisionSettings) -> str:
+    """How far the multi-frame rule got, as one clause without parentheses (it is often quoted inside them),
+    e.g. ``1 of the last 5 frames matched, 2 needed`` or, for a stream shorter than the window,
+    ``0 of 1 frame matched, 2 needed``.
+
+    Args:
+        matches: matching frames among the last ``settings.window``.
+        frames: frames seen so far.
+        settings: the rule (``frames_to_accept`` of the last ``window``).
+    """
+    seen = min(frames, settings.window)
+    if frames < settings.window or seen == frames == 1:
+        counted = f"{seen} frame{'' if seen == 1 else 's'}"
+    else:  # the window is full: older frames no longer count
+        counted = "the last frame" if seen == 1 else f"the last {seen} frames"
+    return f"{matches} of {counted} matched, {settings.frames_to_accept} needed"
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,8 @@ def test_a_video_too_short_for_the_rule_says_so(enrolled, seed, tmp_path, capsys
     writer.write(frame)
     writer.release()
     code, out, _ = run(capsys, "verify", "me", tmp_path / "one.mp4")
-    assert code == 1 and "ended before a decision (1 of 2 matching frames needed)" in out
+    # one sentence inside the parentheses, saying what matched and what was needed
+    assert code == 1 and "NO MATCH (the video ended before a decision: 1 of 1 frame matched, 2 needed);" in out
 
 
 def test_console_script_exit_codes_and_no_traceback(home):
@@ -236,6 +237,9 @@ def test_alpha_command(enrolled, seed, capsys):
     code, out, _ = run(capsys, "verify", "me", seed / "ME" / "ME_5.jpg", "--json")
     [result] = json.loads(out)
     assert code == 0 and result["accepted"] and result["nearest_negative"] > result["distance"] + 0.05
+    code, out, _ = run(capsys, "verify", "me", seed / "ME" / "ME_5.jpg")
+    # the alpha rule decides on the cohort distance too: shown next to the owner distance
+    assert code == 0 and f"nearest cohort stranger {result['nearest_negative']:.3f} (alpha 0.05)" in out
     with pytest.raises(SystemExit) as exited:  # argparse's usage error: exit code 2, one line
         run(capsys, "alpha", "me", "often")
     assert exited.value.code == 2 and "'off'" in capsys.readouterr().err
@@ -258,6 +262,11 @@ def test_calibrate_command(enrolled, capsys):
 
 
 def test_train_stores_an_adapter_and_off_drops_it(enrolled, seed, capsys):
+    from faceid_desktop.loosening import calibrate_any
+
+    assert run(capsys, "calibrate", "me", "--far", "1e-4")[0] == 0  # a calibrated threshold, not the default
+    calibrated = ProfileStore().load("me")
+    far = calibrate_any(calibrated).far_at(calibrated.settings.threshold)
     code, out, err = run(capsys, "train", "me", "--not-me", seed / "NOT_ME", "--json")
     assert code == 0, err
     result = json.loads(out)
@@ -268,11 +277,23 @@ def test_train_stores_an_adapter_and_off_drops_it(enrolled, seed, capsys):
     assert code == 0, out
     for path in sorted((seed / "NOT_ME").iterdir())[:3]:
         assert run(capsys, "verify", "me", path)[0] == 1
-    code, _, err = run(capsys, "calibrate", "me")
-    assert code == 2 and "adapted" in err
-    assert run(capsys, "train", "me", "--off")[0] == 0
+    # the calibrated threshold is carried into the adapted space by its estimated FAR
+    assert calibrate_any(profile).far_at(profile.settings.threshold) == pytest.approx(far, rel=0.5)
+    code, out, err = run(capsys, "calibrate", "me", "--far", "1e-4", "--dry-run")
+    assert code == 0 and "synthetic strangers passed through its adapter" in out, err
+    code, out, _ = run(capsys, "train", "me", "--off")
     profile = ProfileStore().load("me")
-    assert profile.adapter is None and profile.settings.threshold == DecisionSettings().threshold
+    assert code == 0 and profile.adapter is None and "the same estimated FAR as before" in out
+    assert profile.settings.threshold == pytest.approx(calibrated.settings.threshold, abs=0.01)
+
+
+def test_train_off_keeps_the_default_at_the_default(home, capsys):
+    from faceid_desktop.training import ADAPTED_THRESHOLD
+
+    _synthetic(home, adapted=True, settings=DecisionSettings(threshold=ADAPTED_THRESHOLD))
+    code, out, _ = run(capsys, "train", "me", "--off")
+    assert code == 0 and "(the default)" in out
+    assert ProfileStore(home).load("me").settings.threshold == DecisionSettings().threshold
 
 
 def test_interrupted_training_leaves_the_profile_byte_identical(enrolled, seed, capsys, monkeypatch):
@@ -362,7 +383,7 @@ def test_an_abandoned_auth_attempt_counts_as_a_failure(aoc, capsys, monkeypatch)
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C (or a kill) before the attempt's timeout
 
-    monkeypatch.setattr(cli, "_live_attempt", interrupted)
+    monkeypatch.setattr(cli.live, "live_attempt", interrupted)
     root = ProfileStore().root
     for attempt in range(5):
         assert run(capsys, "auth", "--profile", "aoc", "--camera", aoc)[0] == 130
@@ -370,3 +391,83 @@ def test_an_abandoned_auth_attempt_counts_as_a_failure(aoc, capsys, monkeypatch)
     assert code == 3 and "locked" in err and Lockout(root).status("aoc").locked
     entries, _ = AuditLog(root).entries()
     assert [e.reason for e in entries[:5]] == ["interrupted"] * 5
+
+
+# -- wording (issue 13, item 4) ------------------------------------------------------------------------------
+
+def test_match_progress_says_what_matched_and_what_is_needed():
+    from faceid_desktop.verification import match_progress
+
+    settings = DecisionSettings()  # 2 of the last 5
+    assert match_progress(5, 9, settings) == "5 of the last 5 frames matched, 2 needed"
+    assert match_progress(0, 1, settings) == "0 of 1 frame matched, 2 needed"
+    assert match_progress(1, 3, settings) == "1 of 3 frames matched, 2 needed"
+    assert match_progress(1, 4, DecisionSettings(frames_to_accept=1, window=1)) == \
+        "1 of the last frame matched, 1 needed"
+
+
+def test_stream_reasons_are_one_clause_without_parentheses():
+    from faceid_desktop.cli.verify import stream_reason
+    from faceid_desktop.verification import Decision, StreamDecision
+
+    settings = DecisionSettings()
+    match = Decision(True, "match", 0.4, 0.95, 1)
+    late = StreamDecision("rejected", 4.2, 9, 5, match)  # enough matches, but on the frame after the timeout
+    assert stream_reason(late, settings, False, "video") == \
+        "timed out after 4 s: 5 of the last 5 frames matched, 2 needed, but only after the timeout"
+    short = StreamDecision("pending", 0.0, 1, 0, Decision(False, "no face", None, 0.95, 0))
+    assert stream_reason(short, settings, False, "video") == \
+        "the video ended before a decision: 0 of 1 frame matched, 2 needed"
+    assert stream_reason(short, settings, True, "camera") == "timed out after 4 s, last frame: no face"
+    for state in (late, short):
+        assert "(" not in stream_reason(state, settings, False, "video")
+
+
+def _synthetic(home, name="me", adapted=False, settings=None):
+    from faceid_desktop.model_files import PRETRAINED_MODEL_ID
+    from faceid_desktop.profile import Adapter, Profile, Template
+
+    vector = np.random.default_rng(0).normal(0, 0.1, 128)
+    adapter = Adapter(np.eye(128, dtype=np.float32), np.zeros(128, np.float32)) if adapted else None
+    profile = Profile(name, PRETRAINED_MODEL_ID, (Template(vector, 1.0, "photo.jpg", 0.9),),
+                      settings or DecisionSettings(), adapter=adapter)
+    ProfileStore(home).save(profile)
+    return profile
+
+
+def test_profiles_show_says_whether_adapted_in_words(home, capsys):
+    _synthetic(home, "plain")
+    _synthetic(home, "trained", adapted=True, settings=DecisionSettings(threshold=0.63, rule="alpha", alpha=0.05))
+    code, out, _ = run(capsys, "profiles", "show", "plain")
+    assert code == 0 and out.splitlines() == [
+        "plain: 1 template; pretrained network, not adapted",
+        "  accept when the distance is at most 0.950, in 2 of the last 5 frames within 4 s; alpha rule off",
+        "  photo.jpg"]
+    code, out, _ = run(capsys, "profiles", "show", "trained")
+    assert code == 0 and "adapted on this device (undo: faceid train trained --off)" in out
+    assert "alpha rule on: also distance + 0.05 <= the distance to the nearest cohort stranger" in out
+    assert "rule threshold" not in out and "alpha 0.2" not in out
+    assert json.loads(run(capsys, "profiles", "show", "trained", "--json")[1])["adapter"] is True
+
+
+def test_auth_json_prints_an_object_when_refused(home, capsys, monkeypatch):
+    from faceid_desktop.lockout import Lockout
+
+    for name in ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"):
+        monkeypatch.delenv(name, raising=False)
+    _synthetic(home)
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.5 5555 10.0.0.1 22")
+    code, out, err = run(capsys, "auth", "--profile", "me", "--json")
+    refused = json.loads(out)
+    assert code == 3 and refused["state"] == "refused" and not refused["accepted"]
+    assert refused["reason"] == "remote session (SSH_CONNECTION is set)" and "remote session" in err
+    monkeypatch.delenv("SSH_CONNECTION")
+    code, out, err = run(capsys, "auth", "--profile", "nobody", "--json")
+    unknown = json.loads(out)
+    assert code == 2 and unknown["state"] == "error" and "nobody" in unknown["reason"] and err.count("\n") == 1
+    for _ in range(5):
+        Lockout(home).record("me", False)
+    code, out, _ = run(capsys, "auth", "--profile", "me", "--json")
+    locked = json.loads(out)
+    assert code == 3 and locked["state"] == "refused" and locked["reason"].startswith("locked for ")
+    assert out.count("\n") == 1  # one object, nothing else on stdout

@@ -374,15 +374,37 @@ def test_threshold_slider_changes_the_live_decision(qtbot, make_window, owner_la
     assert tune.calibration.far_at(tune.calibration.recommended) <= 1e-5
 
 
-def test_tuning_an_adapted_profile_shows_no_calibration(qtbot, make_window, owner_later_frames, owner_profile):
+def test_tuning_an_adapted_profile_is_calibrated_on_synthetic_strangers(qtbot, make_window, owner_later_frames,
+                                                                         owner_profile):
     rng = np.random.default_rng(0)
     adapter = Adapter(np.eye(128) + rng.normal(0, 0.01, (128, 128)), np.zeros(128))
     window = make_window(owner_later_frames, owner_profile.__class__(**{**owner_profile.__dict__, "adapter": adapter}))
     window.show_screen("tune")
-    assert window.tune.calibration is None and ADAPTED_NOTE in window.tune.far_label.text()
-    assert not window.tune.recommended_button.isEnabled()
-    qtbot.waitUntil(lambda: window.tune.last_decision is not None, timeout=30_000)
-    assert window.tune.calibration is None  # none was started
+    tune = window.tune
+    qtbot.waitUntil(lambda: tune.calibration is not None, timeout=30_000)
+    # both plots drawn, the error rates in words, and how they were estimated said in the wrapped label
+    assert len(tune.genuine_curve.getData()[0]) > 100 and np.nanmax(tune.impostor_curve.getData()[1]) > 0
+    assert len(tune.det_curve.getData()[0]) > 100
+    assert "strangers would be accepted" in tune.far_label.text() and "attempts" in tune.frr_label.text()
+    assert "synthetic strangers passed through its adapter" in tune.calibration_label.text()
+    assert tune.calibration_label.wordWrap() and not any(p.isVisible() for p in tune._placeholders)
+    assert tune.recommended_button.isEnabled()
+    tune.use_recommended()
+    assert tune.calibration.far_at(tune.settings.threshold) <= 1e-5
+    tune.set_alpha_rule(True, 0.05)
+    assert "leave out the alpha rule" in tune.frr_label.text() and "of both" not in tune.frr_label.text()
+
+
+def test_a_profile_that_cannot_be_calibrated_says_why_unclipped(qtbot, make_window, owner_later_frames,
+                                                               owner_profile):
+    one = owner_profile.__class__(**{**owner_profile.__dict__, "templates": owner_profile.templates[:1],
+                                     "adapter": Adapter(np.eye(128), np.zeros(128))})
+    window = make_window(owner_later_frames, one)
+    window.show_screen("tune")
+    tune = window.tune
+    qtbot.waitUntil(lambda: tune.calibration_label.text().startswith("Not calibrated"), timeout=30_000)
+    assert "needs 2 or more" in tune.calibration_label.text() and tune.calibration_label.wordWrap()
+    assert all(p.toPlainText() == "not calibrated" for p in tune._placeholders)  # short: never clipped
 
 
 def test_no_display_exits_with_one_line():

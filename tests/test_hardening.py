@@ -70,7 +70,7 @@ def home(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     vector = np.random.default_rng(0).normal(0, 0.1, 128)
     ProfileStore(root).save(Profile("me", MODEL, (Template(vector, 1.0, "test", 0.9),), DecisionSettings(timeout=2.0)))
-    monkeypatch.setattr(cli, "_pipeline", fake_pipeline)
+    monkeypatch.setattr(cli.common, "load_pipeline", fake_pipeline)
     monkeypatch.setattr(camera.cv2, "VideoCapture", BlackCamera)
     return root
 
@@ -115,7 +115,7 @@ def test_an_ir_like_frame_is_not_thrown_away_as_too_dark(shared, pipeline, tmp_p
     from faceid_desktop.camera import darkness
 
     monkeypatch.setenv("FACEID_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(cli, "_pipeline", lambda: pipeline)
+    monkeypatch.setattr(cli.common, "load_pipeline", lambda: pipeline)
     seed = shared / "faces" / "seed" / "ME"
     assert run(capsys, "enroll", "me", *[seed / f"ME_{i}.jpg" for i in range(1, 5)])[0] == 0
     photo = cv2.imread(str(seed / "ME_5.jpg"))
@@ -165,7 +165,7 @@ def test_an_attempt_ended_by_a_signal_is_audited_and_counted(home, capsys, monke
         time.sleep(5)
         raise AssertionError("the signal did not end the attempt")
 
-    monkeypatch.setattr(cli, "_live_attempt", killed)
+    monkeypatch.setattr(cli.live, "live_attempt", killed)
     start = time.monotonic()
     code, _, err = run(capsys, "auth", "--profile", "me")
     assert time.monotonic() - start < 2

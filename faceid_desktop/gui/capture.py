@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..profile import Template
-from ..verification import NO_FACE, SEVERAL_FACES
+from ..verification import COVERED, CUT_BY_EDGE, NO_FACE, SEVERAL_FACES, is_too_small
 from .analysis import FrameAnalysis
 
 #: Default number of faces captured for a profile.
@@ -46,6 +46,8 @@ GUIDANCE = {
     "blurred: hold still": "hold still",
     "face the camera": "face the camera",
     "eyes closed": "open your eyes",
+    CUT_BY_EDGE: "face cut by the image edge: move to the middle",
+    COVERED: "face covered below the eyes: uncover your mouth and chin",
 }
 
 #: EAR below which eyes count as closed whoever they belong to.
@@ -60,6 +62,8 @@ def guidance_for(problem: str | None) -> str:
     """One short instruction for a frame's problem (``None``: "hold still", a good frame)."""
     if problem is None:
         return "hold still"
+    if is_too_small(problem):
+        return f"{problem}: move closer"  # the sizes stay: they say how much closer
     return GUIDANCE.get(problem, problem)
 
 

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, Q
                                QMessageBox, QPushButton, QVBoxLayout, QWidget)
 from superqt import QLabeledDoubleSlider
 
-from ..loosening import CONFIRM_FAR, WARN_FAR
-from ..calibration import Calibration, calibrate, describe_far, describe_frr
+from ..loosening import CONFIRM_FAR, WARN_FAR, calibrate_any
+from ..calibration import Calibration, describe_far, describe_frr
 from ..camera import Frame
 from ..pipeline import FacePipeline
 from ..profile import DecisionSettings, Profile
@@ -39,20 +39,19 @@ ALPHA_RANGE, ALPHA_STEP = (0.0, 0.3), 0.01
 LIVE_FRAMES = 150
 #: Estimated FAR above which the FAR is shown in red, and above which Apply asks first: the CLI's limits.
 FAR_WARN, FAR_CONFIRM = WARN_FAR, CONFIRM_FAR
-#: Shown instead of the plots for a profile with an on-device adapter.
-ADAPTED_NOTE = "calibration describes the pretrained network; this profile is adapted"
+#: How an adapted profile's error rates are estimated (said under the rates: they are not the tables').
+ADAPTED_NOTE = ("adapted profile: strangers estimated from synthetic strangers passed through its adapter, "
+                "your rejects from its templates' spread in the adapted space")
 
 
 def calibrate_profile(profile: Profile) -> Calibration:
-    """The profile's :class:`faceid_desktop.calibration.Calibration` (runs in a worker thread).
+    """The profile's :class:`faceid_desktop.calibration.Calibration`, adapted or not (runs in a worker thread).
 
     Raises:
-        ValueError: a profile with an adapter (calibration describes the pretrained network), or no templates;
-            CalibrationError: the shipped tables cannot be read.
+        ValueError: no templates, or an adapted profile with fewer than 2; CalibrationError: the shipped
+            tables cannot be read.
     """
-    if profile.adapter is not None:
-        raise ValueError(ADAPTED_NOTE)
-    return calibrate(profile)
+    return calibrate_any(profile)
 
 
 class SharedValue:
@@ -293,8 +292,9 @@ class TuningPanel(QWidget):
     # -- control -------------------------------------------------------------------------------------------
 
     def set_profile(self, profile: Profile | None) -> None:
-        """Tune ``profile`` (None: nothing to tune); starts its calibration in a worker thread (none for an
-        adapted profile: the calibration tables describe the pretrained network)."""
+        """Tune ``profile`` (None: nothing to tune); starts its calibration in a worker thread (an adapted
+        profile's is measured on synthetic strangers through its adapter, see
+        :func:`~faceid_desktop.loosening.calibrate_adapted`)."""
         old = self.profile
         # the same faces again (the profile was just saved): keep the live history and the calibration
         same = old is not None and profile is not None and old.name == profile.name and \
@@ -320,16 +320,15 @@ class TuningPanel(QWidget):
         for widget in (self.threshold_slider, self.alpha_box, self.apply_button, self.revert_button):
             widget.setEnabled(profile is not None)
         self.alpha_slider.setEnabled(profile is not None and self.settings.rule == "alpha")
-        adapted = profile is not None and profile.adapter is not None
         if not (same and self.calibration is not None):
-            self.calibration_label.setText(ADAPTED_NOTE.capitalize() + "." if adapted else
-                                           "calibrating..." if profile else "not calibrated")
+            self.calibration_label.setText("calibrating..." if profile else "not calibrated")
         for text in self._placeholders:
-            text.setText(ADAPTED_NOTE.replace("; ", ";\n") if adapted else "not calibrated")
+            # short, so the plot never clips it; why a profile is not calibrated goes in the wrapped label
+            text.setText("calibrating..." if profile else "not calibrated")
         self._show_calibration()
         if self._active:
             self.hub.set_task(self._task)
-        if profile is not None and not adapted and not (same and (self.calibration is not None or self._job)):
+        if profile is not None and not (same and (self.calibration is not None or self._job)):
             job = Job(lambda p=profile: calibrate_profile(p), self)
             job.done.connect(lambda result, j=job: self._on_calibrated(j, result))
             job.failed.connect(lambda text, j=job: self._on_calibration_failed(j, text))
@@ -437,8 +436,7 @@ class TuningPanel(QWidget):
         self.histogram_line.setPos(threshold)
         calibration = self.calibration
         if calibration is None:
-            adapted = self.profile is not None and self.profile.adapter is not None
-            self.far_label.setText("Estimated error rates: " + (ADAPTED_NOTE if adapted else "not calibrated"))
+            self.far_label.setText("Estimated error rates: not calibrated")
             self.far_label.setStyleSheet("")
             self.frr_label.setText("")
             self.det_point.setData([], [])
@@ -447,7 +445,8 @@ class TuningPanel(QWidget):
         self.far_label.setText(f"<b>Strangers:</b> {describe_far(far)} (FAR {rate_text(far)}).")
         # red from FAR 1e-3: one stranger in a thousand is more than a face lock should let in
         self.far_label.setStyleSheet(f"color: {theme.STATE_COLOURS['locked out']};" if far > FAR_WARN else "")
-        alpha = " The alpha rule refuses some more of both." if self.settings.rule == "alpha" else ""
+        alpha = (" These estimates leave out the alpha rule, which refuses some more strangers and some more "
+                 "of your own attempts." if self.settings.rule == "alpha" else "")
         self.frr_label.setText(f"<b>You:</b> {describe_frr(frr)} (FRR {rate_text(frr)}).{alpha}")
         floor = 1e-9
         self.det_point.setData([np.log10(max(far, floor))], [np.log10(max(frr, floor))])
@@ -499,8 +498,9 @@ class TuningPanel(QWidget):
         if job is not self._job:
             return
         self.calibration = calibration
+        how = f" {ADAPTED_NOTE[0].upper()}{ADAPTED_NOTE[1:]}." if self.profile.adapter is not None else ""
         self.calibration_label.setText(f"Calibrated for {self.profile.name}: recommended threshold "
-                                       f"{calibration.recommended:.3f} (estimated FAR 1 in 100,000).")
+                                       f"{calibration.recommended:.3f} (estimated FAR 1 in 100,000).{how}")
         self._show_calibration()
 
     def _on_calibration_failed(self, job: Job, text: str) -> None:
@@ -508,6 +508,8 @@ class TuningPanel(QWidget):
             return
         self.calibration = None
         self.calibration_label.setText(f"Not calibrated: {text}")
+        for placeholder in self._placeholders:
+            placeholder.setText("not calibrated")
         self._show_calibration()
 
     def _show_calibration(self) -> None:

@@ -1,0 +1,178 @@
+"""What several ``faceid`` commands share: exit codes, the one-line error type, input expansion, output,
+the parent parsers' argument types and the lazily loaded store and pipeline.
+
+Heavy modules (torch, OpenCV) are imported inside the functions, so ``faceid --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
+#: The camera module's default (it imports OpenCV, which ``--help`` must not wait for).
+DEFAULT_DARK_THRESHOLD = 60.0
+#: A command-line input naming a camera: ``0`` or ``camera:0`` (when no file of that name exists).
+CAMERA_SPEC = re.compile(r"^(?:camera:)?(\d+)$")
+#: Shown next to every liveness option: the 68-point landmark model's training data licence.
+LICENCE_NOTE = ("uses dlib's 68-point landmark model, trained on iBUG 300-W, whose licence excludes "
+                "commercial use")
+
+
+@dataclass(frozen=True)
+class Parents:
+    """The parent parsers a command's parser may inherit options from.
+
+    Attributes:
+        as_json: ``--json``.
+        data: ``--json`` and ``--data-dir``.
+        frames: ``--dark-threshold`` (commands that read frames).
+    """
+
+    as_json: argparse.ArgumentParser
+    data: argparse.ArgumentParser
+    frames: argparse.ArgumentParser
+
+
+class InputError(ValueError):
+    """A command-line input that cannot be used; the message is shown as is."""
+
+
+def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path | int]:
+    """Expand the inputs into what to read: files, a folder's images (sorted by name), camera indices.
+
+    Args:
+        inputs: paths as typed; ``N`` or ``camera:N`` is camera N when no such file exists (with ``videos``).
+        videos: accept video files and cameras too (``enroll``, ``verify``).
+
+    Raises:
+        InputError: a path does not exist, is not a regular file or folder, a folder holds no image, or a
+            file is of a type not accepted.
+    """
+    from ..camera import path_kind
+
+    items: list[Path | int] = []
+    accepted = IMAGE_SUFFIXES + (VIDEO_SUFFIXES if videos else ())
+    for raw in inputs:
+        if not raw.strip():
+            raise InputError("empty input name")
+        path = Path(raw)
+        camera = CAMERA_SPEC.match(raw)
+        kind = path_kind(path)
+        if videos and camera and kind == "no such file or folder":
+            items.append(int(camera.group(1)))
+        elif kind == "dir":
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"{path}: folder holds no image ({', '.join(IMAGE_SUFFIXES)})")
+            items.extend(found)
+        elif kind == "file":
+            if path.suffix.lower() not in accepted:
+                kinds = "photo or video" if videos else "photo"
+                raise InputError(f"{path}: not a {kinds} file (expected one of {', '.join(accepted)})")
+            items.append(path)
+        elif kind == "device" and videos:
+            items.append(path)  # a camera by its device node, e.g. /dev/video2
+        elif kind == "device":
+            raise InputError(f"{path}: a device, not a photo")
+        else:
+            raise InputError(f"{path}: {kind}")
+    return items
+
+
+def plural(count: int, word: str) -> str:
+    """``count`` and ``word``, with an s unless ``count`` is 1."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def emit(args: argparse.Namespace, payload: object, text: str) -> None:
+    """Print ``payload`` as one line of JSON with ``--json``, else ``text`` (when not empty)."""
+    if args.json:
+        json.dump(payload, sys.stdout)
+        print()
+    elif text:
+        print(text)
+
+
+def open_store(args: argparse.Namespace):
+    """The profile store of ``--data-dir`` (default: $FACEID_HOME, else the user data directory)."""
+    from ..storage import ProfileStore
+
+    return ProfileStore(args.data_dir)
+
+
+def load_pipeline():
+    """The detector and embedder (loads torch and the models: a second or more). Commands call it as
+    ``common.load_pipeline()`` so that tests can replace it in one place."""
+    from ..pipeline import default_pipeline
+
+    return default_pipeline()
+
+
+def is_stream(item: Path | int) -> bool:
+    """Whether an input is read as a stream of frames: a camera (index or device node) or a video file."""
+    from ..camera import is_camera
+
+    return is_camera(item) or item.suffix.lower() in VIDEO_SUFFIXES
+
+
+def input_name(item: Path | int) -> str:
+    """An input as shown to the user: ``camera:N`` for a camera index, else the path."""
+    return f"camera:{item}" if isinstance(item, int) else str(item)
+
+
+def describe_error(error: BaseException) -> str:
+    """An error in one line: an OSError as "FILE: reason" (once, when its message does not already say it)."""
+    if isinstance(error, OSError) and error.filename and error.strerror and not str(error).startswith(str(error.filename)):
+        return f"{error.filename}: {error.strerror}"
+    return str(error)
+
+
+# -- argument types (argparse turns ArgumentTypeError into its usage error, exit code 2) ---------------------
+
+def percent(text: str) -> float:
+    """A percentage from 0 to 100.
+
+    Raises:
+        argparse.ArgumentTypeError: not a number in that range.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, got {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds, above 0 and at most 600.
+
+    Raises:
+        argparse.ArgumentTypeError: not a number in that range.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 600, got {text!r}")
+    return value
+
+
+def directory(text: str) -> Path:
+    """A directory path, ``~`` expanded.
+
+    Raises:
+        argparse.ArgumentTypeError: an empty name.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty directory name")
+    return Path(text).expanduser()

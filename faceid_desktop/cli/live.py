@@ -1,0 +1,149 @@
+"""A live attempt (face match and liveness on a stream of frames), shared by ``verify --live`` and ``auth``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ..formats import VIDEO_SUFFIXES
+from .common import CAMERA_SPEC, InputError, plural
+
+def dark_reason(decision, frame):
+    """The frame's decision, with "too dark" as the reason when no face was found in an unlit frame: the
+    darkness of the whole frame explains a missing face, and nothing else (an IR camera's lit face on a
+    black background is found and judged on its own light)."""
+    import dataclasses
+
+    from ..verification import NO_FACE, TOO_DARK
+
+    if frame.dark and decision.reason == NO_FACE:
+        return dataclasses.replace(decision, reason=TOO_DARK)
+    return decision
+
+
+#: Seconds a stream may run past its timeout on the wall clock before it is cut (the decision rule, on the
+#: stream's own clock, normally ends it first).
+WALL_MARGIN = 0.5
+
+
+def live_attempt(verifier, source, source_name: str, timeout: float | None = None,
+                 challenge: str | None = None, landmarks=None) -> dict:
+    """One unlock attempt with liveness on an open frame source (video, image folder or camera): the face
+    must match (the profile's M-of-N rule) and liveness must pass, within ``timeout`` seconds (default: the
+    profile's face timeout or the liveness timeout, whichever is longer), on the stream's clock (a camera's
+    is the wall clock); the source's own ``wall_timeout`` may end it earlier."""
+    import dataclasses
+
+    import cv2
+
+    from ..liveness import LiveUnlock, LivenessCheck, LivenessSettings
+    from ..verification import NO_FACE, Decision, find_probe
+
+    settings = verifier.profile.settings
+    liveness = LivenessSettings() if timeout is None else LivenessSettings(timeout=timeout)
+    if timeout is not None:
+        settings = dataclasses.replace(settings, timeout=timeout)
+    attempt = LiveUnlock(settings, LivenessCheck(liveness, challenge, landmarks))
+    started = time.perf_counter()
+    state = None
+    with source:
+        for frame in source:
+            rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+            probe, reason, faces = find_probe(verifier.pipeline, rgb)
+            decision = (verifier.scorer.decide(probe.vector, faces) if probe is not None
+                        else dark_reason(Decision(False, reason or NO_FACE, None, settings.threshold, faces), frame))
+            state = attempt.update(frame.timestamp, decision, image=rgb, face=None if probe is None else probe.face)
+            if state.done:
+                break
+    wall = time.perf_counter() - started
+    dark = source.dark_frames
+    if state is None:
+        return {"input": source_name, "kind": "live", "accepted": False, "state": "ended", "elapsed": 0.0,
+                "wall_seconds": round(wall, 3), "distance": None, "threshold": settings.threshold,
+                "reason": "timed out: no frame" if source.timed_out else "no frames", "liveness": None,
+                "challenge": challenge, "dark_frames": dark}
+    if state.done:
+        reason = state.reason
+    elif source.timed_out:
+        reason = f"timed out after {attempt.timeout:g} s of wall-clock time: {state.reason}"
+    else:
+        reason = f"the frames ended before a decision: {state.reason}"
+    if state.state != "unlocked" and dark and state.match.last.distance is None:
+        reason += f"; {plural(dark, 'frame')} of {state.match.frames} too dark"
+    return {"input": source_name, "kind": "live", "accepted": state.state == "unlocked",
+            "state": state.state if state.done else "ended", "elapsed": round(state.elapsed, 3),
+            "frames": state.match.frames, "matches": state.match.matches, "wall_seconds": round(wall, 3),
+            "distance": state.match.last.distance, "threshold": settings.threshold, "reason": reason,
+            "liveness": state.liveness.state, "blinks": len(state.liveness.blinks), "challenge": challenge,
+            "dark_frames": dark}
+
+
+def ask_challenge(args: argparse.Namespace) -> str | None:
+    """A random challenge (blink or head turn) with --challenge, announced on stderr; else None."""
+    from ..liveness import PROMPTS, random_challenge
+
+    if not args.challenge:
+        return None
+    challenge = random_challenge(None)  # secrets-backed: an attacker cannot prepare for it
+    if not args.json:
+        print(f"{PROMPTS[challenge]} ...", file=sys.stderr, flush=True)
+    return challenge
+
+
+def live_sources(inputs: Sequence[str]) -> list[Path | int]:
+    """Inputs of a live check: videos, cameras (index or device node) and image folders (a folder is one
+    stream of frames).
+
+    Raises:
+        InputError: a single photo, or a path that does not exist or cannot be read as frames.
+    """
+    from ..camera import path_kind
+
+    items: list[Path | int] = []
+    for raw in inputs:
+        path = Path(raw)
+        camera = CAMERA_SPEC.match(raw)
+        kind = path_kind(path)
+        if camera and kind == "no such file or folder":
+            items.append(int(camera.group(1)))
+        elif kind in ("dir", "device") or (kind == "file" and path.suffix.lower() in VIDEO_SUFFIXES):
+            items.append(path)
+        elif kind == "file":
+            raise InputError(f"{path}: a single photo cannot show liveness; give a video, a folder of frames "
+                             "or a camera")
+        else:
+            raise InputError(f"{path}: {kind}")
+    return items
+
+
+def print_live(args: argparse.Namespace, result: dict) -> None:
+    """Print a live attempt's result in one line (nothing with ``--json``: the caller prints the JSON)."""
+    if args.json:
+        return
+    verdict = "UNLOCKED" if result["accepted"] else "REJECTED"
+    distance = "-" if result["distance"] is None else f"{result['distance']:.3f}"
+    print(f"{result['input']}: {verdict} ({result['reason']}); liveness {result['liveness']}, "
+          f"{plural(result.get('blinks', 0), 'blink')}; distance {distance}, threshold {result['threshold']:.3f}; "
+          f"{result['elapsed']:.2f} s")
+
+
+def attempt_limit(verifier, timeout: float | None) -> float:
+    """Seconds a live attempt may take: ``timeout``, else what :class:`~faceid_desktop.liveness.LiveUnlock`
+    allows by default (the longer of the profile's face timeout and the liveness timeout)."""
+    from ..liveness import LivenessSettings
+
+    return timeout if timeout is not None else max(verifier.profile.settings.timeout, LivenessSettings().timeout)
+
+
+def open_live(item: Path | int, limit: float, dark_threshold: float):
+    """Open the source of a live attempt of ``limit`` seconds; a camera's iteration ends on the wall clock
+    shortly after the limit, whatever its frames are (dark, faceless, late). A video or folder is timed by
+    its playback clock, so that a recorded clip decides the same on a fast or a slow machine."""
+    from ..camera import is_camera, open_source
+
+    wall = limit + WALL_MARGIN if is_camera(item) else None
+    return open_source(item, dark_threshold=dark_threshold, wall_timeout=wall)
+

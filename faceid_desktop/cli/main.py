@@ -1,0 +1,77 @@
+"""The ``faceid`` parser, assembled from the command modules, and its entry point with the exit-code plumbing.
+
+Exit codes: 0 success (``verify``: every input matched), 1 no match (``verify``), 2 bad input or error
+(one line on stderr per problem, never a traceback, nothing written), 3 refused (``auth``). Heavy modules
+(torch, OpenCV, dlib) are imported inside the commands, so ``--help`` is instant and Ctrl-C is handled from
+the start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from .. import __version__
+from . import alpha, auth, calibrate, embed, enroll, profiles, threshold, train, verify
+from .common import DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_OK, Parents, describe_error, directory, percent
+
+#: The command modules in the order ``faceid --help`` lists them; each defines ``add_command`` and ``run``.
+COMMANDS = (enroll, verify, auth, profiles, threshold, alpha, calibrate, train, embed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``faceid`` and its subcommands."""
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    data = argparse.ArgumentParser(add_help=False, parents=[as_json])
+    data.add_argument("--data-dir", type=directory, metavar="DIR",
+                      help="where profiles are kept (default: $FACEID_HOME, else the user data directory)")
+    frames = argparse.ArgumentParser(add_help=False)
+    frames.add_argument("--dark-threshold", type=percent, default=DEFAULT_DARK_THRESHOLD, metavar="PERCENT",
+                        help="a frame without a face is reported as too dark when more than PERCENT of its "
+                        f"pixels are in the darkest eighth (after contrast equalisation; default "
+                        f"{DEFAULT_DARK_THRESHOLD:g}, Howdy's); 100: never")
+
+    parser = argparse.ArgumentParser(prog="faceid", description="FaceID Desktop: face unlock through an ordinary webcam.")
+    parser.add_argument("--version", action="version", version=f"faceid {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parents = Parents(as_json=as_json, data=data, frames=frames)
+    for command in COMMANDS:
+        command.add_command(commands, parents)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``faceid``; returns the exit code."""
+    try:
+        # OpenCV and FFmpeg would print their own warnings for every unreadable video or missing camera;
+        # our one-line errors say the same, so their log is limited to real errors.
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+        args = build_parser().parse_args(argv)
+        from ..threads import configure_threads, prepare_environment
+
+        prepare_environment()
+        configure_threads()
+        return args.run(args)
+    except (ValueError, OSError) as error:  # InputError, ProfileError, ImageError, SourceError, ...
+        print(f"faceid: {describe_error(error)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("faceid: interrupted; nothing written", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `faceid profiles show me | head -1`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as error:  # a bug: still one line, with the way to see the traceback
+        if os.environ.get("FACEID_DEBUG"):
+            raise
+        print(f"faceid: unexpected error ({type(error).__name__}: {error}); "
+              "run with FACEID_DEBUG=1 to see where", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

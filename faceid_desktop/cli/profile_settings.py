@@ -1,0 +1,68 @@
+"""What the commands that change a profile's decision settings share (threshold, alpha, calibrate, train):
+the atomic change, and the estimated error rates said in words."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..model_files import PRETRAINED_MODEL_ID
+from .common import InputError, open_store
+
+def estimate(profile) -> str:
+    """The estimated FAR (and, without an adapter, FRR) of a profile's threshold, in words."""
+    from ..calibration import calibrate, describe_frr
+    from ..loosening import estimate_far
+
+    t = profile.settings.threshold
+    far = estimate_far(profile, t)
+    if profile.adapter is not None:
+        return f"estimated with the adapter: {far.words}"
+    return f"estimated: {far.words}; {describe_frr(calibrate(profile).frr_at(t))}"
+
+
+def check_loosening(args: argparse.Namespace, profile, threshold: float, apply: bool = True):
+    """Say how loose ``threshold`` would be on ``profile``: a warning on stderr above FAR 1e-3, and above
+    1e-2 refuse (nothing is changed) unless ``--yes`` was given. Returns the
+    :class:`~faceid_desktop.loosening.Loosening`.
+
+    Raises:
+        InputError: FAR above 1e-2 without ``--yes`` (when ``apply``).
+    """
+    import dataclasses
+
+    from ..loosening import assess_threshold
+
+    loosening = assess_threshold(dataclasses.replace(profile, settings=dataclasses.replace(
+        profile.settings, threshold=threshold)), threshold)
+    if loosening.needs_confirmation and apply and not args.yes:
+        raise InputError(f"{loosening.message}; nothing changed: add --yes to set it anyway")
+    if loosening.level != "ok":
+        print(f"faceid: warning: {loosening.message}", file=sys.stderr)
+    return loosening
+
+
+def change_settings(args: argparse.Namespace, **changes) -> tuple[object, object]:
+    """Change profile ``args.name``'s settings atomically; returns (previous, saved) profiles.
+
+    Raises:
+        ProfileError: no such profile (or it is damaged); InputError: it was removed meanwhile.
+    """
+    store = open_store(args)
+    store.load(args.name, PRETRAINED_MODEL_ID)  # an unknown profile: its clear error (inside update the lock is already held)
+    previous: list = []
+
+    def change(current):
+        if current is None:
+            raise InputError(f"profile {args.name} was removed meanwhile")
+        previous.append(current)
+        return current.with_settings(**changes)
+
+    saved = store.update(args.name, change)
+    return previous[0], saved
+
+
+def with_estimate(text: str, profile) -> str:
+    """``text``, then the profile's estimated error rates on an indented line."""
+    words = estimate(profile)
+    return f"{text}\n  {words}" if words else text
