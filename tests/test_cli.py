@@ -356,8 +356,15 @@ def test_verify_live_unlocks_the_blinking_owner_not_a_still(aoc, shared, tmp_pat
 def test_auth_exit_codes_lockout_and_audit(aoc, shared, tmp_path, capsys, monkeypatch):
     from faceid_desktop.lockout import AuditLog, Lockout
 
-    code, out, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
+    code, out, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc, "--mode", "convenience")
     assert code == 0 and "UNLOCKED" in out, out + err
+    # secure, the default: the recording cannot follow the prompts (here drawn as turn left, then blink)
+    import faceid_desktop.challenge as challenge
+
+    with monkeypatch.context() as patched:
+        patched.setattr(challenge, "random_sequence", lambda steps=2, rng=None: ("turn left", "blink"))
+        code, out, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
+    assert code == 1 and "REJECTED" in out and "Turn your head to your left ..." in err
     monkeypatch.setenv("SSH_CONNECTION", "10.0.0.5 5555 10.0.0.1 22")
     code, _, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
     assert code == 3 and "remote session" in err
@@ -371,9 +378,10 @@ def test_auth_exit_codes_lockout_and_audit(aoc, shared, tmp_path, capsys, monkey
     assert code == 3 and "locked" in err
     entries, damaged = AuditLog(root).entries()
     # A missing file is bad input, not an attempt; a refused remote session is logged.
-    assert [e.decision for e in entries] == ["unlocked", "rejected", "locked out"] and damaged == 0
+    assert [e.decision for e in entries] == ["unlocked", "rejected", "rejected", "locked out"] and damaged == 0
     assert entries[0].liveness == "live" and entries[0].distance < DEFAULT_THRESHOLD
-    assert "remote session" in entries[1].reason
+    assert entries[1].liveness == "not live" and "asked: turn left" in entries[1].reason
+    assert "remote session" in entries[2].reason
 
 
 def test_an_abandoned_auth_attempt_counts_as_a_failure(aoc, capsys, monkeypatch):

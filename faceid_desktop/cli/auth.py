@@ -12,7 +12,7 @@ from ..model_files import PRETRAINED_MODEL_ID
 from . import common, live
 from .common import (EXIT_NO_MATCH, EXIT_OK, EXIT_REFUSED, InputError, Parents, describe_error, emit, open_store,
                      input_name)
-from .live import ask_challenge, attempt_limit, live_sources, open_live, print_live
+from .live import MODE_HELP, MODES, attempt_limit, live_sources, open_live, pick_challenge, print_live, say_prompt
 
 #: Environment variables that mark a remote (SSH) session, where the camera is not the person's.
 REMOTE_MARKERS = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY")
@@ -29,11 +29,13 @@ def add_command(commands, parents: Parents) -> None:
                                "Every attempt is logged (no images) in the data directory's audit.jsonl.")
     auth.add_argument("--profile", required=True, metavar="NAME", help="profile name")
     auth.add_argument("--timeout", type=float, metavar="SECONDS",
-                      help="seconds for the attempt (default 10): wall-clock seconds for a camera (ended at "
-                      "most half a second later whatever it sends), playback seconds for a video or folder")
+                      help="seconds for the face to match (and, in convenience mode, to blink; default: the "
+                      "profile's 4 s for the face, 10 s for the blink); secure mode adds 4 s per action asked. "
+                      "Wall-clock seconds for a camera (ended at most half a second later whatever it sends), "
+                      "playback seconds for a video or folder")
     auth.add_argument("--camera", metavar="SPEC", help="camera index (default 0) or device (/dev/video2), video "
                       "file or folder of frames")
-    auth.add_argument("--challenge", action="store_true", help="ask for a random blink or head turn")
+    auth.add_argument("--mode", choices=MODES, default="secure", help=f"liveness mode (default secure): {MODE_HELP}")
     auth.add_argument("--allow-remote", action="store_true", help="allow running in an SSH session")
     auth.set_defaults(run=run)
 
@@ -141,7 +143,8 @@ def _auth(args: argparse.Namespace) -> int:
         audit.log(args.profile, "rejected", None, None, f"error: terminated by {ended.name} before the camera "
                   "opened", source_name)
         raise
-    limit = attempt_limit(verifier, args.timeout)
+    challenge = pick_challenge(args.mode)
+    limit = attempt_limit(verifier, args.timeout, challenge)
     # The check and the reservation are one locked transaction, before any frame is read: attempts started
     # at once cannot all pass the check. The deadline (start-up slack included) ends an attempt whose
     # process was killed outright.
@@ -160,7 +163,7 @@ def _auth(args: argparse.Namespace) -> int:
         audit.log(args.profile, "rejected", None, None, f"error: {reason}", source_name)
         raise
     try:
-        result = live.live_attempt(verifier, frames, source_name, args.timeout, ask_challenge(args))
+        result = live.live_attempt(verifier, frames, source_name, args.timeout, challenge, on_prompt=say_prompt)
     except BaseException as error:
         # Counted as failed: quitting an attempt early (Ctrl-C, kill) must not be a way to try forever.
         frames.close()

@@ -29,26 +29,43 @@ def dark_reason(decision, frame):
 WALL_MARGIN = 0.5
 
 
-def live_attempt(verifier, source, source_name: str, timeout: float | None = None,
-                 challenge: str | None = None, landmarks=None) -> dict:
-    """One unlock attempt with liveness on an open frame source (video, image folder or camera): the face
-    must match (the profile's M-of-N rule) and liveness must pass, within ``timeout`` seconds (default: the
-    profile's face timeout or the liveness timeout, whichever is longer), on the stream's clock (a camera's
-    is the wall clock); the source's own ``wall_timeout`` may end it earlier."""
+#: The liveness modes of ``--mode``: a blink (convenience) or a random sequence of actions (secure).
+MODES = ("convenience", "secure")
+MODE_HELP = ("convenience: one blink (stops photos and swapped stills); secure: two random actions asked one "
+             "after the other on stderr, e.g. 'Turn your head to your left' then 'Blink' (also stops replayed "
+             "videos)")
+
+
+def make_attempt(verifier, timeout: float | None, challenge: tuple[str, ...] | None, landmarks=None):
+    """The core's :class:`~faceid_desktop.liveness.LiveUnlock` for the profile of ``verifier``: ``timeout``
+    (seconds) replaces the profile's face timeout and the blink timeout when given."""
     import dataclasses
 
-    import cv2
-
     from ..liveness import LiveUnlock, LivenessCheck, LivenessSettings
-    from ..verification import NO_FACE, Decision, find_probe
 
     settings = verifier.profile.settings
     liveness = LivenessSettings() if timeout is None else LivenessSettings(timeout=timeout)
     if timeout is not None:
         settings = dataclasses.replace(settings, timeout=timeout)
-    attempt = LiveUnlock(settings, LivenessCheck(liveness, challenge, landmarks))
+    return LiveUnlock(settings, LivenessCheck(liveness, challenge, landmarks))
+
+
+def live_attempt(verifier, source, source_name: str, timeout: float | None = None,
+                 challenge: tuple[str, ...] | None = None, landmarks=None, on_prompt=None) -> dict:
+    """One unlock attempt with liveness on an open frame source (video, image folder or camera): the face
+    must match (the profile's M-of-N rule) and liveness must pass (a blink, or the ``challenge``'s actions),
+    within the attempt's time (see :func:`make_attempt`), on the stream's clock (a camera's is the wall
+    clock); the source's own ``wall_timeout`` may end it earlier. ``on_prompt(text)`` is called each time
+    the prompt changes to a new one (after the face matched)."""
+    import cv2
+
+    from ..verification import NO_FACE, Decision, find_probe
+
+    attempt = make_attempt(verifier, timeout, challenge, landmarks)
+    settings = verifier.profile.settings
     started = time.perf_counter()
     state = None
+    prompt = ""
     with source:
         for frame in source:
             rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
@@ -56,6 +73,9 @@ def live_attempt(verifier, source, source_name: str, timeout: float | None = Non
             decision = (verifier.scorer.decide(probe.vector, faces) if probe is not None
                         else dark_reason(Decision(False, reason or NO_FACE, None, settings.threshold, faces), frame))
             state = attempt.update(frame.timestamp, decision, image=rgb, face=None if probe is None else probe.face)
+            if state.prompt and state.prompt != prompt and on_prompt is not None:
+                on_prompt(state.prompt)
+            prompt = state.prompt
             if state.done:
                 break
     wall = time.perf_counter() - started
@@ -64,7 +84,7 @@ def live_attempt(verifier, source, source_name: str, timeout: float | None = Non
         return {"input": source_name, "kind": "live", "accepted": False, "state": "ended", "elapsed": 0.0,
                 "wall_seconds": round(wall, 3), "distance": None, "threshold": settings.threshold,
                 "reason": "timed out: no frame" if source.timed_out else "no frames", "liveness": None,
-                "challenge": challenge, "dark_frames": dark}
+                "challenge": list(challenge) if challenge else None, "dark_frames": dark}
     if state.done:
         reason = state.reason
     elif source.timed_out:
@@ -77,20 +97,21 @@ def live_attempt(verifier, source, source_name: str, timeout: float | None = Non
             "state": state.state if state.done else "ended", "elapsed": round(state.elapsed, 3),
             "frames": state.match.frames, "matches": state.match.matches, "wall_seconds": round(wall, 3),
             "distance": state.match.last.distance, "threshold": settings.threshold, "reason": reason,
-            "liveness": state.liveness.state, "blinks": len(state.liveness.blinks), "challenge": challenge,
-            "dark_frames": dark}
+            "liveness": state.liveness.state, "blinks": len(state.liveness.blinks),
+            "challenge": list(challenge) if challenge else None, "dark_frames": dark}
 
 
-def ask_challenge(args: argparse.Namespace) -> str | None:
-    """A random challenge (blink or head turn) with --challenge, announced on stderr; else None."""
-    from ..liveness import PROMPTS, random_challenge
+def pick_challenge(mode: str) -> tuple[str, ...] | None:
+    """The actions to ask in ``secure`` mode (random, from the operating system's randomness: an attacker
+    cannot prepare a recording for them), None in ``convenience`` mode."""
+    from ..challenge import random_sequence
 
-    if not args.challenge:
-        return None
-    challenge = random_challenge(None)  # secrets-backed: an attacker cannot prepare for it
-    if not args.json:
-        print(f"{PROMPTS[challenge]} ...", file=sys.stderr, flush=True)
-    return challenge
+    return random_sequence(2) if mode == "secure" else None
+
+
+def say_prompt(text: str) -> None:
+    """A prompt on stderr, which pam_exec shows to the user."""
+    print(f"{text} ...", file=sys.stderr, flush=True)
 
 
 def live_sources(inputs: Sequence[str]) -> list[Path | int]:
@@ -130,12 +151,10 @@ def print_live(args: argparse.Namespace, result: dict) -> None:
           f"{result['elapsed']:.2f} s")
 
 
-def attempt_limit(verifier, timeout: float | None) -> float:
-    """Seconds a live attempt may take: ``timeout``, else what :class:`~faceid_desktop.liveness.LiveUnlock`
-    allows by default (the longer of the profile's face timeout and the liveness timeout)."""
-    from ..liveness import LivenessSettings
-
-    return timeout if timeout is not None else max(verifier.profile.settings.timeout, LivenessSettings().timeout)
+def attempt_limit(verifier, timeout: float | None, challenge: tuple[str, ...] | None = None) -> float:
+    """Seconds a live attempt may take: what :class:`~faceid_desktop.liveness.LiveUnlock` allows (convenience:
+    the longer of the face and blink timeouts; secure: the face timeout plus each action's window)."""
+    return make_attempt(verifier, timeout, challenge).timeout
 
 
 def open_live(item: Path | int, limit: float, dark_threshold: float):

@@ -12,8 +12,8 @@ from ..model_files import PRETRAINED_MODEL_ID
 from . import common, live
 from .common import (EXIT_ERROR, EXIT_NO_MATCH, EXIT_OK, LICENCE_NOTE, InputError, Parents, emit, expand_inputs,
                      is_stream, open_store, plural, input_name)
-from .live import (WALL_MARGIN, ask_challenge, attempt_limit, dark_reason, live_sources, open_live,
-                   print_live)
+from .live import (MODE_HELP, MODES, WALL_MARGIN, attempt_limit, dark_reason, live_sources, open_live, pick_challenge,
+                   print_live, say_prompt)
 
 
 def add_command(commands, parents: Parents) -> None:
@@ -25,12 +25,13 @@ def add_command(commands, parents: Parents) -> None:
                                  "the owner matches.")
     verify.add_argument("name", metavar="NAME", help="profile name")
     verify.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, folders, videos, or a camera index")
-    verify.add_argument("--live", action="store_true", help="also require liveness (a blink, or the --challenge) "
-                        "on each video, folder of frames or camera: " + LICENCE_NOTE)
-    verify.add_argument("--challenge", action="store_true", help="with --live: ask for a random blink or head turn")
+    verify.add_argument("--live", action="store_true", help="also require liveness (see --mode) on each video, "
+                        "folder of frames or camera: " + LICENCE_NOTE)
+    verify.add_argument("--mode", choices=MODES, help=f"with --live: the liveness mode (default convenience): {MODE_HELP}")
     verify.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="with --live: seconds for the match and the liveness (default 10): wall-clock "
-                        "seconds for a camera, playback seconds for a video or folder")
+                        help="with --live: seconds for the match and the blink (default: the profile's 4 s for the "
+                        "face, 10 s for the blink; secure mode adds 4 s per action asked): wall-clock seconds for a "
+                        "camera, playback seconds for a video or folder")
     verify.set_defaults(run=run)
 
 
@@ -104,14 +105,14 @@ def run(args: argparse.Namespace) -> int:
     """Decide each input; exit 0 when all matched, 1 when one did not, 2 when one could not be read.
 
     Raises:
-        InputError: --challenge or --timeout without --live, or an input that cannot be used.
+        InputError: --mode or --timeout without --live, or an input that cannot be used.
     """
     from ..camera import SourceError
     from ..images import ImageError, read_rgb
     from ..verification import Verifier
 
-    if not args.live and (args.challenge or args.timeout is not None):
-        raise InputError("--challenge and --timeout apply to a liveness check: add --live")
+    if not args.live and (args.mode is not None or args.timeout is not None):
+        raise InputError("--mode and --timeout apply to a liveness check: add --live")
     store = open_store(args)
     if not store.exists(args.name):
         store.load(args.name, PRETRAINED_MODEL_ID)  # raises the store's clear "unknown profile" error
@@ -162,8 +163,10 @@ def verify_live(args: argparse.Namespace, verifier) -> int:
     for item in live_sources(args.inputs):
         name = input_name(item)
         try:
-            source = open_live(item, attempt_limit(verifier, args.timeout), args.dark_threshold)
-            result = live.live_attempt(verifier, source, name, args.timeout, ask_challenge(args), landmarks)
+            challenge = pick_challenge(args.mode or "convenience")
+            source = open_live(item, attempt_limit(verifier, args.timeout, challenge), args.dark_threshold)
+            result = live.live_attempt(verifier, source, name, args.timeout, challenge, landmarks,
+                                       on_prompt=None if args.json else say_prompt)
         except SourceError as error:
             print(f"faceid: {error}", file=sys.stderr)
             errors += 1
