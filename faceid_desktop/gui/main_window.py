@@ -319,7 +319,7 @@ class MainWindow(QMainWindow):
         self.settings.liveness = options.enabled
         self.settings.challenge = options.challenge
         self.settings.sync()
-        self.show_message("liveness check on" + (" (challenge mode)" if options.challenge else "")
+        self.show_message("liveness check on" + (" (secure mode)" if options.challenge else " (convenience mode)")
                           if options.enabled else "liveness check off: a photo of you would unlock")
 
     def apply_settings(self, settings: DecisionSettings) -> None:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from ..camera import Frame
 from ..landmarks68 import LANDMARKS_68_LICENCE
-from ..liveness import LivenessSettings
+from ..liveness import CONVENIENCE, MODE_TEXT, SECURE, LivenessSettings
 from ..lockout import AuditLog, Lockout
 from ..pipeline import FacePipeline
 from ..profile import DecisionSettings, Profile
@@ -148,17 +148,21 @@ class UnlockScreen(QWidget):
         self.fullscreen_button.setToolTip("Full screen (F11; Esc leaves it)")
         self.fullscreen_button.clicked.connect(self.fullscreen_requested)
 
-        self.liveness_box = QCheckBox("Check liveness (blink before unlocking)")
-        self.liveness_box.setToolTip("Refuse photos and still images of you: the face must blink "
-                                     f"(or do what it is asked) within {self.liveness.settings.timeout:g} s.")
-        self.challenge_box = QCheckBox("Challenge: ask for a random action")
-        self.challenge_box.setToolTip("Each attempt asks at random to blink or to turn the head left or right.")
+        self.liveness_box = QCheckBox("Check liveness before unlocking")
+        self.liveness_box.setToolTip("Refuse photos and still images of you: once your face is recognised, "
+                                     f"blink within {self.liveness.settings.timeout:g} s (or do what you are asked).")
+        self.challenge_box = QCheckBox("Secure mode: ask for two random actions")
+        self.challenge_box.setToolTip("Each attempt asks, one after the other, for two of: blink, turn your head "
+                                      "left, turn it right; each within 4 s of its prompt.")
+        self.mode_text = QLabel("")
+        self.mode_text.setWordWrap(True)
         self.licence = QLabel(LANDMARKS_68_LICENCE)
         self.licence.setWordWrap(True)
         small = QFont(self.licence.font())
         small.setPointSizeF(small.pointSizeF() * 0.85)
         self.licence.setFont(small)
         self.licence.setStyleSheet("color: palette(placeholder-text);")
+        self.mode_text.setFont(small)
         self.warning = QLabel("Liveness is off: a photo of you would unlock.")
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet(f"color: {theme.STATE_COLOURS[LOCKED_OUT]};")
@@ -175,6 +179,7 @@ class UnlockScreen(QWidget):
         side.addStretch(1)
         side.addWidget(self.liveness_box)
         side.addWidget(self.challenge_box)
+        side.addWidget(self.mode_text)
         side.addWidget(self.warning)
         side.addWidget(self.licence)
         buttons = QHBoxLayout()
@@ -310,6 +315,8 @@ class UnlockScreen(QWidget):
             box.setChecked(value)
             box.blockSignals(False)
         self.warning.setVisible(not liveness.enabled)
+        self.mode_text.setText(MODE_TEXT[SECURE if liveness.challenge else CONVENIENCE])
+        self.mode_text.setVisible(liveness.enabled)
         self._gate_boxes()
 
     def _gate_boxes(self) -> None:
