@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import secrets
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -77,6 +78,7 @@ from .landmarks68 import (
     Landmarks68,
     LandmarkError,
     check_landmarks,
+    eye_visibility,
     mean_ear,
     vertical_ratio,
     yaw_ratio,
@@ -95,6 +97,13 @@ MODE_TEXT = {
 }
 #: Seconds without a YuNet face after which frames are no longer followed by the 68 landmarks alone.
 TRACK_FOR = 1.0
+#: Eyes count as hidden (dark sunglasses, a hand) when, over the last second, the median brightness and
+#: contrast of the eye regions relative to the face (:func:`~faceid_desktop.landmarks68.eye_visibility`)
+#: are both below these: bare eyes and clear glasses measured at least 0.28 and 0.37 (5th percentiles of
+#: the live clips), eyes under drawn-on dark lenses 0.12-0.21 and 0.0.
+HIDDEN_BRIGHTNESS, HIDDEN_CONTRAST = 0.25, 0.25
+#: Shown when the eyes cannot be seen; the check then asks for head turns instead of a blink.
+EYES_HIDDEN = "Your eyes cannot be seen (sunglasses?)"
 
 PENDING, LIVE, NOT_LIVE = "pending", "live", "not live"
 UNLOCKED, REJECTED = "unlocked", "rejected"
@@ -412,8 +421,20 @@ class LivenessCheck:
         self._seeded_at: float | None = None
         self._series: list[tuple[float, float]] = []
         self._sharpness: list[float] = []
+        self._visibility: deque[tuple[float, float, float]] = deque()  # (t, brightness, contrast), last second
+        self._eyes_hidden = False  # the challenge asks head turns because the eyes could not be seen
+        self._prompts_from: float | None = None  # when start_challenge was called
         self._detector = _BlinkDetector(self.settings)
         self._result: LivenessResult | None = None
+
+    @property
+    def eyes_hidden(self) -> bool:
+        """True when the eyes could not be seen over the last second (dark sunglasses, a hand)."""
+        if len(self._visibility) < 5:
+            return False
+        brightness = float(np.median([v[1] for v in self._visibility]))
+        contrast = float(np.median([v[2] for v in self._visibility]))
+        return brightness < HIDDEN_BRIGHTNESS and contrast < HIDDEN_CONTRAST
 
     @property
     def landmarks(self) -> Landmarks68:
@@ -424,14 +445,27 @@ class LivenessCheck:
 
     @property
     def challenge_started(self) -> bool:
-        """True once :meth:`start_challenge` was called (always False in convenience mode)."""
+        """True once the challenge's prompts started (never in convenience mode with visible eyes)."""
         return self._run is not None and self._run.started
 
     def start_challenge(self, timestamp: float) -> None:
-        """Show the challenge's first prompt from ``timestamp`` on (the face matched); nothing in convenience
-        mode or when already started."""
-        if self._run is not None:
-            self._run.start(timestamp)
+        """Show the challenge's first prompt from ``timestamp`` on (the face matched); nothing more in
+        convenience mode, or when already started. From then on, when the eyes cannot be seen
+        (:attr:`eyes_hidden`), in either mode, the actions asked become the two head turns in a random order:
+        a blink could never be seen."""
+        if self._prompts_from is None:
+            self._prompts_from = float(timestamp)
+            if self._run is not None:
+                self._run.start(timestamp)
+
+    def _ask_turns_if_eyes_hidden(self, timestamp: float) -> None:
+        if self._prompts_from is None or self._eyes_hidden or not self.eyes_hidden:
+            return
+        turns = (TURN_LEFT, TURN_RIGHT) if secrets.randbelow(2) else (TURN_RIGHT, TURN_LEFT)
+        self.challenge = turns
+        self._run = ChallengeRun(turns, self.challenge_settings)
+        self._run.start(timestamp)
+        self._eyes_hidden = True
 
     def update_frame(self, timestamp: float, image: np.ndarray, face: Face | None) -> LivenessResult:
         """Fit the 68 landmarks on ``face`` (found by the detector in ``image``) and :meth:`update` with them.
@@ -451,6 +485,7 @@ class LivenessCheck:
         points = self.landmarks.fit(image, box)
         self._remember_box(points, box)
         self._seeded_at = timestamp
+        self._see_eyes(timestamp, image, points)
         sharpness = None
         if self.settings.min_sharpness is not None:
             sharpness = chip_sharpness(face_chip(image, face.landmarks))
@@ -476,7 +511,14 @@ class LivenessCheck:
         cx, cy, half = centre[0] + dx * scale, centre[1] + dy * scale, side * scale / 2.0
         box = (int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half)))
         points = self.landmarks.fit(image, box)
+        self._see_eyes(timestamp, image, points)
         return self.update(timestamp, points)
+
+    def _see_eyes(self, timestamp: float, image: np.ndarray, points: np.ndarray) -> None:
+        brightness, contrast = eye_visibility(image, points)
+        self._visibility.append((timestamp, brightness, contrast))
+        while self._visibility and self._visibility[0][0] < timestamp - 1.0:
+            self._visibility.popleft()
 
     def _remember_box(self, points: np.ndarray, box: tuple[int, int, int, int]) -> None:
         centre, scale = _centre_scale(points)
@@ -530,6 +572,9 @@ class LivenessCheck:
                 self._sharpness.append(float(sharpness))
         elif self._last_face is not None and timestamp - self._last_face[0] > self.settings.max_gap:
             self._reset_evidence()
+        self._ask_turns_if_eyes_hidden(timestamp)
+        if self._run is not None and yaw is None and points is not None:
+            yaw = yaw_ratio(points)
         self._result = self._decide(timestamp, ear, yaw)
         return self._result
 
@@ -567,6 +612,10 @@ class LivenessCheck:
         else:
             status = self._run.update(t, yaw_now, blinks[-1].start if blinks else None)
             yaw, prompt, reason = status.yaw, status.prompt, status.reason
+            if self._eyes_hidden and prompt:
+                prompt = f"{EYES_HIDDEN}: {prompt[0].lower()}{prompt[1:]}"
+            if self._eyes_hidden and status.state == FAILED:
+                reason = f"{reason} (eyes not visible: head turns asked)"
             if status.state == PASSED:
                 live, satisfied = True, True
             elif status.state == FAILED:
@@ -579,6 +628,8 @@ class LivenessCheck:
         if live is None and self._run is None and self._start is not None and elapsed > s.timeout:
             live = False
             reason = f"no blink within {s.timeout:g} s"
+            if self.eyes_hidden:
+                reason += f": {EYES_HIDDEN[0].lower()}{EYES_HIDDEN[1:]}"
         elif live is None and self._start is None:
             reason = "no face"
         return LivenessResult(

@@ -302,3 +302,27 @@ def test_the_68_points_are_fitted_in_hogs_own_box_of_the_yunet_face(shared):
     grey = np.full_like(image, 128)  # the same place without a face: the derived box
     assert model.face_box(grey, face.landmarks) == predictor_box(face.landmarks)
     assert model.fit_face(image, face.landmarks).shape == (68, 2)
+
+
+def test_hidden_eyes_are_asked_for_head_turns(media, tools):
+    """Dark lenses drawn over the eyes of a live clip: the check says the eyes cannot be seen and asks for the
+    two head turns instead of a blink that could never be seen."""
+    from faceid_desktop.liveness import EYES_HIDDEN
+    from faceid_desktop.verification import primary_face
+
+    bench, detector, landmarks = tools
+    unlock = LiveUnlock(DecisionSettings(), LivenessCheck(landmarks=landmarks))
+    state = None
+    for t, bgr in bench.video_frames(media / "live" / "talking_head_aoc.mp4"):
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        face = primary_face(detector.detect(rgb), rgb.shape)
+        points = landmarks.fit_face(rgb, face.landmarks)
+        for eye in (points[36:42], points[42:48]):  # dark lenses
+            centre, width = eye.mean(axis=0), np.ptp(eye[:, 0])
+            cv2.ellipse(rgb, (int(centre[0]), int(centre[1])), (int(width * 0.9), int(width * 0.6)), 0, 0, 360,
+                        (15, 15, 15), -1)
+        state = unlock.update(t, _decision(True), image=rgb, face=face)
+        if state.prompt.startswith(EYES_HIDDEN) or state.done or t > 2.0:
+            break
+    assert unlock.liveness.eyes_hidden and state.prompt.startswith(EYES_HIDDEN)
+    assert set(unlock.liveness.challenge) == {TURN_LEFT, TURN_RIGHT}
