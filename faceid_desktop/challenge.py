@@ -42,6 +42,12 @@ PROMPTS = {BLINK: "Blink", TURN_LEFT: "Turn your head to your left", TURN_RIGHT:
 
 PENDING, PASSED, FAILED = "pending", "passed", "failed"
 
+#: A turn counts only after this many frames (since its prompt) part-way into it: between these fractions
+#: of ``turn_threshold``. A head turning at 30 frames/s shows 5-15 such frames; a swap between two photos of
+#: differently turned heads, none or one.
+_PARTWAY = (0.25, 0.9)
+_PARTWAY_FRAMES = 2
+
 
 class ChallengeError(ValueError):
     """Bad challenge settings, an unknown action, or time going backwards."""
@@ -52,7 +58,8 @@ class ChallengeSettings:
     """Parameters of the challenge.
 
     Attributes:
-        steps: actions in a sequence (2: a recording must match two random prompts in time).
+        steps: actions in a sequence: 3, every action once in a random order (replayed live clips answered
+            3.1% of random 2-action sequences, see ``benchmarks/liveness.py``).
         window: seconds after a prompt within which its action must be done; people react to a prompt in
             0.5-1.5 s and turn in under a second.
         turn_threshold: change of the yaw ratio from the reference that counts as a turn (hand-held photos
@@ -61,7 +68,7 @@ class ChallengeSettings:
         mirrored: the frames are mirrored (a selfie preview): swaps what "left" and "right" mean.
     """
 
-    steps: int = 2
+    steps: int = 3
     window: float = 4.0
     turn_threshold: float = 0.12
     baseline: float = 0.4
@@ -153,6 +160,7 @@ class ChallengeRun:
         self._prompted_at = 0.0
         self._done: list[str] = []
         self._absent: set[str] = set()  # actions not seen in some frame since the current prompt
+        self._partway = {TURN_LEFT: 0, TURN_RIGHT: 0}  # frames part-way into each turn since the prompt
         self._status: ChallengeStatus | None = None
 
     @property
@@ -191,6 +199,10 @@ class ChallengeRun:
                     self._reference = float(np.median([p[1] for p in self._poses]))
             if self._reference is not None:
                 rel_yaw = (smooth - self._reference) * (-1.0 if s.mirrored else 1.0)
+                raw = (float(yaw) - self._reference) * (-1.0 if s.mirrored else 1.0)
+                # a head turns through the poses in between; a swapped photo jumps to the turned pose
+                if _PARTWAY[0] * s.turn_threshold < abs(raw) < _PARTWAY[1] * s.turn_threshold:
+                    self._partway[TURN_LEFT if raw > 0 else TURN_RIGHT] += 1
         if self._started is None:
             self._status = ChallengeStatus(PENDING, 0, "", "waiting for a match", rel_yaw)
             return self._status
@@ -198,11 +210,12 @@ class ChallengeRun:
         seen = self._actions_seen(rel_yaw, blink_started)
         previous = self._done[-1] if self._done else None
         # A pose held since before the prompt is no answer: the action must begin after it.
-        if asked in seen and (asked == BLINK or asked in self._absent):
+        if asked in seen and (asked == BLINK or (asked in self._absent and self._partway[asked] >= _PARTWAY_FRAMES)):
             self._done.append(asked)
             self._step += 1
             self._prompted_at = timestamp
             self._absent = set(ACTIONS) - seen
+            self._partway = {TURN_LEFT: 0, TURN_RIGHT: 0}
             if self._step == len(self.sequence):
                 self._status = ChallengeStatus(PASSED, self._step, "", f"did: {', '.join(self._done)}",
                                                rel_yaw)

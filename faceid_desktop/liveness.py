@@ -92,7 +92,7 @@ CONVENIENCE, SECURE = "convenience", "secure"
 MODE_TEXT = {
     CONVENIENCE: "Convenience: blink once. Stops photos held up to the camera and swapped stills; "
                  "a video of you blinking can pass.",
-    SECURE: "Secure: do two random actions when asked (blink, turn left, turn right). Also stops replayed "
+    SECURE: "Secure: blink, turn left and turn right when asked, in a random order. Also stops replayed "
             "videos; a live deepfake or a 3-D mask can pass.",
 }
 #: Seconds without a YuNet face after which frames are no longer followed by the 68 landmarks alone.

@@ -30,11 +30,23 @@ def _still(n, yaw=0.0, blink=None):
     return [(yaw, blink)] * n
 
 
+def _turn(yaw, hold=10):
+    """A head turning to ``yaw`` over 5 frames (through the poses in between), then held."""
+    return [(yaw * k / 5, None) for k in range(1, 5)] + _still(hold, yaw=yaw)
+
+
 def test_a_sequence_done_in_order_passes():
     run = ChallengeRun((TURN_LEFT, TURN_RIGHT))
-    frames = _still(30) + _still(10, yaw=0.2) + _still(10) + _still(10, yaw=-0.2)
+    frames = _still(30) + _turn(0.2) + _still(10) + _turn(-0.2)
     status = _run(run, frames)
     assert status.state == PASSED and status.reason == "did: turn left, turn right"
+
+
+def test_a_jump_to_a_turned_pose_is_no_turn():
+    """Two photos swapped (frontal, then turned): the pose jumps without the poses in between."""
+    frames = _still(30) + _still(40, yaw=0.2) + _still(100)
+    status = _run(ChallengeRun((TURN_LEFT,), ChallengeSettings(window=2.0)), frames)
+    assert status.state == FAILED and status.reason == "no turn left within 2 s"
 
 
 def test_prompts_follow_the_steps():
@@ -47,8 +59,8 @@ def test_prompts_follow_the_steps():
     assert run.update(0.8, 0.0, 0.1).prompt == PROMPTS[BLINK]  # a blink from before the prompt: no answer
     status = run.update(1.2, 0.0, 1.0)
     assert status.step == 1 and status.prompt == PROMPTS[TURN_RIGHT]
-    for k in range(5):  # the yaw is a median of 5 frames: one flicker is not a turn
-        status = run.update(1.3 + k / 30, -0.2, 1.0)
+    for k, (yaw, _) in enumerate(_turn(-0.2, hold=5)):  # the yaw is a median of 5 frames
+        status = run.update(1.3 + k / 30, yaw, 1.0)
     assert status.state == PASSED
 
 
@@ -75,13 +87,13 @@ def test_a_pose_held_since_before_the_prompt_is_no_answer():
     assert status.state == FAILED and "no turn left" in status.reason
     # turned before the prompt (after the reference): not an answer until the head came back and turned again
     run = ChallengeRun((TURN_LEFT, BLINK))
-    frames = _still(20) + _still(30, yaw=0.3)
+    frames = _still(20) + _turn(0.3, hold=26)
     assert _run(run, frames, start=0.8).state == PENDING
-    assert _run(run, _still(5) + _still(5, yaw=0.3), start=0.0).step == 1
+    assert _run(run, _still(5) + _turn(0.3, hold=5), start=0.0).step == 1
 
 
 def test_mirrored_frames_swap_left_and_right():
-    frames = _still(30) + _still(10, yaw=0.2)
+    frames = _still(30) + _turn(0.2)
     assert _run(ChallengeRun((TURN_RIGHT,), ChallengeSettings(mirrored=True)), frames).state == PASSED
     assert _run(ChallengeRun((TURN_LEFT,), ChallengeSettings(mirrored=True)), frames).state == FAILED
 

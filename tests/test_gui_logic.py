@@ -288,7 +288,7 @@ def test_challenge_prompt_is_drawn_per_attempt():
     status = controller.update(probe_at(scorer, 0.1), None, 1, 0.0, landmarks=_face(0.3))
     assert status.hint == ""  # the face has not matched yet (two frames needed)
     status = controller.update(probe_at(scorer, 0.1), None, 1, 0.033, landmarks=_face(0.3))
-    assert status.hint in PROMPTS.values() and len(status.liveness.challenge) == 2
+    assert status.hint in PROMPTS.values() and len(status.liveness.challenge) == 3
     assert set(status.liveness.challenge) <= set(PROMPTS)
     controller.set_liveness(LivenessOptions(enabled=False))
     assert controller.update(probe_at(scorer, 0.1), None, 1, 0.1, landmarks=_face(0.3)).hint == ""

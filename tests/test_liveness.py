@@ -113,7 +113,7 @@ def test_another_face_drops_the_evidence():
 @pytest.mark.parametrize("challenge, yaw, live", [(TURN_LEFT, 0.2, True), (TURN_LEFT, -0.2, False),
                                                   (TURN_RIGHT, -0.2, True), (TURN_RIGHT, 0.05, None)])
 def test_turn_challenge(challenge, yaw, live):
-    frames = [_face(0.3)] * 20 + [_face(0.3, yaw=yaw)] * 5
+    frames = [_face(0.3)] * 20 + [_face(0.3, yaw=yaw * k / 5) for k in range(1, 5)] + [_face(0.3, yaw=yaw)] * 5
     check = LivenessCheck(LivenessSettings(timeout=100), challenge=challenge)
     check.start_challenge(0.5)
     result = _feed(check, frames)
@@ -171,8 +171,8 @@ def test_a_stranger_is_told_not_recognised_and_never_asked_to_blink():
 
 def test_secure_mode_prompts_each_action_after_the_match():
     unlock = LiveUnlock(DecisionSettings(), LivenessCheck(challenge=(TURN_LEFT, BLINK)))
-    frames = [_face(0.3)] * 20 + [_face(0.3, yaw=0.2)] * 8 + [_face(0.3)] * 10 + [_face(e) for e in (0.2, 0.1, 0.1, 0.2)] \
-        + [_face(0.3)] * 15
+    frames = [_face(0.3)] * 20 + [_face(0.3, yaw=0.05 * k) for k in range(1, 5)] + [_face(0.3, yaw=0.2)] * 8 \
+        + [_face(0.3)] * 10 + [_face(e) for e in (0.2, 0.1, 0.1, 0.2)] + [_face(0.3)] * 15
     states = [unlock.update(i / 30, _decision(True), landmarks=f) for i, f in enumerate(frames)]
     prompts = [s.prompt for s in states if not s.done]
     assert prompts[0] == "" and PROMPTS[TURN_LEFT] in prompts and PROMPTS[BLINK] in prompts

@@ -31,8 +31,8 @@ WALL_MARGIN = 0.5
 
 #: The liveness modes of ``--mode``: a blink (convenience) or a random sequence of actions (secure).
 MODES = ("convenience", "secure")
-MODE_HELP = ("convenience: one blink (stops photos and swapped stills); secure: two random actions asked one "
-             "after the other on stderr, e.g. 'Turn your head to your left' then 'Blink' (also stops replayed "
+MODE_HELP = ("convenience: one blink (stops photos and swapped stills); secure: blink, turn left and turn right asked "
+             "one after the other in a random order on stderr, e.g. 'Turn your head to your left' then 'Blink' (also stops replayed "
              "videos)")
 
 
@@ -104,9 +104,9 @@ def live_attempt(verifier, source, source_name: str, timeout: float | None = Non
 def pick_challenge(mode: str) -> tuple[str, ...] | None:
     """The actions to ask in ``secure`` mode (random, from the operating system's randomness: an attacker
     cannot prepare a recording for them), None in ``convenience`` mode."""
-    from ..challenge import random_sequence
+    from ..challenge import ChallengeSettings, random_sequence
 
-    return random_sequence(2) if mode == "secure" else None
+    return random_sequence(ChallengeSettings().steps) if mode == "secure" else None
 
 
 def say_prompt(text: str) -> None:

@@ -146,7 +146,7 @@ class AppSettings:
 
     @property
     def challenge(self) -> bool:
-        """Secure liveness mode: ask for two random actions instead of waiting for a blink (off unless turned on)."""
+        """Secure liveness mode: ask for blink, turn left and turn right in a random order instead of waiting for a blink (off unless turned on)."""
         return _flag(self.get("challenge", False), False)
 
     @challenge.setter

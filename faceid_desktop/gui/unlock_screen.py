@@ -151,9 +151,9 @@ class UnlockScreen(QWidget):
         self.liveness_box = QCheckBox("Check liveness before unlocking")
         self.liveness_box.setToolTip("Refuse photos and still images of you: once your face is recognised, "
                                      f"blink within {self.liveness.settings.timeout:g} s (or do what you are asked).")
-        self.challenge_box = QCheckBox("Secure mode: ask for two random actions")
-        self.challenge_box.setToolTip("Each attempt asks, one after the other, for two of: blink, turn your head "
-                                      "left, turn it right; each within 4 s of its prompt.")
+        self.challenge_box = QCheckBox("Secure mode: three prompted actions")
+        self.challenge_box.setToolTip("Each attempt asks, one after the other and in a random order: blink, turn your "
+                                      "head left, turn it right; each within 4 s of its prompt.")
         self.mode_text = QLabel("")
         self.mode_text.setWordWrap(True)
         self.licence = QLabel(LANDMARKS_68_LICENCE)
