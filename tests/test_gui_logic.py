@@ -253,7 +253,7 @@ def test_liveness_must_pass_before_unlocking(files):
     near = probe_at(scorer, 0.2)
     options = LivenessOptions(enabled=True, settings=LivenessSettings(timeout=3.0))
     controller = UnlockController(scorer, settings, lockout, audit, options)
-    ears = [0.3] * 30 + [0.3, 0.2, 0.08, 0.05, 0.1, 0.22, 0.3] + [0.3] * 20  # a blink after 1 s
+    ears = [0.3] * 30 + [0.3, 0.2, 0.08, 0.05, 0.12, 0.18, 0.24, 0.3] + [0.3] * 20  # a blink after 1 s
     seen = []
     for i, ear in enumerate(ears):
         status = controller.update(near, None, 1, i / 30, landmarks=_face(ear))

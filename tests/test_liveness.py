@@ -68,9 +68,15 @@ def test_ear_formula():
     assert yaw_ratio(_face(0.3, yaw=0.1)) == pytest.approx(0.1)
 
 
+def _blink_ear(t: float) -> float:
+    """EAR of a blink starting at 0 s: closing over 80 ms, reopening over 200 ms (the lid's own speeds)."""
+    closed = t / 0.08 if t < 0.08 else max(0.0, 1.0 - (t - 0.08) / 0.2)
+    return 0.3 - 0.2 * max(0.0, closed)
+
+
 @pytest.mark.parametrize("fps", [10, 15, 30, 60])
 def test_a_blink_passes_at_any_frame_rate(fps):
-    series = [0.3] * int(fps) + [0.3 - 0.2 * np.sin(np.pi * k / (0.2 * fps)) for k in range(int(0.2 * fps) + 1)] + [0.3] * int(fps)
+    series = [0.3] * int(fps) + [_blink_ear(k / fps) for k in range(int(0.3 * fps) + 1)] + [0.3] * int(fps)
     result = _feed(LivenessCheck(), series, fps)
     assert result.live is True and len(result.blinks) == 1
     assert 0.05 <= result.blinks[0].duration <= 0.5
@@ -150,7 +156,7 @@ def _decision(ok: bool) -> Decision:
 
 
 def test_unlock_needs_match_and_liveness():
-    blink = [0.3] * 30 + [0.2, 0.1, 0.1, 0.2] + [0.3] * 20
+    blink = [0.3] * 30 + [0.2, 0.1, 0.1, 0.15, 0.2, 0.25] + [0.3] * 20
     unlock = LiveUnlock(DecisionSettings(), LivenessCheck())
     states = [unlock.update(i / 30, _decision(True), landmarks=_face(e)) for i, e in enumerate(blink)]
     assert states[0].reason == "waiting for a match" and states[0].prompt == ""  # no prompt before the match
@@ -161,7 +167,7 @@ def test_unlock_needs_match_and_liveness():
 
 
 def test_a_stranger_is_told_not_recognised_and_never_asked_to_blink():
-    blink = [0.3] * 30 + [0.2, 0.1, 0.1, 0.2] + [0.3] * 200
+    blink = [0.3] * 30 + [0.2, 0.1, 0.1, 0.15, 0.2, 0.25] + [0.3] * 200
     unlock = LiveUnlock(DecisionSettings(timeout=4.0), LivenessCheck(LivenessSettings(timeout=6.0)))
     states = [unlock.update(i / 30, _decision(False), landmarks=_face(e)) for i, e in enumerate(blink)]
     done = next(s for s in states if s.done)
@@ -172,7 +178,7 @@ def test_a_stranger_is_told_not_recognised_and_never_asked_to_blink():
 def test_secure_mode_prompts_each_action_after_the_match():
     unlock = LiveUnlock(DecisionSettings(), LivenessCheck(challenge=(TURN_LEFT, BLINK)))
     frames = [_face(0.3)] * 20 + [_face(0.3, yaw=0.05 * k) for k in range(1, 5)] + [_face(0.3, yaw=0.2)] * 8 \
-        + [_face(0.3)] * 10 + [_face(e) for e in (0.2, 0.1, 0.1, 0.2)] + [_face(0.3)] * 15
+        + [_face(0.3)] * 10 + [_face(e) for e in (0.2, 0.1, 0.1, 0.15, 0.2, 0.25)] + [_face(0.3)] * 15
     states = [unlock.update(i / 30, _decision(True), landmarks=f) for i, f in enumerate(frames)]
     prompts = [s.prompt for s in states if not s.done]
     assert prompts[0] == "" and PROMPTS[TURN_LEFT] in prompts and PROMPTS[BLINK] in prompts
@@ -184,7 +190,7 @@ def test_secure_mode_prompts_each_action_after_the_match():
 def test_frames_recognition_skipped_still_reach_the_eye_check():
     """The app decides only some frames when busy; LiveUnlock.observe feeds the others to liveness (here a
     stand-in for the tracked 68-point fit), so a blink between two decided frames is seen."""
-    blink = [0.3] * 30 + [0.2, 0.1, 0.1, 0.2] + [0.3] * 20
+    blink = [0.3] * 30 + [0.2, 0.1, 0.1, 0.15, 0.2, 0.25] + [0.3] * 20
 
     class Tracked(LivenessCheck):
         def track_frame(self, timestamp, image):
