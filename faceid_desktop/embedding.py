@@ -87,13 +87,14 @@ class Embedder:
         network: an SFaceNet with its weights (not modified; :attr:`network` keeps it for training).
         model_id: identifies the weights (``"sface:" + SHA-256`` of their source); stored with every template.
         batch_size: chips per forward pass; bounds peak memory (about 2 MB of activations per chip).
-        dtype: precision of inference, :func:`fast_dtype` when None.
+        dtype: precision of inference, :func:`fast_dtype` when None (kept as :attr:`dtype`).
     """
 
     def __init__(self, network: SFaceNet, model_id: str, batch_size: int = 16,
                  dtype: torch.dtype | None = None) -> None:
         self.network = network.eval()
         self._inference = InferenceSFace(network, fast_dtype() if dtype is None else dtype)
+        self.dtype = self._inference.dtype
         self.model_id = model_id
         self.batch_size = batch_size
 
