@@ -4,9 +4,8 @@
 YuNet (W. Wu, H. Peng, S. Yu, "YuNet: A Tiny Millisecond-level Face Detector", Machine Intelligence Research
 2023) returns, per face, a box, five landmarks (eye centres, nose tip, mouth corners) and a confidence.
 Frames larger than :data:`DETECTION_SIDE` pixels are scaled down for detection (YuNet finds faces of about 10
-pixels and up) and boxes and landmarks are mapped back to full resolution, where the chip is then cut; a face
-that was small in the scaled-down frame is detected again in a crop around it at (up to) full resolution
-(:data:`REFINE_WIDTH`); when nothing is found in a scaled-down photo, it is searched again at twice and four times the size, so that a
+pixels and up) and boxes and landmarks are mapped back to full resolution, where the chip is then cut; when
+nothing is found in a scaled-down photo, it is searched again at twice and four times the size, so that a
 small face in a large photo is still found. The input size of the network is set per call, as
 ``cv2.FaceDetectorYN`` requires (setting it again to the same size costs nothing measurable).
 """
@@ -32,21 +31,14 @@ NMS_THRESHOLD = 0.3
 TOP_K = 5000
 #: Longest side, in pixels, that a frame is scaled down to for detection. YuNet's time grows with the pixel
 #: count: on 640x480 frames (benchmarks/latency.py) 14.0 ms at 640 px, 4.2 ms at 320 px. Webcam faces at
-#: 640x480 are 120-300 px wide, 60-150 px at 320, the size of LFW's faces (on which the owner protocol's
-#: figures are measured at full size). Measured on LFW owners' photos placed in 640x480 frames (111 owners,
-#: 2,709 genuine and 359,040 impostor comparisons): faces about 200 px wide, FRR at FAR 1e-4 / 1e-5 of
-#: 1.22% / 2.55% detected at 640 px and 1.11% / 2.69% at 320 px (a difference of 3-4 probes, within the
-#: noise of ~4 impostors at 1e-5).
+#: 640x480 are 120-300 px wide, 60-150 px at 320, about the size of LFW's faces (on which the owner protocol's
+#: figures are measured at full size). Measured on the owners' LFW photos (111 owners, 2,709 genuine and
+#: 359,040 impostor comparisons, the profile's centre, the primary-face rule) placed in 640x480 frames, FRR
+#: at FAR 1e-4 / 1e-5 detected at 640 px and at 320 px: photos at their own size (faces ~105 px, ~55 px in
+#: YuNet's input at 320) 0.78% / 1.92% and 0.63% / 1.18%; photos enlarged to 480x480 (faces ~200 px; the
+#: largest face, SFace in float32) 1.22% / 2.55% and 1.11% / 2.69% (differences of a few probes: ~4 impostors decide FAR 1e-5 here).
+#: Detecting small faces again in a full-resolution crop was tried and changed nothing (0.66% / 1.22%).
 DETECTION_SIDE = 320
-#: A face narrower than this many pixels in the scaled-down frame is detected again in a crop of the
-#: full-resolution frame around it (:data:`REFINE_CONTEXT` times its box), scaled so that it is at most this
-#: wide: YuNet's landmarks on smaller faces cut poorer chips. LFW owners' photos at their own size (faces about
-#: 105 px) in 640x480 frames: FRR at FAR 1e-5 2.33% detected at 640 px (faces ~105 px in YuNet's input),
-#: 1.88% at 480 px (~80 px), 11.41% at 320 px (~55 px: a few misaligned chips land near other people).
-REFINE_WIDTH = 96
-#: Side of the refinement crop as a multiple of the face box's longer side (LFW's 250x250 photos hold their
-#: faces with about this much context).
-REFINE_CONTEXT = 2.5
 
 
 @dataclass(frozen=True)
@@ -129,9 +121,6 @@ class FaceDetector:
             if len(rows) or scale >= 1.0 or target >= 4 * self.max_side:
                 break
             target *= 2
-        if scale < 1.0:
-            rows = np.array([self._refine(bgr, row) if row[2] * scale < REFINE_WIDTH else row for row in rows],
-                            np.float32).reshape(-1, 15)
         height, width = image.shape[:2]
         faces = []
         for row in rows:
@@ -144,24 +133,6 @@ class FaceDetector:
             faces.append(Face(box, landmarks, float(row[14])))
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces
-
-    def _refine(self, bgr: np.ndarray, row: np.ndarray) -> np.ndarray:
-        """The row of the face found again in a crop of ``bgr`` around ``row``'s box (``bgr``'s pixels), or
-        ``row`` itself when the crop shows no face overlapping the box."""
-        x, y, w, h = row[:4].tolist()
-        half = REFINE_CONTEXT * max(w, h) / 2
-        left, top = max(0, int(x + w / 2 - half)), max(0, int(y + h / 2 - half))
-        right, bottom = min(bgr.shape[1], int(x + w / 2 + half) + 1), min(bgr.shape[0], int(y + h / 2 + half) + 1)
-        if right - left < 2 or bottom - top < 2:
-            return row
-        found = self._run(np.ascontiguousarray(bgr[top:bottom, left:right]), min(1.0, REFINE_WIDTH / max(w, h)))
-        if not len(found):
-            return row
-        found[:, 0:14:2] += left
-        found[:, 1:14:2] += top
-        overlaps = [_iou(row[:4], other[:4]) for other in found]
-        best = int(np.argmax(overlaps))
-        return found[best] if overlaps[best] >= 0.5 else row
 
     def _run(self, bgr: np.ndarray, scale: float) -> np.ndarray:
         """YuNet's rows (x, y, w, h, 5 x (x, y), score) for ``bgr`` scaled by ``scale``, in ``bgr``'s pixels."""
@@ -179,11 +150,3 @@ class FaceDetector:
         rows[:, 1:14:2] *= bgr.shape[0] / small.shape[0]
         return rows
 
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    inter = max(0.0, float(width)) * max(0.0, float(height))
-    union = float(a[2] * a[3] + b[2] * b[3]) - inter
-    return inter / union if union > 0 else 0.0
