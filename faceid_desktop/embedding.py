@@ -2,46 +2,99 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .network import EMBEDDING_DIM, SFaceNet, chips_to_tensor
 from .weights import load_pretrained
 
 
-def fold_batch_norms(network: SFaceNet) -> SFaceNet:
-    """An inference copy of ``network`` with every convolution's batch norm folded into it.
+def fast_dtype() -> torch.dtype:
+    """bfloat16 where the CPU multiplies it natively (AVX512-BF16 or AMX), else float32.
 
-    The copy computes the same function (to float32 rounding, ~1e-6) about 1.5x faster; the original keeps
-    its batch norms so that it can still be trained.
+    Where it is native, oneDNN's bfloat16 convolutions do twice the multiply-adds per cycle of float32 ones
+    and the head's weights (25 MB in float32) are read in half the time: SFace's forward pass on one chip
+    took 12.5 instead of 16.9 ms on 2 threads of an AMD EPYC (Zen 4). Elsewhere oneDNN would emulate
+    bfloat16, slower than float32.
     """
-    folded = copy.deepcopy(network).eval()
-    for module in folded.modules():
-        if isinstance(module, nn.Sequential) and len(module) == 3 and isinstance(module[0], nn.Conv2d) \
-                and isinstance(module[1], nn.BatchNorm2d):
-            module[0] = fuse_conv_bn_eval(module[0], module[1])
-            module[1] = nn.Identity()
-    return folded
+    return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() \
+        else torch.float32
+
+
+class InferenceSFace:
+    """SFace reduced for inference: each batch norm folded into the convolution or linear layer before it,
+    the whole forward pass one loop of ``conv2d`` and ``prelu`` calls plus one ``linear``, in channels-last
+    layout.
+
+    MobileFaceNet on one chip is about 60 small operators, so the per-call overhead of ~120 nested
+    ``nn.Module`` calls and 29 batch norms is a sizeable share of the time; folding changes the function only
+    by float32 rounding (~1e-6). The head's ``bn1`` (an affine map per channel of the (1024, 7, 7) trunk
+    output) and ``fc1``'s batch norm are folded into ``pre_fc1``'s weights and bias. Channels-last lets
+    oneDNN keep its own layout from one convolution to the next instead of reordering each input and output
+    (in bfloat16 about 10% faster; no change in float32).
+
+    Args:
+        network: a trained SFaceNet (not modified).
+        dtype: the precision of the weights and activations: float32 (the network's own function) or
+            bfloat16 (see :func:`fast_dtype`; unit embeddings move by at most ~0.04, median 0.01, in distance).
+    """
+
+    def __init__(self, network: SFaceNet, dtype: torch.dtype = torch.float32) -> None:
+        self.dtype = dtype
+        # (weight, bias, stride, padding, groups, PReLU slopes) per convolution, in order.
+        self.layers: list[tuple[torch.Tensor, torch.Tensor, tuple, tuple, int, torch.Tensor]] = []
+        with torch.no_grad():
+            for module in network.modules():
+                if isinstance(module, nn.Sequential) and len(module) == 3 and isinstance(module[0], nn.Conv2d):
+                    conv, bn, prelu = module
+                    scale, shift = _affine(bn)
+                    weight = conv.weight * scale[:, None, None, None]
+                    bias = shift if conv.bias is None else conv.bias * scale + shift
+                    weight = weight.to(dtype).contiguous(memory_format=torch.channels_last)
+                    self.layers.append((weight, bias.to(dtype), conv.stride, conv.padding, conv.groups,
+                                        prelu.weight.detach().to(dtype)))
+            tail = network.tail
+            scale, shift = _affine(tail.bn1)  # per trunk channel, repeated over the 7x7 positions by flatten
+            fc = tail.fc.weight.view(EMBEDDING_DIM, len(scale), -1)  # (128, 1024 channels, 49 positions)
+            bias = tail.fc.bias + (fc * shift[None, :, None]).sum(dim=(1, 2))
+            # Columns in channels-last order (position-major), as the trunk output is flattened.
+            weight = (fc * scale[None, :, None]).transpose(1, 2).flatten(1)
+            out_scale, out_shift = _affine(tail.bn_fc)
+            self.head = ((weight * out_scale[:, None]).to(dtype), (bias * out_scale + out_shift).to(dtype))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, 112, 112) float32 from :func:`chips_to_tensor` -> (N, 128) float32, SFace's raw output."""
+        x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
+        for weight, bias, stride, padding, groups, slopes in self.layers:
+            x = F.prelu(F.conv2d(x, weight, bias, stride, padding, 1, groups), slopes)
+        return F.linear(x.permute(0, 2, 3, 1).flatten(1), *self.head).float()
+
+
+def _affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch norm at inference as y = x * scale + shift: (scale, shift), each (channels,) float32."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale.detach(), (bn.bias - bn.running_mean * scale).detach()
 
 
 class Embedder:
     """Batched embedding of aligned face chips.
 
     Args:
-        network: an SFaceNet with its weights (not modified; an inference copy is made).
+        network: an SFaceNet with its weights (not modified; :attr:`network` keeps it for training).
         model_id: identifies the weights (``"sface:" + SHA-256`` of their source); stored with every template.
         batch_size: chips per forward pass; bounds peak memory (about 2 MB of activations per chip).
+        dtype: precision of inference, :func:`fast_dtype` when None (kept as :attr:`dtype`).
     """
 
-    def __init__(self, network: SFaceNet, model_id: str, batch_size: int = 16) -> None:
+    def __init__(self, network: SFaceNet, model_id: str, batch_size: int = 16,
+                 dtype: torch.dtype | None = None) -> None:
         self.network = network.eval()
-        self._inference = fold_batch_norms(network)
+        self._inference = InferenceSFace(network, fast_dtype() if dtype is None else dtype)
+        self.dtype = self._inference.dtype
         self.model_id = model_id
         self.batch_size = batch_size
 

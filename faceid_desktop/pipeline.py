@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .alignment import face_chip
-from .detection import Face, FaceDetector
+from .detection import DETECTION_SIDE, Face, FaceDetector
 from .embedding import Embedder
 
 
@@ -31,7 +31,7 @@ class FacePipeline:
     """Detector, aligner and embedder in one object; build it once, call :meth:`process` per frame.
 
     Args:
-        detector: a FaceDetector; a default one (640 px detection side) when None.
+        detector: a FaceDetector; a default one (:data:`~faceid_desktop.detection.DETECTION_SIDE`) when None.
         embedder: an Embedder; the pretrained one when None.
     """
 
@@ -63,7 +63,7 @@ class FacePipeline:
         return [Embedding(f, v, c) for f, v, c in zip(faces, vectors, chips)]
 
 
-def default_pipeline(cache_dir: Path | None = None, max_side: int = 640) -> FacePipeline:
+def default_pipeline(cache_dir: Path | None = None, max_side: int = DETECTION_SIDE) -> FacePipeline:
     """A FacePipeline with the pretrained embedder, weights cached in ``cache_dir`` (user cache when None).
 
     Raises:

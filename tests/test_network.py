@@ -160,9 +160,14 @@ def test_output_equals_onnxruntime_on_50_real_chips(shared, pipeline):
     with torch.inference_mode():
         ours = pipeline.embedder.network(chips_to_tensor(chips)).numpy()
     assert np.abs(ours - reference).max() <= 1e-4
-    # The embedder's batch-norm-folded copy, normalised: the same directions.
+    # The embedder's folded inference form in float32, normalised: the same directions.
     unit = reference / np.linalg.norm(reference, axis=1, keepdims=True)
-    assert np.abs(pipeline.embedder.embed(chips) - unit).max() <= 1e-4
+    exact = Embedder(pipeline.embedder.network, "sface", dtype=torch.float32)
+    assert np.abs(exact.embed(chips) - unit).max() <= 1e-4
+    # The default precision (bfloat16 where the CPU has it): on 3,264 LFW images the unit embeddings moved
+    # by 0.011 (median) and at most 0.042 in distance; owner-protocol FRR unchanged (README, Speed).
+    moved = np.linalg.norm(pipeline.embedder.embed(chips) - unit, axis=1)
+    assert moved.max() <= 0.06 and np.median(moved) <= 0.02
 
 
 def test_embedder_gives_unit_vectors_and_handles_empty_batches(cache_dir):
