@@ -45,7 +45,7 @@ from faceid_desktop.challenge import ACTIONS, ChallengeSettings, random_sequence
 from faceid_desktop.datasets import data_dir
 from faceid_desktop.detection import FaceDetector
 from faceid_desktop.images import read_bgr
-from faceid_desktop.landmarks68 import Landmarks68, mean_ear, vertical_ratio
+from faceid_desktop.landmarks68 import Landmarks68, eye_patch, mean_ear, vertical_ratio
 from faceid_desktop.liveness import LivenessCheck, LivenessSettings, _BlinkDetector, chip_sharpness
 from faceid_desktop.verification import primary_face
 
@@ -56,12 +56,13 @@ RECAPTURE_SHARPNESS = 20.0
 #: Seconds after the first face at which the secure mode's prompts start (when a face would have matched).
 PROMPT_AFTER = 0.5
 
-# (seconds, (68, 2) landmarks or None, box or None, chip sharpness or None)
-Trace = list[tuple[float, np.ndarray | None, tuple | None, float | None]]
+# (seconds, (68, 2) landmarks or None, box or None, chip sharpness or None, eye patch or None)
+Trace = list[tuple[float, np.ndarray | None, tuple | None, float | None, np.ndarray | None]]
 
 
 def trace_frames(frames, detector: FaceDetector, landmarks: Landmarks68, until: float | None = None) -> tuple[Trace, float]:
-    """Per frame (seconds, (68, 2) landmarks or None, box or None, chip sharpness or None) of an iterable of
+    """Per frame (seconds, (68, 2) landmarks or None, box or None, chip sharpness or None, (16, 64) eye patch or
+    None) of an iterable of
     (seconds, BGR image), and the wall-clock seconds spent per frame on the check's own work."""
     trace: Trace = []
     spent = 0.0
@@ -73,10 +74,11 @@ def trace_frames(frames, detector: FaceDetector, landmarks: Landmarks68, until: 
         faces = detector.detect(rgb)
         if faces:
             face = primary_face(faces, rgb.shape)
-            trace.append((t, landmarks.fit_face(rgb, face.landmarks), face.box,
-                          chip_sharpness(face_chip(rgb, face.landmarks))))
+            points = landmarks.fit_face(rgb, face.landmarks)
+            trace.append((t, points, face.box, chip_sharpness(face_chip(rgb, face.landmarks)),
+                          eye_patch(rgb, points)))
         else:
-            trace.append((t, None, None, None))
+            trace.append((t, None, None, None, None))
         spent += time.perf_counter() - started
     return trace, spent / max(len(trace), 1)
 
@@ -88,14 +90,14 @@ def run(trace: Trace, settings: LivenessSettings, start: float = 0.0, challenge=
     check = LivenessCheck(settings, challenge)
     result = None
     first = None
-    for t, points, box, sharp in trace:
+    for t, points, box, sharp, eyes in trace:
         if t < start:
             continue
         if points is not None and first is None:
             first = t
         if first is not None and t - first >= PROMPT_AFTER:
             check.start_challenge(t - start)
-        result = check.update(t - start, points, box, sharp)
+        result = check.update(t - start, points, box, sharp, eyes)
         if result.live is not None:
             break
     return result
@@ -146,7 +148,7 @@ def blink_frames(trace: Trace) -> tuple[int, int, int] | None:
     trace (the widest blink rule, so that every clip with a blink gives its stills), or None."""
     detector = _BlinkDetector(dataclasses.replace(LivenessSettings(), depth_ratio=0.7))
     index = {}
-    for i, (t, points, _, _) in enumerate(trace):
+    for i, (t, points, *_) in enumerate(trace):
         if points is not None:
             index[t] = i
             if detector.update(t, mean_ear(points), vertical_ratio(points)) is not None:

@@ -127,6 +127,57 @@ def eye_visibility(image: np.ndarray, points: np.ndarray) -> tuple[float, float]
     return float(eye.mean() / max(face.mean(), 1.0)), float(eye.std() / max(face.std(), 1.0))
 
 
+#: The eye patch of :func:`eye_patch`: (height, width) pixels, and where the four eye corners (36, 39, 42, 45)
+#: go in it. 8 pixels per eye-corner gap of the canonical face (about 16 px per eye width): enough to see a
+#: lid cover the iris, few enough that the landmarks' sub-pixel jitter does not dominate.
+EYE_PATCH_SIZE = (16, 64)
+_EYE_PATCH_CORNERS = np.float32([[4, 8], [24, 8], [40, 8], [60, 8]])
+
+
+def eye_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Both eyes cut out upright at a fixed scale, for comparing the eyes' appearance between frames.
+
+    The four eye corners (points 36, 39, 42, 45: the lids do not move them) are mapped onto fixed places of
+    a :data:`EYE_PATCH_SIZE` patch by the least-squares similarity transform (``cv2.estimateAffinePartial2D``),
+    so a face that moves, turns a little or changes size gives the same patch while an eyelid that closes
+    changes it.
+
+    Args:
+        image: (H, W, 3) uint8 RGB or (H, W) uint8 grey frame.
+        points: (68, 2) float landmarks, pixels.
+
+    Returns:
+        (16, 64) uint8 grey patch (borders replicated where it leaves the frame).
+
+    Raises:
+        LandmarkError: bad image or landmarks.
+    """
+    points = check_landmarks(points)
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise LandmarkError(f"expected an (H, W, 3) or (H, W) uint8 image, got {image.dtype} {image.shape}")
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    corners = points[[36, 39, 42, 45]].astype(np.float32)
+    height, width = EYE_PATCH_SIZE
+    if np.ptp(corners, axis=0).max() < 1.0:
+        return np.zeros(EYE_PATCH_SIZE, np.uint8)  # a degenerate fit: no eyes to see
+    matrix, _ = cv2.estimateAffinePartial2D(corners, _EYE_PATCH_CORNERS, method=cv2.LMEDS)
+    if matrix is None:
+        return np.zeros(EYE_PATCH_SIZE, np.uint8)
+    # INTER_AREA does not apply to warps: a blur first keeps a large face from aliasing into the patch, on a
+    # crop around the eyes (blurring the whole frame would cost a millisecond per frame)
+    scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
+    if scale < 0.5:
+        span = float(np.ptp(corners[:, 0])) + 1.0
+        (x0, y0), (x1, y1) = corners.min(axis=0) - span / 2, corners.max(axis=0) + span / 2
+        left, top = max(0, int(x0)), max(0, int(y0))
+        right, bottom = min(grey.shape[1], int(x1) + 1), min(grey.shape[0], int(y1) + 1)
+        if right - left >= 2 and bottom - top >= 2:
+            grey = cv2.GaussianBlur(grey[top:bottom, left:right], (0, 0), 0.5 / scale)
+            matrix = matrix.copy()
+            matrix[:, 2] += matrix[:, :2] @ np.array([left, top], np.float64)
+    return cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def _eye_axis(points: np.ndarray) -> tuple[np.ndarray, float]:
     axis = points[EYE_OUTER_RIGHT] - points[EYE_OUTER_LEFT]
     length = float(np.hypot(*axis))

@@ -301,6 +301,31 @@ _MIN_REOPENING = 0.08
 _CANDIDATE_RATIO = 0.8
 
 
+def _standardised(patch: np.ndarray) -> np.ndarray:
+    values = patch.astype(np.float32).ravel()
+    values -= values.mean()
+    norm = float(np.linalg.norm(values))
+    return values / norm if norm > 0 else values
+
+
+def _eye_change(before, trough_frame, after, trough: float, pre: float, post: float) -> dict[str, Any]:
+    """Pixel evidence around a dip: how far the trough's eye patch is from the open eyes before it."""
+    t_eyes = trough_frame[3]
+    open_before = [f[3] for f in before if f[3] is not None and f[1] >= trough + 0.85 * (pre - trough)]
+    open_after = [f[3] for f in after if f[3] is not None and f[1] >= trough + 0.85 * (post - trough)]
+    if t_eyes is None or len(open_before) < 2:
+        return {}
+    reference = _standardised(np.mean([_standardised(p) for p in open_before], axis=0))
+    trough_v = _standardised(t_eyes)
+    noise = [1.0 - float(_standardised(p) @ reference) for p in open_before]
+    rising = [f for f in after if f[3] is not None and f[1] < trough + 0.85 * (post - trough)]
+    between = [(1.0 - float(_standardised(f[3]) @ trough_v), 1.0 - float(_standardised(f[3]) @ reference))
+               for f in rising]
+    return {"eye_change": 1.0 - float(trough_v @ reference), "eye_noise": float(np.median(noise)),
+            "eye_after": (1.0 - float(_standardised(open_after[0]) @ reference)) if open_after else None,
+            "eye_between": between}
+
+
 class _BlinkDetector:
     """The blink rule of the module docstring on a stream of (seconds, EAR, vertical ratio).
 
@@ -310,14 +335,15 @@ class _BlinkDetector:
 
     def __init__(self, settings: LivenessSettings) -> None:
         self.s = settings
-        self.frames: deque[tuple[float, float, float]] = deque()  # (t, ear, vertical) of the last seconds
+        # (t, ear, vertical, eye patch or None) of the last seconds
+        self.frames: deque[tuple[float, float, float, np.ndarray | None]] = deque()
         self.next_candidate = 0  # index in ``frames`` of the oldest frame not yet judged
         self.blinks: list[Blink] = []
         self.candidates: list[dict[str, float]] = []  # every dip judged, for benchmarks and tuning
 
-    def update(self, t: float, ear: float, vertical: float) -> Blink | None:
+    def update(self, t: float, ear: float, vertical: float, eyes: np.ndarray | None = None) -> Blink | None:
         s = self.s
-        self.frames.append((t, ear, vertical))
+        self.frames.append((t, ear, vertical, eyes))
         keep_from = t - s.baseline_window - s.open_window - s.reopen_within
         while self.frames[0][0] < keep_from:
             self.frames.popleft()
@@ -334,7 +360,7 @@ class _BlinkDetector:
     def _judge(self, i: int) -> Blink | None:
         s = self.s
         frames = list(self.frames)
-        tm, trough, _ = frames[i]
+        tm, trough, _, trough_eyes = frames[i]
         before = [f for f in frames[:i] if f[0] >= tm - s.open_window]
         after = [f for f in frames[i + 1:] if f[0] <= tm + s.reopen_within]
         if not before or not after or frames[0][0] > tm - s.min_history:
@@ -372,6 +398,7 @@ class _BlinkDetector:
         candidate = {"t": tm, "trough": trough, "pre": pre, "post": post, "open": open_level,
                      "duration": end - start, "vertical_change": change, "opening_frames": len(rising),
                      "opening_spread": spread}
+        candidate.update(_eye_change(before, frames[i], after, trough, pre, post))
         self.candidates.append(candidate)
         if not (s.min_blink <= end - start <= s.max_blink):
             return None  # a glitch of one frame, or eyes kept closed
@@ -552,6 +579,7 @@ class LivenessCheck:
         landmarks: np.ndarray | None,
         box: tuple[int, int, int, int] | None = None,
         sharpness: float | None = None,
+        eyes: np.ndarray | None = None,
     ) -> LivenessResult:
         """Add one frame.
 
@@ -585,7 +613,7 @@ class LivenessCheck:
             ear = mean_ear(points)
             if self.settings.keep_series:
                 self._series.append((timestamp, ear))
-            self._detector.update(timestamp, ear, vertical_ratio(points))
+            self._detector.update(timestamp, ear, vertical_ratio(points), eyes)
             if self._run is not None:
                 yaw = yaw_ratio(points)
             if sharpness is not None:

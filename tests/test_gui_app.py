@@ -670,3 +670,33 @@ def test_a_profile_of_the_older_model_is_offered_for_enrollment_again(make_windo
     assert wizard.name.edit.text() == "old" and wizard.name.replace.isChecked()
     wizard.reject()
     assert sorted(p.name for p in window.store.directory.iterdir()) == files
+
+
+@pytest.mark.parametrize("problem", ["covered", "cut", "small"])
+def test_unlock_screen_says_why_a_face_is_not_recognised(qtbot, make_window, shared, pipeline, owner_profile,
+                                                         tmp_path, problem):
+    """Issue 13, item 7: where the frame shows a face that cannot be compared, the unlock screen says why."""
+    from faceid_desktop.images import read_rgb
+
+    owner = read_rgb(shared / "faces" / "seed" / "ME" / "ME_5.jpg")
+    face = pipeline.detector.detect(owner)[0]
+    left, _, right, bottom = face.box
+    if problem == "covered":  # a flat mask from the nose tip down
+        image, expected = owner.copy(), "face covered below the eyes"
+        image[int(face.landmarks[2, 1]):bottom + 1, left:right + 1] = (40, 90, 160)
+    elif problem == "cut":  # 35% of the face beyond the image's left edge
+        image, expected = np.ascontiguousarray(owner[:, left + int(0.35 * (right - left)):]), "cut by the image edge"
+    else:  # a 40 px face on a 640x480 webcam frame
+        scale = 40 / face.width
+        small = cv2.resize(owner, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        image, expected = np.full((480, 640, 3), 128, np.uint8), "face too small"
+        top, side = (480 - small.shape[0]) // 2, (640 - small.shape[1]) // 2
+        image[top:top + small.shape[0], side:side + small.shape[1]] = small
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(20):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    window = make_window(folder, owner_profile)
+    window.show_screen("unlock")
+    qtbot.waitUntil(lambda: expected in window.unlock.details.text(), timeout=30_000)
+    assert window.unlock.status.state != UNLOCKED

@@ -260,7 +260,7 @@ def test_a_hand_held_photo_never_passes(media, tools, still):
     # every still at 30 frames/s, with and without flicks
     trace = _trace(tools, tools[0].handheld_frames(image, settings.timeout + 0.5, fps=10.0, seed=3, flick=True),
                    settings)
-    assert sum(points is not None for _, points, _, _ in trace) > len(trace) / 2  # the face is seen
+    assert sum(points is not None for _, points, *_ in trace) > len(trace) / 2  # the face is seen
     result = tools[0].run(trace, settings)
     assert result.live is not True and result.blinks == (), result.reason
     for challenge in ((TURN_LEFT, TURN_RIGHT), (TURN_RIGHT, BLINK), (BLINK, TURN_LEFT)):

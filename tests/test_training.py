@@ -218,7 +218,9 @@ def test_cancel_returns_quickly_with_cancelled(network):
         assert not worker.is_alive()
         result = outcome["result"]
         assert result.cancelled and result.adapter == {} and result.templates.shape == (0, 128), phase
-        assert outcome["done"] - set_at < 0.5, f"{phase}: returned {outcome['done'] - set_at:.2f} s after cancel"
+        # 2 s, not the ~0.1 s it takes on a quiet machine: a loaded CI core stretches one training step;
+        # the uncancelled runs last minutes (100,000 steps, 640 chips), so this still proves the cancel.
+        assert outcome["done"] - set_at < 2.0, f"{phase}: returned {outcome['done'] - set_at:.2f} s after cancel"
 
 
 # -- the seed photos ---------------------------------------------------------------------------------------
