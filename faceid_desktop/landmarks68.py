@@ -130,8 +130,8 @@ def eye_visibility(image: np.ndarray, points: np.ndarray) -> tuple[float, float]
 #: The eye patch of :func:`eye_patch`: (height, width) pixels, and where the four eye corners (36, 39, 42, 45)
 #: go in it. 8 pixels per eye-corner gap of the canonical face (about 16 px per eye width): enough to see a
 #: lid cover the iris, few enough that the landmarks' sub-pixel jitter does not dominate.
-EYE_PATCH_SIZE = (16, 64)
-_EYE_PATCH_CORNERS = np.float32([[4, 8], [24, 8], [40, 8], [60, 8]])
+EYE_PATCH_SIZE = (40, 64)
+_EYE_PATCH_CORNERS = np.float32([[4, 14], [24, 14], [40, 14], [60, 14]])
 
 
 def eye_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -147,7 +147,7 @@ def eye_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray:
         points: (68, 2) float landmarks, pixels.
 
     Returns:
-        (16, 64) uint8 grey patch (borders replicated where it leaves the frame).
+        (40, 64) uint8 grey patch (borders replicated where it leaves the frame).
 
     Raises:
         LandmarkError: bad image or landmarks.

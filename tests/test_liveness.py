@@ -92,6 +92,56 @@ def test_noise_glitches_slow_closures_and_shallow_dips_are_not_blinks():
         assert _feed(LivenessCheck(LivenessSettings(timeout=100)), series).live is None
 
 
+def _eye_picture(closure: float) -> np.ndarray:
+    """A (40, 64) eye patch whose lids cover ``closure`` (0 open .. 1 closed) of two dark irises."""
+    patch = np.full((40, 64), 170, np.uint8)
+    for cx in (14, 50):
+        cv2.circle(patch, (cx, 14), 6, 40, -1)
+        lid = int(round(8 + 14 * closure))  # the upper lid comes down from row 8 to row 22
+        patch[6:lid, cx - 10:cx + 11] = 190
+    return patch
+
+
+def _feed_with_eyes(check: LivenessCheck, series, fps: float = 30.0):
+    result = None
+    for i, (ear, patch) in enumerate(series):
+        result = check.update(i / fps, _face(ear), eyes=patch)
+    return result
+
+
+def test_a_reopening_must_change_the_eyes_picture_from_frame_to_frame():
+    # a lid reopening over 4 frames: each part-way frame looks different
+    levels = [0.0] * 30 + [0.5, 1.0, 0.75, 0.5, 0.3, 0.1] + [0.0] * 30
+    lid = [(0.3 - 0.2 * c, _eye_picture(c)) for c in levels]
+    assert _feed_with_eyes(LivenessCheck(LivenessSettings(timeout=100)), lid).live is True
+    # the same EAR curve (noisy landmarks on swapped stills), but the part-way frames all show the closed
+    # still, or one half-closed still held for them all: not a lid
+    held_closed = [(ear, _eye_picture(1.0 if 31 <= i <= 34 else 0.0)) for i, (ear, _) in enumerate(lid)]
+    held_half = [(ear, _eye_picture(1.0 if i == 31 else 0.5 if 32 <= i <= 34 else 0.0)) for i, (ear, _) in enumerate(lid)]
+    for series in (held_closed, held_half):
+        assert _feed_with_eyes(LivenessCheck(LivenessSettings(timeout=100)), series).live is None
+    # without the pixel rule both pass on their landmarks (what the rule adds)
+    for series in (held_closed, held_half):
+        assert _feed_with_eyes(LivenessCheck(LivenessSettings(timeout=100, eye_step=0.0)), series).live is True
+
+
+def test_eye_patch_follows_the_eye_corners():
+    from faceid_desktop.landmarks68 import EYE_PATCH_SIZE, eye_patch
+
+    rng = np.random.default_rng(1)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (480, 640), np.uint8), (0, 0), 3)
+    points = _face(0.3)
+    patch = eye_patch(image, points)
+    assert patch.shape == EYE_PATCH_SIZE and patch.dtype == np.uint8
+    # the face moved by (37, 11) px: the same patch
+    moved = np.roll(image, (11, 37), axis=(0, 1))
+    assert np.abs(eye_patch(moved, points + (37, 11)).astype(int) - patch).mean() < 1.0
+    with pytest.raises(LandmarkError):
+        eye_patch(image.astype(np.float32), points)
+    with pytest.raises(LandmarkError):
+        eye_patch(image, points[:5])
+
+
 def test_foreshortening_is_not_a_blink():
     # a photo tilted back for 0.2 s: eyes and nose shrink vertically together
     frames = [_face(0.3)] * 30 + [_face(0.12, vertical=0.4)] * 6 + [_face(0.3)] * 30

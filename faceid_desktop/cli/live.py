@@ -31,7 +31,7 @@ WALL_MARGIN = 0.5
 
 #: The liveness modes of ``--mode``: a blink (convenience) or a random sequence of actions (secure).
 MODES = ("convenience", "secure")
-MODE_HELP = ("convenience: one blink (stops photos and swapped stills); secure: blink, turn left and turn right asked "
+MODE_HELP = ("convenience: one blink (stops most photos and swapped stills, not all); secure: blink, turn left and turn right asked "
              "one after the other in a random order on stderr, e.g. 'Turn your head to your left' then 'Blink' (also stops replayed "
              "videos)")
 
