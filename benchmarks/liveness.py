@@ -45,8 +45,8 @@ from faceid_desktop.challenge import ACTIONS, ChallengeSettings, random_sequence
 from faceid_desktop.datasets import data_dir
 from faceid_desktop.detection import FaceDetector
 from faceid_desktop.images import read_bgr
-from faceid_desktop.landmarks68 import Landmarks68, eye_patch, mean_ear, vertical_ratio
-from faceid_desktop.liveness import LivenessCheck, LivenessSettings, _BlinkDetector, chip_sharpness
+from faceid_desktop.landmarks68 import Landmarks68, eye_patch, mean_ear
+from faceid_desktop.liveness import LivenessCheck, LivenessSettings, chip_sharpness
 from faceid_desktop.verification import primary_face
 
 #: The recapture cue's threshold tried here (median chip sharpness of the attempt); see the module docstring
@@ -146,16 +146,18 @@ def handheld_frames(image: np.ndarray, seconds: float, fps: float = 30.0, seed: 
 def blink_frames(trace: Trace) -> tuple[int, int, int] | None:
     """Indexes of an eyes-open, a half-closed and an eyes-closed frame around the first blink of a clip's
     trace (the widest blink rule, so that every clip with a blink gives its stills), or None."""
-    detector = _BlinkDetector(dataclasses.replace(LivenessSettings(), depth_ratio=0.7))
+    check = LivenessCheck(dataclasses.replace(LivenessSettings(), depth_ratio=0.7, min_blink_snr=0.0, timeout=1e6))
     index = {}
+    blinks = ()
     for i, (t, points, *_) in enumerate(trace):
         if points is not None:
             index[t] = i
-            if detector.update(t, mean_ear(points), vertical_ratio(points)) is not None:
+            blinks = check.update(t, points).blinks
+            if blinks:
                 break
-    if not detector.blinks:
+    if not blinks:
         return None
-    blink = detector.blinks[0]
+    blink = blinks[0]
     around = {i: mean_ear(trace[i][1]) for t, i in index.items() if blink.start - 0.4 <= t <= blink.end + 0.3}
     closed, opened = min(around, key=around.get), max(around, key=around.get)
     middle = (around[closed] + around[opened]) / 2.0

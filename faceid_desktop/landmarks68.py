@@ -203,6 +203,42 @@ def yaw_ratio(points: np.ndarray) -> float:
     return (float(points[NOSE_TIP] @ axis) - left) / span - 0.5
 
 
+#: Points that a blink does not move: brows (17-26), nose (27-35) and the four eye corners.
+RIGID = tuple(range(17, 36)) + (36, 39, 42, 45)
+
+
+def rigid_jitter(points: np.ndarray, previous: np.ndarray) -> float:
+    """How far the blink-free points moved between two frames beyond a similarity transform (the face
+    moving, turning in the image plane or changing size), in inter-ocular distances (outer eye corners).
+
+    Landmark noise on a face that is hard to fit (small, blurred, a photo in motion) shows up here; a blink
+    does not (it moves only the lids). Least-squares similarity fit by the Kabsch/Umeyama method (S. Umeyama,
+    "Least-squares estimation of transformation parameters between two point patterns", IEEE TPAMI 1991).
+
+    Args:
+        points, previous: (68, 2) float landmarks, pixels.
+
+    Returns:
+        Root mean square residual of :data:`RIGID` after the fit, over the outer eye-corner distance.
+
+    Raises:
+        LandmarkError: bad landmarks.
+    """
+    a = check_landmarks(points)[list(RIGID)]
+    b = check_landmarks(previous)[list(RIGID)]
+    a0, b0 = a - a.mean(axis=0), b - b.mean(axis=0)
+    scale_a = float((a0 ** 2).sum())
+    spread = float(np.linalg.norm(b[RIGID.index(EYE_OUTER_RIGHT)] - b[RIGID.index(EYE_OUTER_LEFT)]))
+    if scale_a == 0.0 or spread == 0.0:
+        return 0.0
+    u, sv, vt = np.linalg.svd(a0.T @ b0)
+    if np.linalg.det(u @ vt) < 0:  # a reflection is not a face moving
+        u[:, -1] = -u[:, -1]
+        sv[-1] = -sv[-1]
+    fitted = a0 @ (u @ vt) * (sv.sum() / scale_a)
+    return float(np.sqrt(((fitted - b0) ** 2).sum(axis=1).mean()) / spread)
+
+
 def vertical_ratio(points: np.ndarray) -> float:
     """Nose length (point 27 to 33) over the outer eye-corner distance (36 to 45), unitless (~0.6-0.8).
 

@@ -125,6 +125,24 @@ def test_a_reopening_must_change_the_eyes_picture_from_frame_to_frame():
         assert _feed_with_eyes(LivenessCheck(LivenessSettings(timeout=100, eye_step=0.0)), series).live is True
 
 
+def test_a_blink_must_be_deeper_than_the_landmarks_noise():
+    from faceid_desktop.landmarks68 import rigid_jitter
+
+    rng = np.random.default_rng(2)
+    levels = [0.3] * 30 + [0.2, 0.1, 0.15, 0.2, 0.25, 0.28] + [0.3] * 30
+    steady = [_face(ear) for ear in levels]
+    shaky = []
+    for face in steady:  # the brows and nose flicker by ~5 px: a hard-to-fit face, e.g. a small photo moving
+        face = face.copy()
+        face[17:36] += rng.normal(0, 5, (19, 2))
+        shaky.append(face)
+    assert rigid_jitter(steady[1], steady[0]) == pytest.approx(0.0, abs=1e-9)
+    assert rigid_jitter(shaky[1], shaky[0]) > 0.03
+    assert _feed(LivenessCheck(LivenessSettings(timeout=100)), steady).live is True
+    assert _feed(LivenessCheck(LivenessSettings(timeout=100)), shaky).live is None
+    assert _feed(LivenessCheck(LivenessSettings(timeout=100, min_blink_snr=0.0)), shaky).live is True
+
+
 def test_eye_patch_follows_the_eye_corners():
     from faceid_desktop.landmarks68 import EYE_PATCH_SIZE, eye_patch
 
@@ -196,6 +214,10 @@ def test_bad_input():
         LivenessSettings(timeout=0)
     with pytest.raises(LivenessError, match="min_blink"):
         LivenessSettings(min_blink=0.6)
+    with pytest.raises(LivenessError, match="eye_step"):
+        LivenessSettings(eye_step=1.0)
+    with pytest.raises(LivenessError, match="min_blink_snr"):
+        LivenessSettings(min_blink_snr=float("nan"))
     with pytest.raises(LandmarkError, match=r"\(68, 2\)"):
         LivenessCheck().update(0.0, np.zeros((5, 2)))
     assert "commercial" in LANDMARKS_68_LICENCE
