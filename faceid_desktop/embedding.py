@@ -18,8 +18,9 @@ def fast_dtype() -> torch.dtype:
 
     Where it is native, oneDNN's bfloat16 convolutions do twice the multiply-adds per cycle of float32 ones
     and the head's weights (25 MB in float32) are read in half the time: SFace's forward pass on one chip
-    took 12.5 instead of 16.9 ms on 2 threads of an AMD EPYC (Zen 4). Elsewhere oneDNN would emulate
-    bfloat16, slower than float32.
+    took 12.5 instead of 16.9 ms on 2 threads of an AMD EPYC (Zen 4). On an Intel Xeon with AVX512-BF16 but
+    no AMX it is no faster (25-32 ms float32, 28-42 ms bfloat16 with the app's sleeping OpenMP threads), but
+    no slower either, so the rule stays. Elsewhere oneDNN would emulate bfloat16, slower than float32.
     """
     return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() \
         else torch.float32
