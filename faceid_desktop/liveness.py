@@ -405,11 +405,11 @@ class _BlinkDetector:
         t = frame.t
         self.frames.append(frame)
         keep_from = t - s.baseline_window - s.open_window - s.reopen_within
-        while self.frames[0][0] < keep_from:
+        while self.frames[0].t < keep_from:
             self.frames.popleft()
             self.next_candidate = max(0, self.next_candidate - 1)
         found = None
-        while self.next_candidate < len(self.frames) and self.frames[self.next_candidate][0] <= t - s.reopen_within:
+        while self.next_candidate < len(self.frames) and self.frames[self.next_candidate].t <= t - s.reopen_within:
             blink = self._judge(self.next_candidate)
             self.next_candidate += 1
             if blink is not None and (not self.blinks or blink.start >= self.blinks[-1].end):
@@ -421,43 +421,43 @@ class _BlinkDetector:
         s = self.s
         frames = list(self.frames)
         tm, trough, _, trough_eyes, _, eye_width = frames[i]
-        before = [f for f in frames[:i] if f[0] >= tm - s.open_window]
-        after = [f for f in frames[i + 1:] if f[0] <= tm + s.reopen_within]
-        if not before or not after or frames[0][0] > tm - s.min_history:
+        before = [f for f in frames[:i] if f.t >= tm - s.open_window]
+        after = [f for f in frames[i + 1:] if f.t <= tm + s.reopen_within]
+        if not before or not after or frames[0].t > tm - s.min_history:
             return None  # not enough past to know the open eye
-        if min(f[1] for f in before) <= trough or min(f[1] for f in after) < trough:
+        if min(f.ear for f in before) <= trough or min(f.ear for f in after) < trough:
             return None  # not the lowest point of its neighbourhood (a flat bottom counts at its first frame)
-        pre, post = max(f[1] for f in before), max(f[1] for f in after)
+        pre, post = max(f.ear for f in before), max(f.ear for f in after)
         if trough > _CANDIDATE_RATIO * min(pre, post):
             return None
-        history = [f[1] for f in frames if tm - s.open_window - s.baseline_window <= f[0] < tm - s.open_window]
+        history = [f.ear for f in frames if tm - s.open_window - s.baseline_window <= f.t < tm - s.open_window]
         open_level = float(np.percentile(history, 70)) if len(history) >= 3 else pre
         # the dip's width at half its depth: from the first frame below half-way on the closing side to the
         # first frame back above half-way on the opening side
         half_pre, half_post = (trough + pre) / 2.0, (trough + post) / 2.0
         start = tm
         for f in reversed(before):
-            if f[1] >= half_pre:
+            if f.ear >= half_pre:
                 break
-            start = f[0]
-        end = next((f[0] for f in after if f[1] >= half_post), math.inf)
+            start = f.t
+        end = next((f.t for f in after if f.ear >= half_post), math.inf)
         window = before + [frames[i]] + after
-        reference = float(np.median([f[2] for f in window]))
-        inside = [f[2] for f in window if start <= f[0] < end]
+        reference = float(np.median([f.vertical for f in window]))
+        inside = [f.vertical for f in window if start <= f.t < end]
         change = max(abs(v / reference - 1.0) for v in inside) if reference > 0 else math.inf
         # the reopening: frames after the trough until the eye is back (85% of the way up), those of them
         # part-way up (above 20%), and how far apart their levels are (a still shown twice has one level)
         depth = post - trough
         rising, rising_eyes = [], []
         for f in after:
-            if f[1] >= trough + 0.85 * depth:
+            if f.ear >= trough + 0.85 * depth:
                 break
-            if f[1] > trough + 0.2 * depth:
-                rising.append(f[1])
-                rising_eyes.append(f[3])
+            if f.ear > trough + 0.2 * depth:
+                rising.append(f.ear)
+                rising_eyes.append(f.eyes)
         spread = (max(rising) - min(rising)) / depth if len(rising) >= 2 and depth > 0 else 0.0
         # the open eye before the dip: its three widest-open frames
-        open_eyes = [f[3] for f in sorted(before, key=lambda f: -f[1])[:3]]
+        open_eyes = [f.eyes for f in sorted(before, key=lambda f: -f.ear)[:3]]
         patches = trough_eyes is not None and all(e is not None for e in open_eyes + rising_eyes)
         states = (_distinct_states(trough_eyes, open_eyes, rising_eyes, s.eye_step)
                   if patches and s.eye_step > 0 else None)
@@ -476,7 +476,7 @@ class _BlinkDetector:
         if change > s.max_vertical_change:
             return None  # the whole face shrank vertically: a tilted photo
         # frames a reopening of at least 80 ms can show at this frame rate (none below 12.5 frames/s)
-        interval = float(np.median(np.diff([f[0] for f in window]))) if len(window) > 1 else 0.0
+        interval = float(np.median(np.diff([f.t for f in window]))) if len(window) > 1 else 0.0
         needed = min(s.opening_frames, int(_MIN_REOPENING / interval)) if interval > 0 else s.opening_frames
         if len(rising) < needed or (needed >= 2 and spread < _OPENING_SPREAD):
             return None  # the eye snapped open: swapped stills, not an eyelid
