@@ -360,7 +360,7 @@ def open_source(
         in the loop), a folder reads each image when it is reached.
 
     Raises:
-        SourceError: the camera cannot be opened or delivers no frame, or its index is above
+        SourceError: an empty name; the camera cannot be opened or delivers no frame, or its index is above
             :data:`MAX_CAMERA_INDEX`; the path does not exist, is a symlink loop, is neither a video, a
             folder nor a device, is a folder without images, or is a video OpenCV cannot read.
         ValueError: ``dark_threshold``, ``fps``, ``max_pixels`` or ``wall_timeout`` out of range, or a
@@ -384,6 +384,8 @@ def _open(spec: str | int | Path, dark_threshold: float, fps: float, max_pixels:
         raise ValueError(f"max_pixels must be positive, got {max_pixels}")
     if isinstance(spec, bool) or not isinstance(spec, (str, int, Path)):
         raise TypeError(f"a source is a camera index, a video path or a folder path, not {type(spec).__name__}")
+    if isinstance(spec, str) and not spec.strip():
+        raise SourceError("empty camera name: give a camera index (0), a device, a video file or a folder")
     if isinstance(spec, str) and (match := _CAMERA_SPEC.fullmatch(spec.strip())):
         spec = int(match[1])
     if isinstance(spec, int):

@@ -829,6 +829,11 @@ class LiveUnlock:
         self._match: StreamDecision | None = None
         self._final: UnlockState | None = None
 
+    @property
+    def matched(self) -> bool:
+        """True once the face matched: only then is liveness asked for (and its state worth reporting)."""
+        return self._matched_at is not None
+
     def observe(self, timestamp: float, image: np.ndarray) -> UnlockState | None:
         """A frame recognition skipped: liveness follows the face in it (:meth:`LivenessCheck.track_frame`).
 

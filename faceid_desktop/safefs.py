@@ -71,6 +71,12 @@ def check_stat(info: os.stat_result, path: Path | str, what: str) -> None:
             f"{path}: owned by {_owner_name(info.st_uid)}, not by you ({_owner_name(uid)}), so its content is not "
             f"yours; refusing to use it. Fix: check it, then chown {_owner_name(uid)} {quoted}"
             + (" (or remove it)" if what == "file" else ""), path)
+    if info.st_mode & 0o022 and what == "directory" and info.st_mode & stat.S_ISVTX:
+        # a shared folder such as /tmp: making it private would break it for everyone else
+        raise UntrustedPathError(
+            f"{path}: a folder shared with other users (writable by all, like /tmp), so another user could "
+            f"replace your face data; refusing to use it. Fix: use a private folder inside it, e.g. "
+            f"--data-dir {shlex.quote(str(Path(path) / 'faceid'))}", path)
     if info.st_mode & 0o022:
         mode = "700" if what == "directory" else "600"
         raise UntrustedPathError(

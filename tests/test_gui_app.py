@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -700,3 +701,35 @@ def test_unlock_screen_says_why_a_face_is_not_recognised(qtbot, make_window, sha
     window.show_screen("unlock")
     qtbot.waitUntil(lambda: expected in window.unlock.details.text(), timeout=30_000)
     assert window.unlock.status.state != UNLOCKED
+
+
+def _app_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FACEID_HOME=str(home))
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    return env
+
+
+def test_an_unknown_profile_is_one_line_not_another_profiles_attempts(tmp_path, live):
+    done = subprocess.run([sys.executable, "-m", "faceid_desktop.gui.app", "--camera", str(live / OWNER_CLIP),
+                           "--profile", "nobody", "--data-dir", str(tmp_path / "home")], env=_app_env(tmp_path / "home"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["faceid-desktop: --profile: no profile named 'nobody' (profiles: none yet)"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_close_the_app_cleanly(tmp_path, live, signum):
+    app = subprocess.Popen([sys.executable, "-m", "faceid_desktop.gui.app", "--camera", str(live / OWNER_CLIP),
+                            "--screen", "unlock", "--data-dir", str(tmp_path / "home")], env=_app_env(tmp_path / "home"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not (tmp_path / "home").is_dir() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(4)  # the window is up and the camera runs
+        app.send_signal(signum)
+        _, err = app.communicate(timeout=20)
+    finally:
+        app.kill()
+    assert app.returncode == 0 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "geometry" in (tmp_path / "home" / "gui.ini").read_text()  # saved by the window on close

@@ -324,3 +324,21 @@ def test_parallel_auth_processes_on_a_locked_profile_all_exit_3(home):
     assert all("locked for" in err and "Traceback" not in err for _, err in results)
     entries, _ = AuditLog(home).entries()
     assert [e.decision for e in entries] == ["locked out"] * 3
+
+
+def test_a_shared_folder_like_tmp_is_refused_without_advice_to_break_it(home, capsys):
+    home.chmod(0o1777)  # shared and sticky, like /tmp: "chmod 700" would break it for everyone
+    code, _, err = run(capsys, "auth", "--profile", "me")
+    line = _one_line(err)
+    assert code == 2 and "private folder inside it" in line and "chmod" not in line
+
+
+def test_an_empty_camera_name_is_an_error_not_the_current_folder(home, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "auth", "--profile", "me", "--camera", "")
+    assert code == 2 and "empty camera name" in _one_line(err)
+    assert Lockout(home).status("me").failures == 0
+    from faceid_desktop.camera import SourceError, open_source
+
+    with pytest.raises(SourceError, match="empty camera name"):
+        open_source("  ")

@@ -245,6 +245,7 @@ def test_a_stranger_is_told_not_recognised_and_never_asked_to_blink():
     done = next(s for s in states if s.done)
     assert done.state == "rejected" and done.reason == "not recognised within 4 s" and 4.0 < done.elapsed < 4.1
     assert all(s.prompt == "" for s in states)
+    assert not unlock.matched  # so `verify --live`, `auth` and the app report liveness as not asked
 
 
 def test_secure_mode_prompts_each_action_after_the_match():

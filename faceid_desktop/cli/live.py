@@ -97,7 +97,9 @@ def live_attempt(verifier, source, source_name: str, timeout: float | None = Non
             "state": state.state if state.done else "ended", "elapsed": round(state.elapsed, 3),
             "frames": state.match.frames, "matches": state.match.matches, "wall_seconds": round(wall, 3),
             "distance": state.match.last.distance, "threshold": settings.threshold, "reason": reason,
-            "liveness": state.liveness.state, "blinks": len(state.liveness.blinks),
+            # a face that never matched was never asked to show liveness: its eye check is not a result
+            "liveness": state.liveness.state if attempt.matched else "not asked",
+            "blinks": len(state.liveness.blinks) if attempt.matched else 0,
             "challenge": list(challenge) if challenge else None, "dark_frames": dark}
 
 
@@ -119,12 +121,14 @@ def live_sources(inputs: Sequence[str]) -> list[Path | int]:
     stream of frames).
 
     Raises:
-        InputError: a single photo, or a path that does not exist or cannot be read as frames.
+        InputError: an empty name, a single photo, or a path that does not exist or cannot be read as frames.
     """
     from ..camera import path_kind
 
     items: list[Path | int] = []
     for raw in inputs:
+        if not raw.strip():
+            raise InputError("empty camera name: give a camera index (0), a device, a video file or a folder")
         path = Path(raw)
         camera = CAMERA_SPEC.match(raw)
         kind = path_kind(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -170,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 2
 
-    from PySide6.QtCore import Qt
+    from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from ..camera_list import absolute_spec
@@ -201,6 +202,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.sync()
     store = ProfileStore(data_dir)
     if args.profile:
+        try:
+            known = store.exists(args.profile)
+        except (OSError, ValueError) as error:
+            print(f"faceid-desktop: --profile: {error}", file=sys.stderr)
+            return 2
+        if not known:
+            names = ", ".join(store.names()) or "none yet"
+            print(f"faceid-desktop: --profile: no profile named {args.profile!r} (profiles: {names})", file=sys.stderr)
+            return 2
         settings.profile = args.profile
     if args.screen:
         settings.screen = args.screen
@@ -215,12 +225,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    with ExceptionGuard(show_error):
-        if args.fullscreen:
-            window.showFullScreen()
-        else:
-            window.show()
-        return app.exec()
+    # Ctrl-C and SIGTERM close the window as its close button does (threads stopped, settings saved). Python
+    # runs signal handlers only between bytecodes, so a timer gives it a moment while Qt's loop waits.
+    previous = {signum: signal.signal(signum, lambda *_: window.close()) for signum in (signal.SIGINT, signal.SIGTERM)}
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    try:
+        with ExceptionGuard(show_error):
+            if args.fullscreen:
+                window.showFullScreen()
+            else:
+                window.show()
+            return app.exec()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":
