@@ -342,3 +342,13 @@ def test_an_empty_camera_name_is_an_error_not_the_current_folder(home, capsys, t
 
     with pytest.raises(SourceError, match="empty camera name"):
         open_source("  ")
+
+
+@pytest.mark.parametrize("argv", [["verify", "me"], ["threshold", "me", "abc"], ["bogus"],
+                                  ["auth", "--profile", "me", "--timeout", "abc"]])
+def test_usage_errors_are_one_line(home, capfd, argv):
+    with pytest.raises(SystemExit) as ended:
+        main(argv)
+    assert ended.value.code == 2
+    err = capfd.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("faceid") and "--help" in err, err

@@ -21,6 +21,14 @@ from .common import DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_OK, Parents, descri
 COMMANDS = (enroll, verify, auth, profiles, threshold, alpha, calibrate, train, embed)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the usage block is one ``--help`` away), exit 2;
+    the subcommands' parsers are of the same class (argparse makes them like their parent)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``faceid`` and its subcommands."""
     as_json = argparse.ArgumentParser(add_help=False)
@@ -34,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"pixels are in the darkest eighth (after contrast equalisation; default "
                         f"{DEFAULT_DARK_THRESHOLD:g}, Howdy's); 100: never")
 
-    parser = argparse.ArgumentParser(prog="faceid", description="FaceID Desktop: face unlock through an ordinary webcam.")
+    parser = OneLineParser(prog="faceid", description="FaceID Desktop: face unlock through an ordinary webcam.")
     parser.add_argument("--version", action="version", version=f"faceid {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = Parents(as_json=as_json, data=data, frames=frames)
