@@ -345,7 +345,8 @@ def test_an_empty_camera_name_is_an_error_not_the_current_folder(home, capsys, t
 
 
 @pytest.mark.parametrize("argv", [["verify", "me"], ["threshold", "me", "abc"], ["bogus"],
-                                  ["auth", "--profile", "me", "--timeout", "abc"]])
+                                  ["auth", "--profile", "me", "--timeout", "abc"],
+                                  ["profiles", "list", "--data-dir", __file__]])
 def test_usage_errors_are_one_line(home, capfd, argv):
     with pytest.raises(SystemExit) as ended:
         main(argv)

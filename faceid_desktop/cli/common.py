@@ -171,8 +171,11 @@ def directory(text: str) -> Path:
     """A directory path, ``~`` expanded.
 
     Raises:
-        argparse.ArgumentTypeError: an empty name.
+        argparse.ArgumentTypeError: an empty name, or something that exists and is not a directory.
     """
     if not text.strip():
         raise argparse.ArgumentTypeError("empty directory name")
-    return Path(text).expanduser()
+    path = Path(text).expanduser()
+    if (path.exists() or path.is_symlink()) and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is not a directory")
+    return path
