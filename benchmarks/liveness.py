@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     outcome["live clip replayed"] = replayed
     print("  summary:")
     _summary(outcome)
-    genuine_clips = sum(1 for _, _, genuine, _ in sources if kind == "live clip")
+    genuine_clips = sum(1 for _, kind, _, _ in sources if kind == "live clip")
     print(f"  (replays: {len(replayed)} attempts = {genuine_clips} genuine clips x {args.offsets} random offsets, "
           "one random sequence each)")
     print("  proxy for the secure mode's BPCER: share of single prompts the live clips' own movements answer")
