@@ -14,19 +14,12 @@ import sys
 from typing import Sequence
 
 from .. import __version__
+from ..arguments import OneLineParser
 from . import alpha, auth, calibrate, embed, enroll, profiles, threshold, train, verify
 from .common import DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_OK, Parents, describe_error, directory, percent
 
 #: The command modules in the order ``faceid --help`` lists them; each defines ``add_command`` and ``run``.
 COMMANDS = (enroll, verify, auth, profiles, threshold, alpha, calibrate, train, embed)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line (the usage block is one ``--help`` away), exit 2;
-    the subcommands' parsers are of the same class (argparse makes them like their parent)."""
-
-    def error(self, message: str):
-        self.exit(EXIT_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from .. import __version__
+from ..arguments import OneLineParser
 
 # OpenCV and FFmpeg would log a warning for every missing camera or unreadable file; the window says it in
 # one line instead. Set before OpenCV is first imported (the core imports it lazily from here on).
@@ -19,7 +20,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``faceid-desktop``."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="faceid-desktop", description="FaceID Desktop: enroll your face, unlock with it, tune the threshold.")
     parser.add_argument("--camera", default=None, metavar="SPEC",
                         help="camera index (default: the last one used, else 0; when that one does not work, a "
