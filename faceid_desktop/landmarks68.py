@@ -85,6 +85,13 @@ def mean_ear(points: np.ndarray) -> float:
     return 0.5 * (eye_aspect_ratio(points[list(LEFT_EYE)]) + eye_aspect_ratio(points[list(RIGHT_EYE)]))
 
 
+def _grey(image: np.ndarray) -> np.ndarray:
+    """The grey frame of an (H, W, 3) uint8 RGB or (H, W) uint8 grey image; LandmarkError otherwise."""
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise LandmarkError(f"expected an (H, W, 3) or (H, W) uint8 image, got {image.dtype} {image.shape}")
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
 def eye_visibility(image: np.ndarray, points: np.ndarray) -> tuple[float, float]:
     """How visible the eyes are: (brightness, contrast) of the two eye regions relative to the face's.
 
@@ -105,9 +112,7 @@ def eye_visibility(image: np.ndarray, points: np.ndarray) -> tuple[float, float]
         LandmarkError: bad image or landmarks.
     """
     points = check_landmarks(points)
-    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise LandmarkError(f"expected an (H, W, 3) or (H, W) uint8 image, got {image.dtype} {image.shape}")
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    grey = _grey(image)
     height, width = grey.shape
 
     def region(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
@@ -153,9 +158,7 @@ def eye_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray:
         LandmarkError: bad image or landmarks.
     """
     points = check_landmarks(points)
-    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise LandmarkError(f"expected an (H, W, 3) or (H, W) uint8 image, got {image.dtype} {image.shape}")
-    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    grey = _grey(image)
     corners = points[[36, 39, 42, 45]].astype(np.float32)
     height, width = EYE_PATCH_SIZE
     if np.ptp(corners, axis=0).max() < 1.0:
