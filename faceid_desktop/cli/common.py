@@ -137,19 +137,23 @@ def describe_error(error: BaseException) -> str:
 
 # -- argument types (argparse turns ArgumentTypeError into its usage error, exit code 2) ---------------------
 
+def _number(text: str, low: float, high: float, low_included: bool, expected: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")  # fails both comparisons below
+    if not ((low <= value) if low_included else (low < value)) or not value <= high:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
 def percent(text: str) -> float:
     """A percentage from 0 to 100.
 
     Raises:
         argparse.ArgumentTypeError: not a number in that range.
     """
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, got {text!r}")
-    return value
+    return _number(text, 0.0, 100.0, True, "a percentage from 0 to 100")
 
 
 def seconds(text: str) -> float:
@@ -158,13 +162,7 @@ def seconds(text: str) -> float:
     Raises:
         argparse.ArgumentTypeError: not a number in that range.
     """
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 600, got {text!r}")
-    return value
+    return _number(text, 0.0, 600.0, False, "seconds from 0 to 600")
 
 
 def directory(text: str) -> Path:
