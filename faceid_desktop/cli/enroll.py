@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if result.errors:  # enroll all or nothing: a profile missing photos the user chose would surprise them
         for error in result.errors:
             print(f"faceid: {error} (nothing enrolled)", file=sys.stderr)
+        emit(args, {"profile": name, "error": "; ".join(result.errors) + " (nothing enrolled)"}, "")
         return EXIT_ERROR
     summary: dict = {}
 
