@@ -284,7 +284,15 @@ def test_train_stores_an_adapter_and_off_drops_it(enrolled, seed, capsys):
     code, out, _ = run(capsys, "train", "me", "--off")
     profile = ProfileStore().load("me")
     assert code == 0 and profile.adapter is None and "the same estimated FAR as before" in out
-    assert profile.settings.threshold == pytest.approx(calibrated.settings.threshold, abs=0.01)
+    assert profile.settings.threshold == calibrated.settings.threshold  # exactly: no drift per carry
+
+
+def test_train_off_restores_the_threshold_the_user_chose(enrolled, capsys):
+    assert run(capsys, "threshold", "me", "0.9")[0] == 0
+    assert run(capsys, "train", "me")[0] == 0
+    assert ProfileStore().load("me").settings.threshold != 0.9  # the adapted space has its own scale
+    code, out, _ = run(capsys, "train", "me", "--off")
+    assert code == 0 and "threshold 0.900" in out and ProfileStore().load("me").settings.threshold == 0.9
 
 
 def test_train_off_keeps_the_default_at_the_default(home, capsys):
