@@ -507,3 +507,11 @@ def test_json_errors_are_one_object_too(home, tmp_path, capsys):
     assert code == 2 and "text.jpg" in json.loads(out)["error"] and json.loads(out)["profile"] == "other"
     code, out, _ = run(capsys, "verify", "nobody", tmp_path / "text.jpg")
     assert code == 2 and out == ""  # without --json, stdout stays empty
+
+
+def test_enroll_refuses_a_name_differing_only_in_case(home, capsys):
+    _synthetic(home, "me")
+    code, out, err = run(capsys, "enroll", "ME", "no-such-photo.jpg", "--json")
+    assert code == 2 and err.startswith("faceid: a profile named 'me' already exists") and err.count("\n") == 1
+    assert json.loads(out)["error"].startswith("a profile named 'me' already exists")  # before the inputs
+    assert ProfileStore(home).names() == ["me"]

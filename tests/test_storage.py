@@ -260,6 +260,23 @@ def test_names_in_any_script(store, name):
     assert store.names() == []
 
 
+def test_a_name_differing_only_in_case_is_refused_lookups_stay_exact(store):
+    store.save(make_profile("me"))
+    for name in ("ME", "Me"):
+        with pytest.raises(ProfileError, match="^a profile named 'me' already exists"):
+            store.save(make_profile(name))
+        with pytest.raises(ProfileError, match="^a profile named 'me' already exists"):
+            store.update(name, lambda current: make_profile(name))
+    store.save(make_profile("José"))
+    with pytest.raises(ProfileError, match="^a profile named 'José' already exists"):
+        store.check_new_name("JOSÉ")
+    assert store.names() == ["José", "me"]
+    store.save(make_profile("me", version=2))  # the profile itself is changed as before
+    assert store.load("me").settings.threshold == make_profile("me", version=2).settings.threshold
+    with pytest.raises(ProfileError, match="unknown profile 'ME'"):
+        store.load("ME")
+
+
 def test_a_combining_accent_is_refused_with_its_reason():
     with pytest.raises(ValueError, match="one character each"):
         check_name("Jose\u0301")  # looks like "José" (NFC), which is accepted

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     name = check_name(args.name)
     store = open_store(args)
+    store.check_new_name(name)  # now, not after a minute of video processing (update checks it again)
     from ..storage import OutdatedProfileError
 
     if store.exists(name) and not args.add:
