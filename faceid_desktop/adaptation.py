@@ -105,7 +105,9 @@ def carried_threshold(profile: Profile, adapter: Adapter | None) -> float:
     A threshold of one space means nothing in another, so what is carried over is its estimated false
     accept rate: a profile at its space's default gets the new space's default; a calibrated (or tuned)
     threshold gets the threshold of the same estimated FAR in the new space
-    (:func:`~faceid_desktop.loosening.calibrate_any`), rounded to 0.001 and kept within the allowed range.
+    (:func:`~faceid_desktop.loosening.calibrate_any`), kept within the allowed range and rounded: to 0.001
+    without an adapter, where the user sets thresholds; to 1e-6 with one, fine enough that dropping the
+    adapter again gives back exactly the threshold the user chose.
 
     Raises:
         CalibrationError: the shipped tables cannot be read.
@@ -117,8 +119,10 @@ def carried_threshold(profile: Profile, adapter: Adapter | None) -> float:
         return default_threshold(adapter)
     far = calibrate_any(profile).far_at(threshold)
     target = calibrate_any(replace(profile, adapter=adapter))
-    carried = target.threshold_for_far(min(max(far, 1e-9), 0.5))
-    return float(np.clip(round(carried, 3), MIN_THRESHOLD, MAX_DISTANCE))
+    # The exact inverse of far_at: stopping at the grid point below, as threshold_for_far does, lowered the
+    # threshold by up to 0.001 at each carry, so 0.9 came back from the adapted space as 0.899.
+    carried = target.threshold_at_far(min(max(far, 1e-9), 0.5))
+    return float(np.clip(round(carried, 3 if adapter is None else 6), MIN_THRESHOLD, MAX_DISTANCE))
 
 
 def with_adapter(profile: Profile, adapter: Adapter | None) -> Profile:

@@ -152,6 +152,26 @@ class Calibration:
         """
         return _threshold_for(self.thresholds, self.far, far)
 
+    def threshold_at_far(self, far: float) -> float:
+        """The inverse of :meth:`far_at`: the largest threshold whose FAR, interpolated as :meth:`far_at`
+        does, is at most ``far``, between grid points (:meth:`threshold_for_far` stops at the grid point
+        below), so that ``far_at(threshold_at_far(f)) == f`` wherever the FAR rises.
+
+        Raises:
+            CalibrationError: ``far`` is not within (0, 1).
+        """
+        if not (0 < far < 1):
+            raise CalibrationError(f"target FAR must be between 0 and 1, got {far}")
+        log_far = np.log(np.maximum(self.far, RATE_FLOOR))
+        target = float(np.log(far))
+        below = int(np.searchsorted(log_far, target, side="right")) - 1  # the last grid point at most far
+        if below < 0:
+            return float(self.thresholds[0])
+        if below == len(log_far) - 1:
+            return float(self.thresholds[-1])
+        part = (target - log_far[below]) / (log_far[below + 1] - log_far[below])  # the next one is above far
+        return float(self.thresholds[below] + part * (self.thresholds[below + 1] - self.thresholds[below]))
+
 
 def _threshold_for(grid: np.ndarray, rates: np.ndarray, target: float) -> float:
     if not (0 < target < 1):

@@ -382,6 +382,24 @@ def _open(spec: str | int | Path, dark_threshold: float, fps: float, max_pixels:
         raise ValueError(f"fps must be positive, got {fps}")
     if max_pixels <= 0:
         raise ValueError(f"max_pixels must be positive, got {max_pixels}")
+    kind, target = check_source(spec)
+    opener = {"camera": _CameraSource, "video": _VideoSource, "folder": _FolderSource}[kind]
+    return opener(target, fps, dark_threshold, max_pixels)
+
+
+def check_source(spec: str | int | Path) -> tuple[str, int | Path]:
+    """What ``spec`` (as :func:`open_source` takes it) names, checked without opening it: a camera index
+    in range, a device, a folder, or a video file that can be read.
+
+    Returns:
+        (``camera``, index or device path), (``video``, path) or (``folder``, path).
+
+    Raises:
+        SourceError: an empty name, a camera index above :data:`MAX_CAMERA_INDEX`, a path that does not
+            exist or is neither a folder, a device nor a video file, or a video file that cannot be read.
+        ValueError: a negative camera index.
+        TypeError: ``spec`` is of another type.
+    """
     if isinstance(spec, bool) or not isinstance(spec, (str, int, Path)):
         raise TypeError(f"a source is a camera index, a video path or a folder path, not {type(spec).__name__}")
     if isinstance(spec, str) and not spec.strip():
@@ -394,18 +412,28 @@ def _open(spec: str | int | Path, dark_threshold: float, fps: float, max_pixels:
         if spec > MAX_CAMERA_INDEX:
             raise SourceError(f"camera index {spec} is out of range (0-{MAX_CAMERA_INDEX}; "
                               "give a device by its path, e.g. /dev/video120)")
-        return _CameraSource(spec, fps, dark_threshold, max_pixels)
+        return "camera", spec
     path = Path(spec)
     kind = path_kind(path)
     if kind == "dir":
-        return _FolderSource(path, fps, dark_threshold, max_pixels)
+        return "folder", path
     if kind == "device":
-        return _CameraSource(path, fps, dark_threshold, max_pixels)
+        return "camera", path
     if kind == "file" and path.suffix.lower() in VIDEO_SUFFIXES:
-        return _VideoSource(path, fps, dark_threshold, max_pixels)
+        _check_readable(path)
+        return "video", path
     if kind == "file":
         raise SourceError(f"{path}: not a video file or image folder (videos: {', '.join(VIDEO_SUFFIXES)})")
     raise SourceError(f"{path}: {kind}")
+
+
+def _check_readable(path: Path) -> None:
+    # OpenCV reports a file it may not read as it does a damaged one; opening it first says which it is.
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise SourceError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 def is_camera(spec: object) -> bool:
@@ -450,6 +478,7 @@ __all__ = [
     "Frame",
     "FrameSource",
     "SourceError",
+    "check_source",
     "darkness",
     "is_camera",
     "open_source",

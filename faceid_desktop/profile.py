@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-#: Profile names: letters, digits, '.', '_' and '-', 1 to 64 characters, starting with a letter, digit or '_'
-#: (not '.', a hidden file, nor '-', which a command line would take for an option).
+#: Profile names: letters (of any script), digits, '.', '_' and '-', 1 to 64 characters, starting with a
+#: letter, digit or '_' (not '.', a hidden file, nor '-', which a command line would take for an option).
+# \w is Unicode's (the characters str.isalnum() accepts, and '_'): never a path separator, space, control
+# or invisible formatting character, so a name is always a safe file name.
 # \Z, not $: "$" also matches before a trailing newline, which would let "me\n" pass as a second "me".
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}\Z")
+NAME_PATTERN = re.compile(r"^\w[\w.-]{0,63}\Z")
+#: Longest name in UTF-8 bytes: 64 letters of 3 bytes each; with the longest suffix the store adds
+#: (".<16 hex>.safetensors") a file name stays within the usual 255-byte limit.
+MAX_NAME_BYTES = 192
 
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid profile name.
 
     Raises:
-        ValueError: the name is empty, too long, starts with '.', or holds characters other than letters,
-            digits, '.', '_' and '-' (so that it is always a safe file name).
+        ValueError: the name is empty, too long, starts with '.' or '-', holds characters other than
+            letters, digits, '.', '_' and '-' (so that it is always a safe file name), or is not in Unicode
+            NFC form (an accented letter written as a letter and a combining accent: two names that look
+            the same must be one).
     """
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+    if isinstance(name, str) and not unicodedata.is_normalized("NFC", name):
+        raise ValueError(f"invalid profile name {name!r}: write accented letters as one character each "
+                         "(Unicode NFC form)")
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or len(name.encode()) > MAX_NAME_BYTES:
         raise ValueError(
             f"invalid profile name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter, digit or '_'"

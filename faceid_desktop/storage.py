@@ -173,6 +173,24 @@ class ProfileStore:
         # lexists: anything at that name (even a FIFO or a dangling symlink) is reported by load, not ignored
         return os.path.lexists(self._json_path(check_name(name)))
 
+    def check_new_name(self, name: str) -> None:
+        """Refuse ``name`` for a new profile when another one's name differs from it in case only ("ME"
+        beside "me"): users would take them for one, and a case-insensitive file system (macOS, Windows)
+        stores them as one file. Lookups stay exact; nothing is refused when ``name`` itself exists.
+
+        Raises:
+            ValueError: ``name`` is not a valid profile name.
+            ProfileError: a profile named like ``name`` but for case exists.
+        """
+        check_name(name)
+        names = self.names()
+        if name in names:
+            return
+        for other in names:
+            if other.casefold() == name.casefold():
+                raise ProfileError(f"a profile named {other!r} already exists (names that differ only in "
+                                   "case would be taken for one)", self._json_path(other))
+
     # ------------------------------------------------------------------ load
 
     def load(self, name: str, model_id: str | None = None) -> Profile:
@@ -278,11 +296,12 @@ class ProfileStore:
             ValueError: the profile cannot be stored faithfully: an embedding that is not a (128,) float
                 array or holds NaN/inf, a non-finite time, a quality outside [0, 1], a mistyped field.
             ProfileError: the profile directory is writable by group or others, or is locked by another
-                process for too long.
+                process for too long; a new profile's name differs from an existing one's in case only.
             OSError: the directory or files cannot be written (disk full, read-only, ...).
         """
         self._make_directory()
         with self._locked(exclusive=True) as dir_fd:
+            self.check_new_name(profile.name)
             self._save_locked(profile, dir_fd)
 
     def check_writable(self) -> None:
@@ -319,11 +338,14 @@ class ProfileStore:
             The profile saved.
 
         Raises:
-            everything :meth:`load` and :meth:`save` raise, and what ``change`` raises.
+            everything :meth:`load` and :meth:`save` raise (a new name that differs from an existing one's
+            in case only, too), and what ``change`` raises.
         """
         check_name(name)
         self._make_directory()
         with self._locked(exclusive=True) as dir_fd:
+            # First: on a case-insensitive file system "ME.json" would open me.json as profile ME.
+            self.check_new_name(name)
             current = None
             if os.path.lexists(self._json_path(name)):
                 try:

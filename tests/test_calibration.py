@@ -38,6 +38,10 @@ def test_curves_are_monotonic_and_consistent(tables, templates):
         t = c.threshold_for_far(target)
         assert c.far_at(t) <= target * 1.0001 and c.far_at(t + 0.002) > target
     assert c.threshold_for_far(1e-5) == c.recommended
+    for target in (1e-3, 1.234e-5, 1e-7):  # threshold_at_far inverts far_at between the grid points
+        t = c.threshold_at_far(target)
+        assert c.far_at(t) == pytest.approx(target, rel=1e-9)
+        assert c.threshold_for_far(target) <= t < c.threshold_for_far(target) + 0.001
     # A stricter threshold always trades false accepts for false rejects.
     assert c.far_at(0.9) < c.far_at(1.0) and c.frr_at(0.9) > c.frr_at(1.0)
     assert len(c.genuine_distances) == 5 and np.all(c.genuine_distances > 0)

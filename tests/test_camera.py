@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 
 import cv2
@@ -206,6 +208,21 @@ def test_text_file_named_mp4(tmp_path):
     path.write_text("not a video\n" * 100)
     with pytest.raises(SourceError, match=f"{path}: not a readable video"):
         open_source(path)
+
+
+def test_video_without_read_permission_says_so(tmp_path, monkeypatch):
+    path = tmp_path / "clip.avi"
+    _write_video(path, [_lit() for _ in range(3)])
+    path.chmod(0)
+    if os.geteuid() == 0:  # root reads it anyway: refuse the open as the kernel does for everyone else
+
+        def denied(name, *args, **kwargs):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(name))
+
+        monkeypatch.setattr(camera, "open", denied, raising=False)
+    with pytest.raises(SourceError, match=f"^{path}: cannot be read \\(Permission denied\\)$"):
+        open_source(path)
+    assert camera.check_source(str(tmp_path)) == ("folder", tmp_path)
 
 
 def test_empty_file_named_mp4(tmp_path):

@@ -284,7 +284,15 @@ def test_train_stores_an_adapter_and_off_drops_it(enrolled, seed, capsys):
     code, out, _ = run(capsys, "train", "me", "--off")
     profile = ProfileStore().load("me")
     assert code == 0 and profile.adapter is None and "the same estimated FAR as before" in out
-    assert profile.settings.threshold == pytest.approx(calibrated.settings.threshold, abs=0.01)
+    assert profile.settings.threshold == calibrated.settings.threshold  # exactly: no drift per carry
+
+
+def test_train_off_restores_the_threshold_the_user_chose(enrolled, capsys):
+    assert run(capsys, "threshold", "me", "0.9")[0] == 0
+    assert run(capsys, "train", "me")[0] == 0
+    assert ProfileStore().load("me").settings.threshold != 0.9  # the adapted space has its own scale
+    code, out, _ = run(capsys, "train", "me", "--off")
+    assert code == 0 and "threshold 0.900" in out and ProfileStore().load("me").settings.threshold == 0.9
 
 
 def test_train_off_keeps_the_default_at_the_default(home, capsys):
@@ -473,9 +481,37 @@ def test_auth_json_prints_an_object_when_refused(home, capsys, monkeypatch):
     code, out, err = run(capsys, "auth", "--profile", "nobody", "--json")
     unknown = json.loads(out)
     assert code == 2 and unknown["state"] == "error" and "nobody" in unknown["reason"] and err.count("\n") == 1
+    assert unknown["error"] == unknown["reason"] == err.strip().removeprefix("faceid: ")  # as every command's
     for _ in range(5):
         Lockout(home).record("me", False)
     code, out, _ = run(capsys, "auth", "--profile", "me", "--json")
     locked = json.loads(out)
     assert code == 3 and locked["state"] == "refused" and locked["reason"].startswith("locked for ")
     assert out.count("\n") == 1  # one object, nothing else on stdout
+
+
+def test_json_errors_are_one_object_too(home, tmp_path, capsys):
+    _synthetic(home)
+    (tmp_path / "text.jpg").write_text("this is not a photo\n")
+    missing = tmp_path / "missing.jpg"
+    for command in (["verify", "nobody", tmp_path / "text.jpg"], ["verify", "me", missing], ["embed", missing],
+                    ["threshold", "me", "7"], ["profiles", "show", "nobody"]):
+        code, out, err = run(capsys, *command, "--json")
+        assert code == 2 and err.count("\n") == 1, command
+        assert json.loads(out) == {"error": err.strip().removeprefix("faceid: ")}, command
+    # an input that cannot be read among others: its entry says why, beside the others' results
+    for command, key in ((["verify", "me"], "input"), (["embed"], "path")):
+        code, out, err = run(capsys, *command, tmp_path / "text.jpg", "--json")
+        assert code == 2 and json.loads(out) == [{key: str(tmp_path / "text.jpg"), "error": err.strip().removeprefix("faceid: ")}]
+    code, out, err = run(capsys, "enroll", "other", tmp_path / "text.jpg", "--json")
+    assert code == 2 and "text.jpg" in json.loads(out)["error"] and json.loads(out)["profile"] == "other"
+    code, out, _ = run(capsys, "verify", "nobody", tmp_path / "text.jpg")
+    assert code == 2 and out == ""  # without --json, stdout stays empty
+
+
+def test_enroll_refuses_a_name_differing_only_in_case(home, capsys):
+    _synthetic(home, "me")
+    code, out, err = run(capsys, "enroll", "ME", "no-such-photo.jpg", "--json")
+    assert code == 2 and err.startswith("faceid: a profile named 'me' already exists") and err.count("\n") == 1
+    assert json.loads(out)["error"].startswith("a profile named 'me' already exists")  # before the inputs
+    assert ProfileStore(home).names() == ["me"]

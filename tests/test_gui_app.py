@@ -715,6 +715,20 @@ def test_an_unknown_profile_is_one_line_not_another_profiles_attempts(tmp_path, 
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["faceid-desktop: --profile: no profile named 'nobody' (profiles: none yet)"]
+    assert not (tmp_path / "home" / "gui.ini").exists()  # the good --camera is not remembered either
+
+
+@pytest.mark.parametrize("camera, problem", [("missing.mp4", "no such file or folder"),
+                                             ("notes.txt", "not a video file or image folder"),
+                                             ("camera:100", "out of range")])
+def test_a_bad_camera_is_one_line_and_never_saved(tmp_path, camera, problem):
+    (tmp_path / "notes.txt").write_text("x")
+    home = tmp_path / "home"
+    done = subprocess.run([sys.executable, "-m", "faceid_desktop.gui.app", "--camera", camera, "--data-dir", str(home)],
+                          env=_app_env(home), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("faceid-desktop: --camera: ")
+    assert problem in lines[0] and not (home / "gui.ini").exists()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -241,13 +241,45 @@ def test_model_id_mismatch(saved):
     assert seen == [None] and saved.load("alice", "cd" * 32).model_id == "cd" * 32
 
 
-@pytest.mark.parametrize("name", ["../x", "a/b", "", "x" * 65, ".hidden", "a b", "é"])
+@pytest.mark.parametrize("name", ["../x", "a/b", "", "x" * 65, ".hidden", "a b", "e\u0301", "\u212b", "a\u200db",
+                                  "\U00020000" * 64])
 def test_invalid_names(store, name):
     for call in (store.load, store.exists, store.remove):
         with pytest.raises(ValueError, match="invalid profile name"):
             call(name)
     with pytest.raises(ValueError, match="invalid profile name"):
         make_profile(name)
+
+
+@pytest.mark.parametrize("name", ["José", "Zoë", "李雷", "Ωmega_2"])
+def test_names_in_any_script(store, name):
+    store.save(make_profile(name))
+    assert store.names() == [name] and store.load(name).name == name and store.exists(name)
+    assert (store.directory / f"{name}.json").is_file()
+    store.remove(name)
+    assert store.names() == []
+
+
+def test_a_name_differing_only_in_case_is_refused_lookups_stay_exact(store):
+    store.save(make_profile("me"))
+    for name in ("ME", "Me"):
+        with pytest.raises(ProfileError, match="^a profile named 'me' already exists"):
+            store.save(make_profile(name))
+        with pytest.raises(ProfileError, match="^a profile named 'me' already exists"):
+            store.update(name, lambda current: make_profile(name))
+    store.save(make_profile("José"))
+    with pytest.raises(ProfileError, match="^a profile named 'José' already exists"):
+        store.check_new_name("JOSÉ")
+    assert store.names() == ["José", "me"]
+    store.save(make_profile("me", version=2))  # the profile itself is changed as before
+    assert store.load("me").settings.threshold == make_profile("me", version=2).settings.threshold
+    with pytest.raises(ProfileError, match="unknown profile 'ME'"):
+        store.load("ME")
+
+
+def test_a_combining_accent_is_refused_with_its_reason():
+    with pytest.raises(ValueError, match="one character each"):
+        check_name("Jose\u0301")  # looks like "José" (NFC), which is accepted
 
 
 def test_longest_name(store):

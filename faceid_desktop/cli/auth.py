@@ -37,7 +37,7 @@ def add_command(commands, parents: Parents) -> None:
                       "file or folder of frames")
     auth.add_argument("--mode", choices=MODES, default="secure", help=f"liveness mode (default secure): {MODE_HELP}")
     auth.add_argument("--allow-remote", action="store_true", help="allow running in an SSH session")
-    auth.set_defaults(run=run)
+    auth.set_defaults(run=run, error_object=_error_object)
 
 
 class _Terminated(BaseException):
@@ -83,7 +83,8 @@ def signals_as_exceptions():
 def run(args: argparse.Namespace) -> int:
     """Run one attempt; a termination signal ends it as a recorded failure (exit 128 + the signal). With
     ``--json`` every outcome prints one JSON object on stdout, a refusal or an error too (its reason in
-    ``reason``), so that a script reading it never gets an empty line."""
+    ``reason``; main() prints the one of an error that ends the attempt), so that a script reading it never
+    gets an empty line."""
     with signals_as_exceptions():
         try:
             return _auth(args)
@@ -94,16 +95,24 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             _refusal(args, "error", "interrupted")
             raise
-        except (ValueError, OSError) as error:  # main() prints the one-line error and exits 2
-            _refusal(args, "error", describe_error(error))
-            raise
+
+
+def _attempt(args: argparse.Namespace, state: str, reason: str) -> dict:
+    """An attempt that did not run (``refused``) or failed (``error``), as its JSON object."""
+    return {"profile": args.profile, "input": args.camera if args.camera is not None else "0",
+            "kind": "live", "accepted": False, "state": state, "reason": reason}
+
+
+def _error_object(args: argparse.Namespace, message: str) -> dict:
+    """What ``--json`` prints when an error ends the attempt (main() prints it): the attempt's fields, so
+    that every outcome has the same keys, and ``error`` as for every command."""
+    return {**_attempt(args, "error", message), "error": message}
 
 
 def _refusal(args: argparse.Namespace, state: str, reason: str) -> None:
-    """With ``--json``: an attempt that did not run (``refused``) or failed (``error``), as one JSON object."""
+    """With ``--json``: print :func:`_attempt` as one JSON object."""
     if args.json:
-        emit(args, {"profile": args.profile, "input": args.camera if args.camera is not None else "0",
-                    "kind": "live", "accepted": False, "state": state, "reason": reason}, "")
+        emit(args, _attempt(args, state, reason), "")
 
 
 def _auth(args: argparse.Namespace) -> int:

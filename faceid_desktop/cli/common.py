@@ -101,6 +101,11 @@ def emit(args: argparse.Namespace, payload: object, text: str) -> None:
         print(text)
 
 
+def error_object(args: argparse.Namespace, message: str) -> dict:
+    """What ``--json`` prints for an error that ends a command (exit code 2): ``{"error": message}``."""
+    return {"error": message}
+
+
 def open_store(args: argparse.Namespace):
     """The profile store of ``--data-dir`` (default: $FACEID_HOME, else the user data directory)."""
     from ..storage import ProfileStore

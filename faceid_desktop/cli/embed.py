@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
             image = read_rgb(path)
         except ImageError as error:
             print(f"faceid: {error}", file=sys.stderr)
+            results.append({"path": str(path), "error": str(error)})  # --json says which photo failed too
             status = EXIT_ERROR
             continue
         detected = pipeline.detector.detect(image)

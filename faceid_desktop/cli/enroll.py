@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     name = check_name(args.name)
     store = open_store(args)
+    store.check_new_name(name)  # now, not after a minute of video processing (update checks it again)
     from ..storage import OutdatedProfileError
 
     if store.exists(name) and not args.add:
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if result.errors:  # enroll all or nothing: a profile missing photos the user chose would surprise them
         for error in result.errors:
             print(f"faceid: {error} (nothing enrolled)", file=sys.stderr)
+        emit(args, {"profile": name, "error": "; ".join(result.errors) + " (nothing enrolled)"}, "")
         return EXIT_ERROR
     summary: dict = {}
 

@@ -1,7 +1,8 @@
 """The ``faceid`` parser, assembled from the command modules, and its entry point with the exit-code plumbing.
 
 Exit codes: 0 success (``verify``: every input matched), 1 no match (``verify``), 2 bad input or error
-(one line on stderr per problem, never a traceback, nothing written), 3 refused (``auth``). Heavy modules
+(one line on stderr per problem, never a traceback, nothing written; with ``--json`` also one JSON object
+on stdout, ``{"error": "<the line>"}``), 3 refused (``auth``). Heavy modules
 (torch, OpenCV, dlib) are imported inside the commands, so ``--help`` is instant and Ctrl-C is handled from
 the start.
 """
@@ -16,7 +17,8 @@ from typing import Sequence
 from .. import __version__
 from ..arguments import OneLineParser
 from . import alpha, auth, calibrate, embed, enroll, profiles, threshold, train, verify
-from .common import DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_OK, Parents, describe_error, directory, percent
+from .common import (DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_OK, Parents, describe_error, directory, emit,
+                     error_object, percent)
 
 #: The command modules in the order ``faceid --help`` lists them; each defines ``add_command`` and ``run``.
 COMMANDS = (enroll, verify, auth, profiles, threshold, alpha, calibrate, train, embed)
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``faceid`` and its subcommands."""
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    as_json.set_defaults(error_object=error_object)  # a command may replace it (auth: its attempt's fields)
     data = argparse.ArgumentParser(add_help=False, parents=[as_json])
     data.add_argument("--data-dir", type=directory, metavar="DIR",
                       help="where profiles are kept (default: $FACEID_HOME, else the user data directory)")
@@ -46,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``faceid``; returns the exit code."""
+    args = None
     try:
         # OpenCV and FFmpeg would print their own warnings for every unreadable video or missing camera;
         # our one-line errors say the same, so their log is limited to real errors.
@@ -57,21 +61,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepare_environment()
         configure_threads()
         return args.run(args)
+    # BrokenPipeError is an OSError: caught first, or it would be reported as an error (and, with --json,
+    # written to the closed pipe again). E.g. `faceid profiles show me | head -1`: the reader has what it wanted.
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (ValueError, OSError) as error:  # InputError, ProfileError, ImageError, SourceError, ...
-        print(f"faceid: {describe_error(error)}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, describe_error(error))
     except KeyboardInterrupt:
         print("faceid: interrupted; nothing written", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `faceid profiles show me | head -1`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
     except Exception as error:  # a bug: still one line, with the way to see the traceback
         if os.environ.get("FACEID_DEBUG"):
             raise
-        print(f"faceid: unexpected error ({type(error).__name__}: {error}); "
-              "run with FACEID_DEBUG=1 to see where", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, f"unexpected error ({type(error).__name__}: {error}); run with FACEID_DEBUG=1 to see where")
+
+
+def _fail(args: argparse.Namespace | None, message: str) -> int:
+    """Report an error that ends the command: one line on stderr and, with ``--json``, one JSON object on
+    stdout (so that a script reading it never gets nothing); returns the exit code 2."""
+    print(f"faceid: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        emit(args, args.error_object(args, message), "")
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

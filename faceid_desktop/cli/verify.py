@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 result = {"input": name, "kind": "photo", **decision.to_dict()}
         except (ImageError, SourceError) as error:
             print(f"faceid: {error}", file=sys.stderr)
+            results.append({"input": name, "error": str(error)})  # --json says which input failed too
             errors += 1
             continue
         results.append(result)
@@ -169,6 +170,7 @@ def verify_live(args: argparse.Namespace, verifier) -> int:
                                        on_prompt=None if args.json else say_prompt)
         except SourceError as error:
             print(f"faceid: {error}", file=sys.stderr)
+            results.append({"input": name, "error": str(error)})
             errors += 1
             continue
         results.append(result)

@@ -175,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from ..camera import SourceError, check_source
     from ..camera_list import absolute_spec
     from ..storage import ProfileStore, default_data_dir
     from ..training import TrainingConfig
@@ -195,12 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # stored absolute: a relative clip given today must still be found when started from elsewhere
         spec = absolute_spec(args.camera) if args.camera else (settings.camera or "0")
-    except ValueError as error:
+        if args.camera:
+            check_source(spec)  # what can be judged without opening it: a bad value is never remembered
+    except (ValueError, SourceError) as error:
         print(f"faceid-desktop: --camera: {error}", file=sys.stderr)
         return 2
-    if args.camera:
-        settings.camera = spec
-        settings.sync()
     store = ProfileStore(data_dir)
     if args.profile:
         try:
@@ -213,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"faceid-desktop: --profile: no profile named {args.profile!r} (profiles: {names})", file=sys.stderr)
             return 2
         settings.profile = args.profile
+    if args.camera:  # saved only once every option has been checked
+        settings.camera = spec
+        settings.sync()
     if args.screen:
         settings.screen = args.screen
     options = WizardOptions(target=args.captures, training=TrainingConfig(steps=max(1, args.training_steps)),

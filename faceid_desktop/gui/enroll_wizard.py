@@ -26,7 +26,7 @@ from ..enrollment import strangers
 from ..images import IMAGE_SUFFIXES
 from ..landmarks68 import Landmarks68
 from ..pipeline import FacePipeline
-from ..profile import Adapter, Profile, check_name
+from ..profile import Adapter, Profile
 from ..storage import ProfileStore
 from ..training import Progress, TrainingConfig, TrainingResult
 from . import theme
@@ -135,7 +135,7 @@ class NamePage(QWizardPage):
     def validatePage(self) -> bool:  # noqa: D102, N802
         name = self.edit.text().strip()
         try:
-            check_name(name)
+            self.store.check_new_name(name)  # also checks the name
             exists = self.store.exists(name)
         except (ValueError, OSError) as error:
             self.error.setText(str(error))
