@@ -4,7 +4,7 @@ seed tutorial's network, in one run.
 Frames are made from the real photos in the shared data folder (seed and fr-examples): each photo is scaled
 and centred into a 640x480 canvas and JPEG-encoded, as a webcam frame would arrive. Every stage is timed on
 every frame, ``--repeats`` times, and the median (and 90th percentile) in milliseconds is printed. Torch,
-OpenCV and the pipeline run on ``--threads`` threads (2 by default: faceid_desktop.threads).
+OpenCV and the pipeline run on the app's threads (faceid_desktop.threads: torch 1, OpenCV 2) or ``--threads`` each.
 
 * ours: decode, detect (YuNet, ``cv2.FaceDetectorYN``, on the frame scaled to 320 px; a small face again in a
   full-resolution crop around it), align (ArcFace 112x112 chip, cut from the full frame), embed (SFace in
@@ -15,7 +15,7 @@ OpenCV and the pipeline run on ``--threads`` threads (2 by default: faceid_deskt
 * the seed tutorial's network (benchmarks/seed_snn.py): the whole frame squashed to 244x244, one forward
   pass (there is no detection; its decision is two distances).
 
-    python benchmarks/latency.py [--repeats 5] [--threads 2]
+    python benchmarks/latency.py [--repeats 5] [--threads N]
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def timed(fn, *args):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="passes over all frames (default 5)")
-    parser.add_argument("--threads", type=int, default=2, help="torch/OpenCV threads (default 2)")
+    parser.add_argument("--threads", type=int, help="torch and OpenCV threads (default: the app's, "
+                        "faceid_desktop.threads: 1 and 2)")
     args = parser.parse_args(argv)
 
     root = data_dir()
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             times[column, "embed"].append(ms)
 
     print(f"Latency per 640x480 frame, median (p90) ms over {args.repeats} passes of {len(frames)} frames, "
-          f"{args.threads} threads; torch {torch.__version__}, OpenCV {cv2.__version__}, dlib {dlib.__version__}; "
+          f"{torch.get_num_threads()} torch / {cv2.getNumThreads()} OpenCV threads; torch {torch.__version__}, OpenCV {cv2.__version__}, dlib {dlib.__version__}; "
           f"SFace in {str(pipeline.embedder.dtype).removeprefix('torch.')}")
     width = 26
     print(f"{'stage':<12}" + "".join(f"{c:>{width}}" for c in columns))

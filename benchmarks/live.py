@@ -5,14 +5,14 @@ camera), then the rest of the clip is verified frame by frame as a camera stream
 impostor stream for that profile. For several M-of-N rules the script prints the share of genuine
 streams unlocked within the timeout, the median time from the first frame with a face to "unlocked", and
 the impostor attempts (one per timeout span of every other clip) that were falsely unlocked. Frames per
-second are measured on the live path (detect, align, embed, decide), with torch on ``--threads`` threads.
+second are measured on the live path (detect, align, embed, decide), with the app's threads (faceid_desktop.threads) or ``--threads``.
 
 ``--dim`` plays every clip as a dim laptop webcam would deliver it: each frame scaled to a mean grey level of
 55 (of 255) with sensor noise (sigma 3), as a real dim 640x480 webcam clip measured 51-62.
 
 A clip whose person cannot be enrolled is reported with the reasons and still serves as an impostor.
 
-    python benchmarks/live.py [--videos DIR] [--threads 2] [--dim]
+    python benchmarks/live.py [--videos DIR] [--threads N] [--dim]
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def simulate(stamps, matches, m: int, n: int, timeout: float) -> list[float | No
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=Path, help="folder of clips, one person each (default: shared media/live)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, help="torch and OpenCV threads (default: the app's)")
     parser.add_argument("--dim", action="store_true", help="play every clip as a dim webcam (mean grey level 55)")
     args = parser.parse_args(argv)
     folder = args.videos
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
     g, i = np.array(genuine_frames), np.array(impostor_frames)
     print(f"Live pipeline on {len(clips)} clips in {folder}{' made dim' if args.dim else ''} "
-          f"({args.threads} threads, torch {torch.__version__})")
+          f"({torch.get_num_threads()} torch / {cv2.getNumThreads()} OpenCV threads, torch {torch.__version__})")
     print(f"frames per second (detect + align + embed + decide): {frames_total / wall_total:.1f} "
           f"({1000 * wall_total / frames_total:.1f} ms per frame)")
     print(f"threshold {settings.threshold}, timeout {settings.timeout} s")

@@ -14,16 +14,30 @@ from .weights import load_pretrained
 
 
 def fast_dtype() -> torch.dtype:
-    """bfloat16 where the CPU multiplies it natively (AVX512-BF16 or AMX), else float32.
+    """bfloat16 where it was measured faster than float32 (AMX, or AVX512-BF16 on an AMD CPU), else float32.
 
-    Where it is native, oneDNN's bfloat16 convolutions do twice the multiply-adds per cycle of float32 ones
-    and the head's weights (25 MB in float32) are read in half the time: SFace's forward pass on one chip
-    took 12.5 instead of 16.9 ms on 2 threads of an AMD EPYC (Zen 4). On an Intel Xeon with AVX512-BF16 but
-    no AMX it is no faster (25-32 ms float32, 28-42 ms bfloat16 with the app's sleeping OpenMP threads), but
-    no slower either, so the rule stays. Elsewhere oneDNN would emulate bfloat16, slower than float32.
+    SFace's forward pass on one chip (benchmarks/latency.py): on an AMD EPYC (Zen 4, AVX512-BF16) 12.5 ms in
+    bfloat16 against 16.9 ms in float32, oneDNN doing twice the multiply-adds per cycle and reading the
+    head's weights in half the time; on an Intel Xeon with AVX512-BF16 but no AMX 27.2 against 20.7 ms on one
+    thread (41.6 against 37.7 on two), so float32 there. AMX tiles multiply bfloat16 many times faster than
+    AVX-512 does float32. Elsewhere oneDNN would emulate bfloat16, slower than float32.
     """
-    return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() \
+    if torch.cpu._is_amx_tile_supported():
+        return torch.bfloat16
+    return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() and _cpu_vendor() == "AuthenticAMD" \
         else torch.float32
+
+
+def _cpu_vendor() -> str:
+    """The CPU vendor string of Linux's /proc/cpuinfo (``GenuineIntel``, ``AuthenticAMD``), '' elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 class InferenceSFace:

@@ -2,12 +2,15 @@
 
 On a busy 2-core desktop the defaults oversubscribe the cores: torch's OpenMP pool (one thread per core,
 spinning while it waits), OpenCV's own pool (one per core) and the app's camera and processing threads all
-compete, and ``faceid verify`` on a 78-frame clip took 40-97 s instead of 6 s. So the processing thread runs
-torch and OpenCV with a small pool each (they never run at the same time: detection, then embedding), and
-OpenMP's idle threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, read when torch loads its
-OpenMP runtime, so :func:`prepare_environment` must run before ``import torch``).
+compete, and ``faceid verify`` on a 78-frame clip took 40-97 s instead of 6 s. So OpenMP's idle threads
+sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, read when torch loads its OpenMP runtime, so
+:func:`prepare_environment` must run before ``import torch``), OpenCV gets 2 threads (1 on a one-core machine)
+and torch 1. SFace on one face is ~55 small operators, and waking a sleeping second OpenMP thread for each
+costs more than it gains (benchmarks/latency.py, one chip, float32: 20.7 ms on 1 thread, 37.7 ms on 2
+sleeping ones on an Intel Xeon, quiet; 21.7 and 25.8 ms with another process busy; on an AMD Zen 4, 2
+threads were no faster than 1), and the second core is left to the camera, OpenCV and the eye check.
 
-``FACEID_THREADS`` (an integer >= 1) overrides the count; the default is 2, or 1 on a one-core machine.
+``FACEID_THREADS`` (an integer >= 1) sets both counts to the same number.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ def prepare_environment() -> None:
 
 
 def configure_threads(count: int | None = None) -> int:
-    """Set torch's and OpenCV's thread pools to ``count`` threads each (:func:`thread_count` when None).
+    """Set OpenCV's thread pool to ``count`` threads (:func:`thread_count` when None) and torch's to
+    ``count`` when given or ``$FACEID_THREADS`` is set, else to 1 (see the module's docstring).
 
     torch's inter-op pool is set to 1 (nothing here runs independent operators in parallel); it can only be
     set before torch's first parallel work, so a later call leaves it as it is.
@@ -51,8 +55,9 @@ def configure_threads(count: int | None = None) -> int:
     import cv2
     import torch
 
+    chosen = count is not None or bool(os.environ.get(ENV_VAR, "").strip())
     count = thread_count() if count is None else count
-    torch.set_num_threads(count)
+    torch.set_num_threads(count if chosen else 1)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:
