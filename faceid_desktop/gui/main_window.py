@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
         hub.camera_failed.connect(lambda text: self.camera_label.setText("Camera: not working"))
         hub.camera_failed.connect(lambda text: self._fall_back())
         hub.model_failed.connect(self.show_message)
-        hub.model_ready.connect(lambda: self.statusBar().showMessage("face model loaded", 3000))
+        hub.model_ready.connect(self._model_ready)
 
         full = QAction("Full screen", self)
         full.setShortcut(QKeySequence(Qt.Key.Key_F11))
@@ -245,6 +245,11 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str) -> None:
         """One line in the status bar (errors included)."""
         self.statusBar().showMessage(text, 15000)
+
+    def _model_ready(self) -> None:
+        # A routine notice must not replace a message the user has yet to read (a camera that failed).
+        if not self.statusBar().currentMessage():
+            self.statusBar().showMessage("face model loaded", 3000)
 
     # -- camera --------------------------------------------------------------------------------------------
 
