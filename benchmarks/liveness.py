@@ -47,7 +47,7 @@ from faceid_desktop.challenge import ACTIONS, ChallengeSettings, random_sequence
 from faceid_desktop.datasets import data_dir
 from faceid_desktop.detection import FaceDetector
 from faceid_desktop.images import read_bgr
-from faceid_desktop.landmarks68 import Landmarks68, eye_patch, mean_ear
+from faceid_desktop.landmarks68 import Landmarks68, eye_patch, eyes_in_frame, mean_ear
 from faceid_desktop.liveness import LivenessCheck, LivenessSettings, chip_sharpness
 from faceid_desktop.verification import primary_face
 
@@ -58,13 +58,13 @@ RECAPTURE_SHARPNESS = 20.0
 #: Seconds after the first face at which the secure mode's prompts start (when a face would have matched).
 PROMPT_AFTER = 0.5
 
-# (seconds, (68, 2) landmarks or None, box or None, chip sharpness or None, eye patch or None)
-Trace = list[tuple[float, np.ndarray | None, tuple | None, float | None, np.ndarray | None]]
+# (seconds, (68, 2) landmarks or None, box or None, chip sharpness or None, eye patch or None, eyes in frame)
+Trace = list[tuple[float, np.ndarray | None, tuple | None, float | None, np.ndarray | None, bool]]
 
 
 def trace_frames(frames, detector: FaceDetector, landmarks: Landmarks68, until: float | None = None) -> tuple[Trace, float]:
     """Per frame (seconds, (68, 2) landmarks or None, box or None, chip sharpness or None, (40, 64) eye patch or
-    None) of an iterable of
+    None, whether the eye patch lies inside the frame) of an iterable of
     (seconds, BGR image), and the wall-clock seconds spent per frame on the check's own work."""
     trace: Trace = []
     spent = 0.0
@@ -78,9 +78,9 @@ def trace_frames(frames, detector: FaceDetector, landmarks: Landmarks68, until: 
             face = primary_face(faces, rgb.shape)
             points = landmarks.fit_face(rgb, face.landmarks)
             trace.append((t, points, face.box, chip_sharpness(face_chip(rgb, face.landmarks)),
-                          eye_patch(rgb, points)))
+                          eye_patch(rgb, points), eyes_in_frame(rgb.shape, points)))
         else:
-            trace.append((t, None, None, None, None))
+            trace.append((t, None, None, None, None, True))
         spent += time.perf_counter() - started
     return trace, spent / max(len(trace), 1)
 
@@ -92,14 +92,14 @@ def run(trace: Trace, settings: LivenessSettings, start: float = 0.0, challenge=
     check = LivenessCheck(settings, challenge)
     result = None
     first = None
-    for t, points, box, sharp, eyes in trace:
+    for t, points, box, sharp, eyes, in_frame in trace:
         if t < start:
             continue
         if points is not None and first is None:
             first = t
         if first is not None and t - first >= PROMPT_AFTER:
             check.start_challenge(t - start)
-        result = check.update(t - start, points, box, sharp, eyes)
+        result = check.update(t - start, points, box, sharp, eyes, in_frame)
         if result.live is not None:
             break
     return result

@@ -161,11 +161,9 @@ def eye_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     grey = _grey(image)
     corners = points[[36, 39, 42, 45]].astype(np.float32)
     height, width = EYE_PATCH_SIZE
-    if np.ptp(corners, axis=0).max() < 1.0:
-        return np.zeros(EYE_PATCH_SIZE, np.uint8)  # a degenerate fit: no eyes to see
-    matrix, _ = cv2.estimateAffinePartial2D(corners, _EYE_PATCH_CORNERS, method=cv2.LMEDS)
+    matrix = _eye_patch_matrix(points)
     if matrix is None:
-        return np.zeros(EYE_PATCH_SIZE, np.uint8)
+        return np.zeros(EYE_PATCH_SIZE, np.uint8)  # a degenerate fit: no eyes to see
     # INTER_AREA does not apply to warps: a blur first keeps a large face from aliasing into the patch, on a
     # crop around the eyes (blurring the whole frame would cost a millisecond per frame)
     scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
@@ -179,6 +177,43 @@ def eye_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray:
             matrix = matrix.copy()
             matrix[:, 2] += matrix[:, :2] @ np.array([left, top], np.float64)
     return cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _eye_patch_matrix(points: np.ndarray) -> np.ndarray | None:
+    """The (2, 3) similarity transform from frame pixels to :func:`eye_patch` pixels, or None (degenerate fit)."""
+    corners = points[[36, 39, 42, 45]].astype(np.float32)
+    if np.ptp(corners, axis=0).max() < 1.0:
+        return None
+    matrix, _ = cv2.estimateAffinePartial2D(corners, _EYE_PATCH_CORNERS, method=cv2.LMEDS)
+    return matrix
+
+
+def eyes_in_frame(shape: tuple[int, ...], points: np.ndarray) -> bool:
+    """Whether the whole :func:`eye_patch` region (eyes, lids, brows' lower edge) lies inside the frame.
+
+    When a face is partly out of view (a photo held so that its top leaves the frame), the patch reads the
+    camera's border and dlib's eye points are guesses that flicker like a blink: in
+    ``benchmarks/liveness.py`` the only hand-held photos that passed the blink check were such frames (eyes
+    at the top edge). The blink check skips them.
+
+    Args:
+        shape: the frame's shape, (H, W) or (H, W, C) pixels.
+        points: (68, 2) float landmarks, pixels.
+
+    Returns:
+        True when the four corners of the patch, mapped back to the frame, are inside it.
+
+    Raises:
+        LandmarkError: bad landmarks.
+    """
+    points = check_landmarks(points)
+    matrix = _eye_patch_matrix(points)
+    if matrix is None:
+        return False
+    height, width = EYE_PATCH_SIZE
+    inverse = cv2.invertAffineTransform(matrix)
+    corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], np.float64) @ inverse[:, :2].T + inverse[:, 2]
+    return bool(corners.min() >= 0 and (corners[:, 0] <= shape[1] - 1).all() and (corners[:, 1] <= shape[0] - 1).all())
 
 
 def _eye_axis(points: np.ndarray) -> tuple[np.ndarray, float]:

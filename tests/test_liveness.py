@@ -143,6 +143,35 @@ def test_a_blink_must_be_deeper_than_the_landmarks_noise():
     assert _feed(LivenessCheck(LivenessSettings(timeout=100, min_blink_snr=0.0)), shaky).live is True
 
 
+def test_a_reopening_that_falls_back_to_the_closed_level_is_not_a_lid():
+    # a lid reopens one way: open, closing, closed, part-way, part-way, open
+    lid = [0.3] * 30 + [0.2, 0.1, 0.1, 0.16, 0.2, 0.24, 0.3] + [0.3] * 30
+    assert _feed(LivenessCheck(LivenessSettings(timeout=100)), lid).live is True
+    # three swapped stills (open, half, closed): the closed still's noisy landmarks reach a part-way level
+    # for a frame, fall back, then the half-closed still is shown twice: one real step, not a reopening
+    swap = [0.3] * 30 + [0.2, 0.1, 0.1, 0.16, 0.1, 0.22, 0.22, 0.3] + [0.3] * 30
+    assert _feed(LivenessCheck(LivenessSettings(timeout=100)), swap).live is None
+
+
+def test_frames_whose_eyes_run_off_the_frame_are_left_out_of_the_blink_check():
+    from faceid_desktop.landmarks68 import eyes_in_frame
+
+    assert eyes_in_frame((480, 640), _face(0.3))
+    assert eyes_in_frame((480, 640, 3), _face(0.3))
+    # the face's top out of view: the eyes 8 px below the frame's top edge (a photo held too high)
+    assert not eyes_in_frame((480, 640), _face(0.3) - (0, 192))
+    assert not eyes_in_frame((480, 640), _face(0.3) + (450, 0))  # past the right edge
+    series = [0.3] * 30 + [_blink_ear(k / 30) for k in range(10)] + [0.3] * 30
+    for in_frame, live in ((True, True), (False, None)):
+        check = LivenessCheck(LivenessSettings(timeout=100))
+        for i, ear in enumerate(series):
+            result = check.update(i / 30, _face(ear), in_frame=in_frame)
+        assert result.live is live
+    assert result.face_frames == len(series)  # the face is still seen and followed
+    with pytest.raises(LandmarkError):
+        eyes_in_frame((480, 640), np.zeros((5, 2)))
+
+
 def test_eye_patch_follows_the_eye_corners():
     from faceid_desktop.landmarks68 import EYE_PATCH_SIZE, eye_patch
 
