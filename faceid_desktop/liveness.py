@@ -797,6 +797,7 @@ class UnlockState:
         liveness: the liveness check's result.
         prompt: what to ask the user now: '' until the face matched (a stranger is never asked to blink),
             then ``Blink`` or the challenge's current action.
+        matched: the face has matched in this attempt, so liveness has been asked for.
     """
 
     state: str
@@ -805,6 +806,14 @@ class UnlockState:
     match: StreamDecision
     liveness: LivenessResult
     prompt: str = ""
+    matched: bool = False
+
+    @property
+    def reported_liveness(self) -> LivenessResult | None:
+        """The liveness result to show or audit: None until the face matched. The eye check runs on every
+        frame from the start, but a face never recognised was never asked to be live, and its eye check is
+        not a result (the CLI reports it as ``not asked``)."""
+        return self.liveness if self.matched else None
 
     @property
     def done(self) -> bool:
@@ -844,11 +853,6 @@ class LiveUnlock:
         self._matched_at: float | None = None
         self._match: StreamDecision | None = None
         self._final: UnlockState | None = None
-
-    @property
-    def matched(self) -> bool:
-        """True once the face matched: only then is liveness asked for (and its state worth reporting)."""
-        return self._matched_at is not None
 
     def observe(self, timestamp: float, image: np.ndarray) -> UnlockState | None:
         """A frame recognition skipped: liveness follows the face in it (:meth:`LivenessCheck.track_frame`).
@@ -906,16 +910,16 @@ class LiveUnlock:
             else:
                 return UnlockState(PENDING, "waiting for a match", elapsed, match, live)
         elif live.live is False:
-            state = UnlockState(REJECTED, live.reason, elapsed, match, live)
+            state = UnlockState(REJECTED, live.reason, elapsed, match, live, matched=True)
         elif live.live and match.state == "accepted":
-            state = UnlockState(UNLOCKED, "match and live", elapsed, match, live)
+            state = UnlockState(UNLOCKED, "match and live", elapsed, match, live, matched=True)
         elif elapsed > self.timeout:
             why = "no match" if match.state != "accepted" else live.reason
-            state = UnlockState(REJECTED, f"{why} within {self.timeout:g} s", elapsed, match, live)
+            state = UnlockState(REJECTED, f"{why} within {self.timeout:g} s", elapsed, match, live, matched=True)
         else:
             if live.live:
-                return UnlockState(PENDING, "waiting for a match", elapsed, match, live)
+                return UnlockState(PENDING, "waiting for a match", elapsed, match, live, matched=True)
             prompt = live.prompt if self.liveness.challenge is not None else PROMPTS[BLINK]
-            return UnlockState(PENDING, live.reason, elapsed, match, live, prompt)
+            return UnlockState(PENDING, live.reason, elapsed, match, live, prompt, matched=True)
         self._final = state
         return state

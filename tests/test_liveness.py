@@ -263,6 +263,7 @@ def test_unlock_needs_match_and_liveness():
     assert states[0].reason == "waiting for a match" and states[0].prompt == ""  # no prompt before the match
     assert states[2].state == "pending" and "waiting for a blink" in states[2].reason
     assert states[2].prompt == PROMPTS[BLINK]  # the owner matched: now asked to blink
+    assert states[0].reported_liveness is None and states[2].reported_liveness is states[2].liveness
     done = next(s for s in states if s.done)
     assert done.state == "unlocked" and done.reason == "match and live" and 1.1 < done.elapsed < 1.6
 
@@ -274,7 +275,8 @@ def test_a_stranger_is_told_not_recognised_and_never_asked_to_blink():
     done = next(s for s in states if s.done)
     assert done.state == "rejected" and done.reason == "not recognised within 4 s" and 4.0 < done.elapsed < 4.1
     assert all(s.prompt == "" for s in states)
-    assert not unlock.matched  # so `verify --live`, `auth` and the app report liveness as not asked
+    # the eye check saw the blink, but `verify --live`, `auth` and the app report liveness as not asked
+    assert done.liveness.blinks and all(s.reported_liveness is None for s in states)
 
 
 def test_secure_mode_prompts_each_action_after_the_match():

@@ -97,9 +97,8 @@ def live_attempt(verifier, source, source_name: str, timeout: float | None = Non
             "state": state.state if state.done else "ended", "elapsed": round(state.elapsed, 3),
             "frames": state.match.frames, "matches": state.match.matches, "wall_seconds": round(wall, 3),
             "distance": state.match.last.distance, "threshold": settings.threshold, "reason": reason,
-            # a face that never matched was never asked to show liveness: its eye check is not a result
-            "liveness": state.liveness.state if attempt.matched else "not asked",
-            "blinks": len(state.liveness.blinks) if attempt.matched else 0,
+            "liveness": live.state if (live := state.reported_liveness) else "not asked",
+            "blinks": len(live.blinks) if live else 0,
             "challenge": list(challenge) if challenge else None, "dark_frames": dark}
 
 

@@ -140,9 +140,7 @@ class _Attempt:
             state = self.live.update(timestamp, decision, image=image if landmarks is None else None,
                                      face=face, landmarks=landmarks)
             self.hint = state.prompt
-            # a face not yet matched is not asked for liveness: no liveness to show or audit for it
-            live = state.liveness if self.live.matched else None
-            return state.state, state.reason, state.match.matches, state.elapsed, live
+            return state.state, state.reason, state.match.matches, state.elapsed, state.reported_liveness
         result = self.stream.update(decision, timestamp)
         state = {"accepted": "unlocked", "rejected": "rejected"}.get(result.state, "pending")
         reason = "match" if state == "unlocked" else (
