@@ -140,6 +140,8 @@ TRACK_FOR = 1.0
 #: are both below these: bare eyes and clear glasses measured at least 0.28 and 0.37 (5th percentiles of
 #: the live clips), eyes under drawn-on dark lenses 0.12-0.21 and 0.0.
 HIDDEN_BRIGHTNESS, HIDDEN_CONTRAST = 0.25, 0.25
+#: Shown while the face's eyes run off the edge of the picture: those frames are left out of the blink check.
+EYES_OFF_FRAME = "eyes at the edge of the picture: move into view"
 #: Shown when the eyes cannot be seen; the check then asks for head turns instead of a blink.
 EYES_HIDDEN = "Your eyes cannot be seen (sunglasses?)"
 
@@ -553,6 +555,7 @@ class LivenessCheck:
         self._sharpness: list[float] = []
         self._visibility: deque[tuple[float, float, float]] = deque()  # (t, brightness, contrast), last second
         self._eyes_hidden = False  # the challenge asks head turns because the eyes could not be seen
+        self._eyes_off_frame = False  # the latest face's eyes ran off the picture (left out of the blink check)
         self._prompts_from: float | None = None  # when start_challenge was called
         self._detector = _BlinkDetector(self.settings)
         self._result: LivenessResult | None = None
@@ -702,6 +705,7 @@ class LivenessCheck:
                 self._start = timestamp
             self._follow_face(timestamp, points, box)
             ear = mean_ear(points)
+            self._eyes_off_frame = not in_frame
             if in_frame:
                 if self.settings.keep_series:
                     self._series.append((timestamp, ear))
@@ -749,7 +753,7 @@ class LivenessCheck:
             if len(blinks) >= s.required_blinks:
                 live, reason = True, f"blinked ({len(blinks)})"
             else:
-                reason = "waiting for a blink"
+                reason = EYES_OFF_FRAME if self._eyes_off_frame else "waiting for a blink"
         else:
             status = self._run.update(t, yaw_now, blinks[-1].start if blinks else None)
             yaw, prompt, reason = status.yaw, status.prompt, status.reason

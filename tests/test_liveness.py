@@ -168,6 +168,8 @@ def test_frames_whose_eyes_run_off_the_frame_are_left_out_of_the_blink_check():
             result = check.update(i / 30, _face(ear), in_frame=in_frame)
         assert result.live is live
     assert result.face_frames == len(series)  # the face is still seen and followed
+    assert result.reason == "eyes at the edge of the picture: move into view"  # what the user reads
+    assert check.update(3.0, _face(0.3)).reason == "waiting for a blink"  # back in view
     with pytest.raises(LandmarkError):
         eyes_in_frame((480, 640), np.zeros((5, 2)))
 
