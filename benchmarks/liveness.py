@@ -11,6 +11,8 @@ Reads a folder laid out like ``../shared/media`` (``live/*.mp4`` genuine clips; 
   for three stills, half-closed) frames pasted on a 640x480 canvas with jitter and pixel noise, 30 frames/s,
   the closed still shown for 0.1, 0.2 or 0.3 s at 1.5, 3.0 and 4.5 s (the half-closed one a frame before and
   after it);
+* **stills animated into a blink** (:data:`ANIMATIONS`): cross-fades of the open and closed stills over 2-4
+  frames, and three-still swaps at 15 and 25 frames/s, at 1.5, 3.0 and 4.5 s (a video made from photos);
 * **spectacles** drawn on every blinking live clip (dark rims of 2 and 7 pixels, tight round the eyes),
   as more genuine attempts;
 * **every live clip replayed as a recording** against the secure mode: ``--offsets`` random start offsets,
@@ -194,6 +196,43 @@ def swap_frames(stills: dict[str, np.ndarray], three: bool, shown: float, second
         yield t, np.clip(noisy, 0, 255).astype(np.uint8)
 
 
+def animated_frames(stills: dict[str, np.ndarray], events: list[str], fps: float, seconds: float = 6.0,
+                    seed: int = 0):
+    """(seconds, BGR frame) of stills animated into blinks, as an attacker with editing software would:
+    ``stills['open']`` on a 640x480 canvas (jitter and noise as :func:`swap_frames`), and at 1.5, 3.0 and 4.5 s
+    the frames named by ``events``, one per frame: a still's name, or ``fade:A`` for a cross-fade of the open
+    and closed stills with A the closed still's weight."""
+    rng = np.random.default_rng(seed)
+    shift = np.zeros(2)
+    starts = [int(round(at * fps)) for at in (1.5, 3.0, 4.5)]
+    for i in range(int(seconds * fps)):
+        name = next((events[i - s] for s in starts if 0 <= i - s < len(events)), "open")
+        if name.startswith("fade:"):
+            alpha = float(name[5:])
+            image = cv2.addWeighted(stills["open"], 1.0 - alpha, stills["closed"], alpha, 0.0)
+        else:
+            image = stills[name]
+        shift = np.clip(shift + rng.normal(0, 1.0, 2), -6, 6)
+        h, w = image.shape[:2]
+        scale = 440.0 / max(h, w)
+        matrix = np.float32([[scale, 0, 320 - w * scale / 2 + shift[0]], [0, scale, 240 - h * scale / 2 + shift[1]]])
+        canvas = cv2.warpAffine(image, matrix, (640, 480), borderValue=(90, 90, 90))
+        noisy = canvas.astype(np.float32) + rng.normal(0, 3, canvas.shape).astype(np.float32)
+        yield i / fps, np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+#: Stills animated into a blink (found by a red-team try beyond the swaps above): (name, events, frames/s).
+ANIMATIONS = (
+    ("cross-fade 2/1/3", ["fade:0.33", "fade:0.67", "closed", "fade:0.75", "fade:0.5", "fade:0.25"], 30.0),
+    ("cross-fade 3/2/3", ["fade:0.25", "fade:0.5", "fade:0.75", "closed", "closed", "fade:0.75", "fade:0.5",
+                          "fade:0.25"], 30.0),
+    ("cross-fade 3/1/4", ["fade:0.25", "fade:0.5", "fade:0.75", "closed", "fade:0.8", "fade:0.6", "fade:0.4",
+                          "fade:0.2"], 25.0),
+    ("three-still 15 fps", ["half", "closed", "closed", "half"], 15.0),
+    ("three-still 25 fps", ["half", "closed", "closed", "half"], 25.0),
+)
+
+
 def glasses_frames(path: Path, trace: Trace, thickness: int):
     """(seconds, BGR frame) of a live clip with dark spectacle rims drawn on: an ellipse round each eye
     (0.95 x 0.7 eye widths: tight, so that the rims come near the lids), a bridge and the temples, placed
@@ -334,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
                     trace, cost = trace_frames(swap_frames(still_images, three, shown, seed=k), detector, landmarks)
                     per_frame.append(cost)
                     sources.append((f"{path.stem} {kind.split()[0]} {shown:g} s", kind, False, trace))
+            for label, events, fps in ANIMATIONS:
+                kind = "cross-fade" if label.startswith("cross") else "three-still, other rates"
+                trace, cost = trace_frames(animated_frames(still_images, events, fps, seed=k), detector, landmarks)
+                per_frame.append(cost)
+                sources.append((f"{path.stem} {label}", kind, False, trace))
         if args.traces is not None:
             import pickle
 
