@@ -128,8 +128,8 @@ from .verification import Decision, StreamDecision, StreamVerifier
 CONVENIENCE, SECURE = "convenience", "secure"
 #: What each mode stops, in words shown next to the setting (README: Liveness).
 MODE_TEXT = {
-    CONVENIENCE: "Convenience: blink once. Stops photos held up to the camera or swapped in our tests; "
-                 "a video of you blinking, or photos edited into one, can pass.",
+    CONVENIENCE: "Convenience: blink once. Stops photos held up to the camera; a video of you "
+                 "blinking, or photos edited or swapped into one, can pass.",
     SECURE: "Secure: blink, turn left and turn right when asked, in a random order. Also stops replayed "
             "videos; a live deepfake or a 3-D mask can pass.",
 }
