@@ -169,6 +169,18 @@ def blink_frames(trace: Trace) -> tuple[int, int, int] | None:
     return opened, half, closed
 
 
+def _on_canvas(image: np.ndarray, shift: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A still 440 px tall or wide on a grey 640x480 canvas, moved by one more step of a random walk of jitter
+    (1 px per frame, within 6 px), with pixel noise (sigma 3): (the new shift, the BGR frame)."""
+    shift = np.clip(shift + rng.normal(0, 1.0, 2), -6, 6)
+    h, w = image.shape[:2]
+    scale = 440.0 / max(h, w)
+    matrix = np.float32([[scale, 0, 320 - w * scale / 2 + shift[0]], [0, scale, 240 - h * scale / 2 + shift[1]]])
+    canvas = cv2.warpAffine(image, matrix, (640, 480), borderValue=(90, 90, 90))
+    noisy = canvas.astype(np.float32) + rng.normal(0, 3, canvas.shape).astype(np.float32)
+    return shift, np.clip(noisy, 0, 255).astype(np.uint8)
+
+
 def swap_frames(stills: dict[str, np.ndarray], three: bool, shown: float, seconds: float = 6.0, fps: float = 30.0,
                 seed: int = 0):
     """(seconds, BGR frame) of swapped stills: ``stills['open']`` on a 640x480 canvas, ``stills['closed']``
@@ -187,13 +199,8 @@ def swap_frames(stills: dict[str, np.ndarray], three: bool, shown: float, second
             elif at + lead <= t < at + lead + shown:
                 name = "closed"
         image = stills[name]
-        shift = np.clip(shift + rng.normal(0, 1.0, 2), -6, 6)
-        h, w = image.shape[:2]
-        scale = 440.0 / max(h, w)
-        matrix = np.float32([[scale, 0, 320 - w * scale / 2 + shift[0]], [0, scale, 240 - h * scale / 2 + shift[1]]])
-        canvas = cv2.warpAffine(image, matrix, (640, 480), borderValue=(90, 90, 90))
-        noisy = canvas.astype(np.float32) + rng.normal(0, 3, canvas.shape).astype(np.float32)
-        yield t, np.clip(noisy, 0, 255).astype(np.uint8)
+        shift, frame = _on_canvas(image, shift, rng)
+        yield t, frame
 
 
 def animated_frames(stills: dict[str, np.ndarray], events: list[str], fps: float, seconds: float = 6.0,
@@ -212,13 +219,8 @@ def animated_frames(stills: dict[str, np.ndarray], events: list[str], fps: float
             image = cv2.addWeighted(stills["open"], 1.0 - alpha, stills["closed"], alpha, 0.0)
         else:
             image = stills[name]
-        shift = np.clip(shift + rng.normal(0, 1.0, 2), -6, 6)
-        h, w = image.shape[:2]
-        scale = 440.0 / max(h, w)
-        matrix = np.float32([[scale, 0, 320 - w * scale / 2 + shift[0]], [0, scale, 240 - h * scale / 2 + shift[1]]])
-        canvas = cv2.warpAffine(image, matrix, (640, 480), borderValue=(90, 90, 90))
-        noisy = canvas.astype(np.float32) + rng.normal(0, 3, canvas.shape).astype(np.float32)
-        yield i / fps, np.clip(noisy, 0, 255).astype(np.uint8)
+        shift, frame = _on_canvas(image, shift, rng)
+        yield i / fps, frame
 
 
 #: Stills animated into a blink (found by a red-team try beyond the swaps above): (name, events, frames/s).
