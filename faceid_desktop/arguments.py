@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 #: The exit code of a usage error, as of every other bad input.
 USAGE_ERROR = 2
 
 
+class UsageExit(SystemExit):
+    """The exit of a usage error (code :data:`USAGE_ERROR`), carrying its one line (``line``) so that a
+    caller can also report it in another form (``faceid --json``)."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(USAGE_ERROR)
+        self.line = line
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line on stderr (the usage block is one ``--help`` away)
-    and exit 2; subcommands' parsers are of the same class (argparse makes them like their parent)."""
+    and exit 2 (:class:`UsageExit`); subcommands' parsers are of the same class (argparse makes them like
+    their parent)."""
 
     def error(self, message: str):
-        self.exit(USAGE_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        line = f"{self.prog}: {message} (see {self.prog} --help)"
+        self._print_message(line + "\n", sys.stderr)
+        raise UsageExit(line)

@@ -74,8 +74,15 @@ the face matched; an action not asked (a turn the other way) fails. In the bench
 hand-held photos, screen photos, repeated stills, two- and three-still swaps, and every live clip replayed
 from 20 random offsets (0 of 160; 3.1% answered random two-action sequences, hence three).
 
-**What it does not stop**: a live deepfake driven by the attacker's own face, a 3-D mask, or a replayed
-video in convenience mode (a recording shows real blinks); see the README's Liveness section.
+**Cameras too slow to see a lid move**: below 19 frames/s (:attr:`LivenessCheck.too_slow_for_blinks`, the
+median frame interval of the last second) a reopening lid shows one in-between frame, as three swapped
+stills do (open, half-closed, closed: at 15 frames/s they passed 6 of 6 before this rule), so no blink is
+counted there and, once the face matched, both modes ask for the two head turns instead
+(:data:`SLOW_CAMERA`), as for hidden eyes.
+
+**What it does not stop**: a live deepfake driven by the attacker's own face, a 3-D mask, and in convenience
+mode a replayed video (a recording shows real blinks) or a photo with the eyes cut out held over a live face
+(real lids blink through the holes); see the README's Liveness section.
 
 No Qt and no module state: one :class:`LivenessCheck` per unlock attempt, fed frame by frame.
 """
@@ -129,7 +136,7 @@ CONVENIENCE, SECURE = "convenience", "secure"
 #: What each mode stops, in words shown next to the setting (README: Liveness).
 MODE_TEXT = {
     CONVENIENCE: "Convenience: blink once. Stops photos held up to the camera; a video of you "
-                 "blinking, or photos edited or swapped into one, can pass.",
+                 "blinking, photos edited or swapped into one, or a photo with the eyes cut out, can pass.",
     SECURE: "Secure: blink, turn left and turn right when asked, in a random order. Also stops replayed "
             "videos; a live deepfake or a 3-D mask can pass.",
 }
@@ -144,6 +151,11 @@ HIDDEN_BRIGHTNESS, HIDDEN_CONTRAST = 0.25, 0.25
 EYES_OFF_FRAME = "eyes at the edge of the picture: move into view"
 #: Shown when the eyes cannot be seen; the check then asks for head turns instead of a blink.
 EYES_HIDDEN = "Your eyes cannot be seen (sunglasses?)"
+#: Shown (with the measured rate) when the camera gives too few frames to see a lid reopen; the check then
+#: asks for head turns instead of a blink, as with hidden eyes.
+SLOW_CAMERA = "Camera too slow to see a blink ({rate:.0f} frames/s)"
+#: Frames (the last ones, within a second) the camera's frame rate is measured over, at least.
+_RATE_FRAMES = 6
 
 PENDING, LIVE, NOT_LIVE = "pending", "live", "not live"
 UNLOCKED, REJECTED = "unlocked", "rejected"
@@ -175,8 +187,8 @@ class LivenessSettings:
         min_blink, max_blink: allowed width of the dip at half its depth, seconds.
         max_vertical_change: largest relative change of :func:`vertical_ratio` during a blink.
         opening_frames: frames part-way up (20-85% of the dip's depth) the reopening must show: a lid
-            reopens over 100-250 ms, a swapped still in one frame (0: not checked). Capped by the frame
-            rate: at most one per 100 ms (so none below 10 frames/s, where swaps go unseen).
+            reopens over 100-250 ms, a swapped still in one frame (0: not checked). A camera too slow to
+            show that many in 100 ms (2: below 19 frames/s) sees no blink: head turns are asked instead.
         eye_step: with eye patches (:func:`~faceid_desktop.landmarks68.eye_patch`), each part-way frame
             counted by ``opening_frames`` must look unlike the eye before it in the reopening and unlike the
             open eye, by this share of how much the closed eye differs from the open one (0: not checked).
@@ -333,11 +345,21 @@ def chip_sharpness(chip: np.ndarray) -> float:
 
 #: With ``opening_frames`` >= 2, the part-way frames of a reopening must span this share of the dip's depth.
 _OPENING_SPREAD = 0.15
-#: Seconds an eyelid takes at least to reopen (100-250 ms measured on the live clips): the part-way frames
-#: asked for are capped at what the frame rate shows in that time. 80 ms asked only one at 24-25 frames/s,
-#: where a three-still swap (half-closed still shown once) then passed in 27 of 27 red-team streams; with
-#: 100 ms none did, at the price of 3 of the 14 blinks of the two 24-25 frames/s live clips (BPCER unchanged).
+#: Seconds an eyelid takes at least to reopen (100-250 ms measured on the live clips): ``opening_frames``
+#: part-way frames must fit in it, so a blink is only judged at 19 frames/s or more (2 frames per 100 ms,
+#: with 10% jitter of the frame interval allowed). 80 ms let 24-25 frames/s through with one frame, where a
+#: three-still swap (half-closed still shown once) then passed in 27 of 27 red-team streams; with 100 ms
+#: none did, at the price of 3 of the 14 blinks of the two 24-25 frames/s live clips (BPCER unchanged).
+#: Below that rate a lid shows one in-between frame, as three swapped stills do (at 15 frames/s they
+#: passed 6 of 6), so the check asks for head turns instead (:data:`SLOW_CAMERA`).
 _MIN_REOPENING = 0.1
+
+
+def _frames_within(seconds: float, interval: float) -> int:
+    """Frames a camera whose median frame interval is ``interval`` seconds shows in ``seconds`` (a camera's
+    intervals jitter: 10% of a frame is forgiven, so that 19-20 frames/s show 2 frames in 100 ms)."""
+    return int(seconds / interval + 0.1 + 1e-9)
+
 
 #: Dips shallower than this (trough over the lower neighbouring peak) are not even recorded as candidates.
 _CANDIDATE_RATIO = 0.8
@@ -489,9 +511,10 @@ class _BlinkDetector:
             return None  # too shallow, or not from an open eye
         if change > s.max_vertical_change:
             return None  # the whole face shrank vertically: a tilted photo
-        # frames a reopening of at least 100 ms shows at this frame rate (none below 10 frames/s)
         interval = float(np.median(np.diff([f.t for f in window]))) if len(window) > 1 else 0.0
-        needed = min(s.opening_frames, int(_MIN_REOPENING / interval + 1e-9)) if interval > 0 else s.opening_frames
+        if interval > 0 and _frames_within(_MIN_REOPENING, interval) < s.opening_frames:
+            return None  # too few frames to see a lid reopen: swapped stills would look the same
+        needed = s.opening_frames
         if len(rising) < needed or (needed >= 2 and spread < _OPENING_SPREAD):
             return None  # the eye snapped open: swapped stills, not an eyelid
         if states is not None and states < needed:
@@ -556,7 +579,8 @@ class LivenessCheck:
         self._series: list[tuple[float, float]] = []
         self._sharpness: list[float] = []
         self._visibility: deque[tuple[float, float, float]] = deque()  # (t, brightness, contrast), last second
-        self._eyes_hidden = False  # the challenge asks head turns because the eyes could not be seen
+        self._turns_because: str | None = None  # why head turns replaced the blink (eyes hidden, slow camera)
+        self._times: deque[float] = deque()  # timestamps of the frames of the last second
         self._eyes_off_frame = False  # the latest face's eyes ran off the picture (left out of the blink check)
         self._prompts_from: float | None = None  # when start_challenge was called
         self._detector = _BlinkDetector(self.settings)
@@ -570,6 +594,23 @@ class LivenessCheck:
         brightness = float(np.median([v[1] for v in self._visibility]))
         contrast = float(np.median([v[2] for v in self._visibility]))
         return brightness < HIDDEN_BRIGHTNESS and contrast < HIDDEN_CONTRAST
+
+    @property
+    def frame_rate(self) -> float | None:
+        """Frames per second over the last second (from the median interval of at least 6 frames), or None
+        before that."""
+        if len(self._times) < _RATE_FRAMES:
+            return None
+        interval = float(np.median(np.diff(self._times)))
+        return 1.0 / interval if interval > 0 else None
+
+    @property
+    def too_slow_for_blinks(self) -> bool:
+        """True when the camera gives fewer frames than a lid's reopening needs to be seen
+        (``opening_frames`` in 100 ms): a blink then looks like swapped stills and is not counted."""
+        rate = self.frame_rate
+        return (rate is not None and self.settings.opening_frames > 0
+                and _frames_within(_MIN_REOPENING, 1.0 / rate) < self.settings.opening_frames)
 
     @property
     def landmarks(self) -> Landmarks68:
@@ -586,21 +627,27 @@ class LivenessCheck:
     def start_challenge(self, timestamp: float) -> None:
         """Show the challenge's first prompt from ``timestamp`` on (the face matched); nothing more in
         convenience mode, or when already started. From then on, when the eyes cannot be seen
-        (:attr:`eyes_hidden`), in either mode, the actions asked become the two head turns in a random order:
-        a blink could never be seen."""
+        (:attr:`eyes_hidden`) or the camera is too slow to see a lid move (:attr:`too_slow_for_blinks`), in
+        either mode, the actions asked become the two head turns in a random order: a blink could never be
+        seen, or not told from swapped stills."""
         if self._prompts_from is None:
             self._prompts_from = float(timestamp)
             if self._run is not None:
                 self._run.start(timestamp)
 
-    def _ask_turns_if_eyes_hidden(self, timestamp: float) -> None:
-        if self._prompts_from is None or self._eyes_hidden or not self.eyes_hidden:
+    def _ask_turns_if_blinks_unseen(self, timestamp: float) -> None:
+        if self._prompts_from is None or self._turns_because is not None:
+            return
+        if self.eyes_hidden:
+            self._turns_because = EYES_HIDDEN
+        elif self.too_slow_for_blinks:
+            self._turns_because = SLOW_CAMERA.format(rate=self.frame_rate)
+        else:
             return
         turns = (TURN_LEFT, TURN_RIGHT) if secrets.randbelow(2) else (TURN_RIGHT, TURN_LEFT)
         self.challenge = turns
         self._run = ChallengeRun(turns, self.challenge_settings)
         self._run.start(timestamp)
-        self._eyes_hidden = True
 
     def update_frame(self, timestamp: float, image: np.ndarray, face: Face | None) -> LivenessResult:
         """Fit the 68 landmarks on ``face`` (found by the detector in ``image``) and :meth:`update` with them.
@@ -696,6 +743,9 @@ class LivenessCheck:
             raise LivenessError(f"timestamps must not go backwards: {timestamp} after {self._last_t}")
         self._last_t = timestamp
         self._frames += 1
+        self._times.append(timestamp)
+        while len(self._times) > _RATE_FRAMES and self._times[0] < timestamp - 1.0:
+            self._times.popleft()
         if self._result is not None and self._result.live is not None:
             return self._result
         points = None if landmarks is None else check_landmarks(landmarks)
@@ -719,7 +769,7 @@ class LivenessCheck:
                 self._sharpness.append(float(sharpness))
         elif self._last_face is not None and timestamp - self._last_face[0] > self.settings.max_gap:
             self._reset_evidence()
-        self._ask_turns_if_eyes_hidden(timestamp)
+        self._ask_turns_if_blinks_unseen(timestamp)
         if self._run is not None and yaw is None and points is not None:
             yaw = yaw_ratio(points)
         self._result = self._decide(timestamp, ear, yaw)
@@ -755,14 +805,17 @@ class LivenessCheck:
             if len(blinks) >= s.required_blinks:
                 live, reason = True, f"blinked ({len(blinks)})"
             else:
-                reason = EYES_OFF_FRAME if self._eyes_off_frame else "waiting for a blink"
+                reason = (EYES_OFF_FRAME if self._eyes_off_frame
+                          else SLOW_CAMERA.format(rate=self.frame_rate) if self.too_slow_for_blinks
+                          else "waiting for a blink")
         else:
             status = self._run.update(t, yaw_now, blinks[-1].start if blinks else None)
             yaw, prompt, reason = status.yaw, status.prompt, status.reason
-            if self._eyes_hidden and prompt:
-                prompt = f"{EYES_HIDDEN}: {prompt[0].lower()}{prompt[1:]}"
-            if self._eyes_hidden and status.state == FAILED:
-                reason = f"{reason} (eyes not visible: head turns asked)"
+            if self._turns_because and prompt:
+                prompt = f"{self._turns_because}: {prompt[0].lower()}{prompt[1:]}"
+            if self._turns_because and status.state == FAILED:
+                why = "eyes not visible" if self._turns_because == EYES_HIDDEN else "camera too slow for a blink"
+                reason = f"{reason} ({why}: head turns asked)"
             if status.state == PASSED:
                 live, satisfied = True, True
             elif status.state == FAILED:

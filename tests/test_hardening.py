@@ -353,3 +353,16 @@ def test_usage_errors_are_one_line(home, capfd, argv):
     assert ended.value.code == 2
     err = capfd.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("faceid") and "--help" in err, err
+
+
+@pytest.mark.parametrize("argv", [["verify", "me", "--json"], ["--json", "threshold", "me", "abc"],
+                                  ["auth", "--json", "--profile", "me", "--timeout", "abc"]])
+def test_usage_errors_with_json_also_print_one_json_object(home, capfd, argv):
+    """A script that asked for JSON reads one object on stdout whatever went wrong, a bad command line too."""
+    import json
+
+    with pytest.raises(SystemExit) as ended:
+        main(argv)
+    assert ended.value.code == 2
+    out, err = capfd.readouterr()
+    assert json.loads(out) == {"error": err.strip()}

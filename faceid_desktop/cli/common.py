@@ -101,7 +101,7 @@ def emit(args: argparse.Namespace, payload: object, text: str) -> None:
         print(text)
 
 
-def error_object(args: argparse.Namespace, message: str) -> dict:
+def error_object(args: argparse.Namespace | None, message: str) -> dict:
     """What ``--json`` prints for an error that ends a command (exit code 2): ``{"error": message}``."""
     return {"error": message}
 

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ..formats import VIDEO_SUFFIXES
-from .common import CAMERA_SPEC, InputError, plural
+from ..formats import IMAGE_SUFFIXES
+from .common import InputError, plural
 
 def dark_reason(decision, frame):
     """The frame's decision, with "too dark" as the reason when no face was found in an unlit frame: the
@@ -117,29 +117,21 @@ def say_prompt(text: str) -> None:
 
 def live_sources(inputs: Sequence[str]) -> list[Path | int]:
     """Inputs of a live check: videos, cameras (index or device node) and image folders (a folder is one
-    stream of frames).
+    stream of frames), checked by :func:`~faceid_desktop.camera.check_source`.
 
     Raises:
-        InputError: an empty name, a single photo, or a path that does not exist or cannot be read as frames.
+        InputError: a single photo (it cannot show liveness).
+        SourceError: an empty name, a camera index out of range, or a path that does not exist or cannot be
+            read as frames.
     """
-    from ..camera import path_kind
+    from ..camera import check_source
 
     items: list[Path | int] = []
     for raw in inputs:
-        if not raw.strip():
-            raise InputError("empty camera name: give a camera index (0), a device, a video file or a folder")
-        path = Path(raw)
-        camera = CAMERA_SPEC.match(raw)
-        kind = path_kind(path)
-        if camera and kind == "no such file or folder":
-            items.append(int(camera.group(1)))
-        elif kind in ("dir", "device") or (kind == "file" and path.suffix.lower() in VIDEO_SUFFIXES):
-            items.append(path)
-        elif kind == "file":
-            raise InputError(f"{path}: a single photo cannot show liveness; give a video, a folder of frames "
+        if Path(raw).suffix.lower() in IMAGE_SUFFIXES and Path(raw).is_file():
+            raise InputError(f"{raw}: a single photo cannot show liveness; give a video, a folder of frames "
                              "or a camera")
-        else:
-            raise InputError(f"{path}: {kind}")
+        items.append(check_source(raw)[1])
     return items
 
 

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success (``verify``: every input matched), 1 no match (``verify``), 2 bad input or error
 (one line on stderr per problem, never a traceback, nothing written; with ``--json`` also one JSON object
-on stdout, ``{"error": "<the line>"}``), 3 refused (``auth``). Heavy modules
+on stdout, ``{"error": "<the line>"}``, usage errors included), 3 refused (``auth``). Heavy modules
 (torch, OpenCV, dlib) are imported inside the commands, so ``--help`` is instant and Ctrl-C is handled from
 the start.
 """
@@ -10,12 +10,13 @@ the start.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Sequence
 
 from .. import __version__
-from ..arguments import OneLineParser
+from ..arguments import OneLineParser, UsageExit
 from . import alpha, auth, calibrate, embed, enroll, profiles, threshold, train, verify
 from .common import (DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_OK, Parents, describe_error, directory, emit,
                      error_object, percent)
@@ -55,7 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # our one-line errors say the same, so their log is limited to real errors.
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except UsageExit as usage:
+            # a script that asked for JSON reads one object on stdout, also when the command line is wrong
+            if "--json" in (sys.argv[1:] if argv is None else argv):
+                print(json.dumps(error_object(None, usage.line)), flush=True)
+            raise
         from ..threads import configure_threads, prepare_environment
 
         prepare_environment()
