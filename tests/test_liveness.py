@@ -125,6 +125,19 @@ def test_noise_glitches_slow_closures_and_shallow_dips_are_not_blinks():
         assert _feed(LivenessCheck(LivenessSettings(timeout=100)), series).live is None
 
 
+def test_a_single_frame_of_flicker_is_not_an_open_eye():
+    """The EAR of a small blurred photo jumps for single frames (a NUAA photo, hand-held at 30 frames/s: 0.12
+    with one frame at 0.18); a dip after such a frame is no blink. The same dip from an eye held open at 0.18
+    (two frames or more) is one."""
+    dip = [0.08, 0.10, 0.13, 0.15, 0.175] + [0.12] * 30
+
+    def series(open_frames: int) -> list[float]:
+        return [0.12] * 20 + [0.18] * open_frames + [0.12] * 5 + dip
+
+    assert _feed(LivenessCheck(LivenessSettings(timeout=100)), series(1)).blinks == ()
+    assert len(_feed(LivenessCheck(LivenessSettings(timeout=100)), series(2)).blinks) == 1
+
+
 def _eye_picture(closure: float) -> np.ndarray:
     """A (40, 64) eye patch whose lids cover ``closure`` (0 open .. 1 closed) of two dark irises."""
     patch = np.full((40, 64), 170, np.uint8)
