@@ -21,8 +21,9 @@ the rules below in ``benchmarks/liveness.py`` were such frames: photos held too 
    hand-held blurred photo passed on such a one-frame peak, 2 of 32 repeated stills at 30 frames/s, none
    after and no live blink lost; the highest EAR of the window after, where a reopening leaves few open
    frames, and the second-highest lost live blinks): full blinks on the clips of ``../shared/media/live``
-   reach 13-49% of them, while landmark noise on a still photo moves the EAR by a few percent, and the landmark flicker of a
-   blurred re-captured video, or eye movements and narrowing, by 25-50% (measured: ``benchmarks/liveness.py``);
+   reach 13-49% of them, while landmark noise on a still photo moves the EAR by a few percent, and the
+   landmark flicker of a blurred re-captured video, or eye movements and narrowing, by 25-50% (measured:
+   ``benchmarks/liveness.py``);
 3. with both peaks at least ``open_ratio`` (70%) of the face's *open level*, the 70th percentile of its
    EAR over the ``baseline_window`` (2 s) before: the adaptive baseline per clip;
 4. ``min_blink``-``max_blink`` (0.05-0.5 s) wide at half its depth (from the first frame below half-way
@@ -466,7 +467,8 @@ class _BlinkDetector:
             return None  # not the lowest point of its neighbourhood (a flat bottom counts at its first frame)
         # the open eye before the dip is its window's second-highest EAR: one frame of landmark flicker on a
         # blurred photo is not an open eye; after it the highest (a reopening leaves few open frames)
-        pre, post = sorted(f.ear for f in before)[-2] if len(before) >= 2 else before[0].ear, max(f.ear for f in after)
+        pre = sorted(f.ear for f in before)[-2] if len(before) >= 2 else before[0].ear
+        post = max(f.ear for f in after)
         if trough > _CANDIDATE_RATIO * min(pre, post):
             return None
         history = [f.ear for f in frames if tm - s.open_window - s.baseline_window <= f.t < tm - s.open_window]
