@@ -108,6 +108,11 @@ class ProfileError(ValueError):
         self.path = path
 
 
+class AdapterFileError(ProfileError):
+    """The profile's adapter file is missing, damaged or cannot be read (the rest of the profile may be
+    fine: :meth:`ProfileStore.load` with ``read_adapter=False`` reads it without the adapter)."""
+
+
 class OutdatedProfileError(ProfileError):
     """A profile whose templates were made by another face model (e.g. dlib's ResNet before SFace): its
     embeddings cannot be compared with today's, so it must be enrolled again. Nothing is deleted."""
@@ -193,13 +198,15 @@ class ProfileStore:
 
     # ------------------------------------------------------------------ load
 
-    def load(self, name: str, model_id: str | None = None) -> Profile:
+    def load(self, name: str, model_id: str | None = None, read_adapter: bool = True) -> Profile:
         """Read and check a profile; the files are only read, never changed.
 
         Args:
             name: the profile's name.
             model_id: SHA-256 of the weights in use; when given, a profile enrolled with other weights is
                 refused (its embeddings would be meaningless).
+            read_adapter: False: the adapter file is not read and the profile comes without it (what
+                dropping a missing or damaged adapter needs).
 
         Returns:
             The profile, its templates in enrollment order, each embedding a (128,) float32 row exactly as
@@ -218,13 +225,14 @@ class ProfileStore:
         check_name(name)
         try:
             with self._locked(exclusive=False) as dir_fd:
-                return self._load_locked(name, model_id, dir_fd)
+                return self._load_locked(name, model_id, dir_fd, read_adapter)
         except FileNotFoundError:
             raise self._unknown(name) from None
         except NotADirectoryError:
             raise ProfileError(f"{self.directory}: not a directory", self.directory) from None
 
-    def _load_locked(self, name: str, model_id: str | None, dir_fd: int | None) -> Profile:
+    def _load_locked(self, name: str, model_id: str | None, dir_fd: int | None,
+                     read_adapter: bool = True) -> Profile:
         """:meth:`load` with the directory lock already held (shared or exclusive)."""
         json_path = self._json_path(name)
         self._check_directory(dir_fd)
@@ -236,6 +244,7 @@ class ProfileStore:
             raise ProfileError(f"{json_path}: {problem}", json_path) from None
         record = doc["files"]["embeddings"]
         arrays_path = self.directory / record["file"]
+        remedy = f"remove the profile (faceid profiles remove {name}) and enroll again"
         data = self._read(
             arrays_path,
             record["size"],
@@ -244,11 +253,12 @@ class ProfileStore:
                 f"(referenced by {json_path.name}); start over: faceid profiles remove {name}, then faceid enroll {name} ...",
                 arrays_path,
             ),
+            remedy=remedy,
         )
         try:
             embeddings = _decode_arrays(data, record)
         except _Invalid as problem:
-            raise ProfileError(f"{arrays_path}: {problem}", arrays_path) from None
+            raise ProfileError(f"{arrays_path}: {problem}; {remedy}", arrays_path) from None
         try:
             settings = DecisionSettings(**parts["settings"])
         except ValueError as problem:
@@ -260,7 +270,7 @@ class ProfileStore:
                 json_path,
             )
         adapter = None
-        if "adapter" in doc["files"]:
+        if "adapter" in doc["files"] and read_adapter:
             adapter = self._read_adapter(name, doc["files"]["adapter"], json_path)
         templates = tuple(Template(embedding=embeddings[i], **meta) for i, meta in enumerate(parts["templates"]))
         return Profile(
@@ -275,13 +285,16 @@ class ProfileStore:
 
     def _read_adapter(self, name: str, record: dict, json_path: Path) -> Adapter:
         path = self.directory / record["file"]
-        data = self._read(path, record["size"], missing=lambda: ProfileError(
-            f"{path}: adapter file of profile {name!r} is missing (referenced by {json_path.name}); "
-            f"drop the adapter with: faceid train {name} --off", path))
+        remedy = f"drop the adapter with: faceid train {name} --off (then train again if wanted)"
         try:
+            data = self._read(path, record["size"], missing=lambda: ProfileError(
+                f"{path}: adapter file of profile {name!r} is missing (referenced by {json_path.name}); "
+                f"drop the adapter with: faceid train {name} --off", path), remedy=remedy)
             return _decode_adapter(data, record)
         except _Invalid as problem:
-            raise ProfileError(f"{path}: {problem}", path) from None
+            raise AdapterFileError(f"{path}: {problem}; {remedy}", path) from None
+        except ProfileError as error:
+            raise AdapterFileError(str(error), path) from None
 
     # ------------------------------------------------------------------ save / remove
 
@@ -320,7 +333,7 @@ class ProfileStore:
                                self.directory)
 
     def update(self, name: str, change: Callable[[Profile | None], Profile], model_id: str | None = None,
-               replace_outdated: bool = False) -> Profile:
+               replace_outdated: bool = False, read_adapter: bool = True) -> Profile:
         """Read, change and write a profile as one step that no other FaceID Desktop process can interleave.
 
         Two commands changing one profile at once (two enrollments, an enrollment and a threshold change)
@@ -333,6 +346,7 @@ class ProfileStore:
             model_id: as for :meth:`load`.
             replace_outdated: a profile made by another model than ``model_id`` is passed to ``change`` as
                 None (a new enrollment replaces it) instead of raising :class:`OutdatedProfileError`.
+            read_adapter: as for :meth:`load`.
 
         Returns:
             The profile saved.
@@ -349,7 +363,7 @@ class ProfileStore:
             current = None
             if os.path.lexists(self._json_path(name)):
                 try:
-                    current = self._load_locked(name, model_id, dir_fd)
+                    current = self._load_locked(name, model_id, dir_fd, read_adapter)
                 except OutdatedProfileError:
                     if not replace_outdated:
                         raise
@@ -483,8 +497,9 @@ class ProfileStore:
         except UntrustedPathError as error:
             raise ProfileError(str(error), error.path) from None
 
-    def _read(self, path: Path, expected_size: int | None, missing) -> bytes:
-        """The bytes of a regular, private file of ours; ``missing()`` is raised when it does not exist.
+    def _read(self, path: Path, expected_size: int | None, missing, remedy: str = "") -> bytes:
+        """The bytes of a regular, private file of ours; ``missing()`` is raised when it does not exist, and
+        ``remedy`` (what the user can do) ends the message when its size is not ``expected_size``.
 
         A FIFO, device, directory or symlink in its place is refused at once, never waited on.
         """
@@ -505,7 +520,7 @@ class ProfileStore:
                 short = " (truncated)" if info.st_size < expected_size else ""
                 raise ProfileError(
                     f"{path}: {info.st_size} bytes but the profile records {expected_size}{short}; "
-                    "the file is damaged; remove the profile (faceid profiles remove NAME) and enroll again",
+                    f"the file is damaged; {remedy}",
                     path,
                 )
             try:
@@ -516,7 +531,14 @@ class ProfileStore:
     def _write_atomically(self, name: str, target: str, data: bytes, dir_fd: int | None) -> None:
         # The temporary name carries the profile name so that the next save of that profile finds it.
         tmp = self.directory / f".{name}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY, _FILE_MODE)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY, _FILE_MODE)
+        except OSError as error:
+            if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                # the temporary file's name means nothing to the user; the folder is what to fix
+                raise ProfileError(f"{self.directory}: cannot write profiles here (read-only or not yours)",
+                                   self.directory) from None
+            raise
         try:
             try:
                 if _POSIX:
@@ -769,8 +791,7 @@ def _encode_adapter(adapter: Adapter) -> bytes:
 def _decode_adapter(data: bytes, record: dict) -> Adapter:
     """The adapter from checked safetensors bytes."""
     if hashlib.sha256(data).hexdigest() != record["sha256"]:
-        raise _Invalid("SHA-256 does not match the one the profile records; the file is damaged: "
-                       "drop the adapter (faceid train NAME --off) or train again")
+        raise _Invalid("SHA-256 does not match the one the profile records; the file is damaged")
     try:
         tensors = safetensors.numpy.load(data)
     except Exception as error:  # safetensors raises its own error types for malformed headers
@@ -788,7 +809,7 @@ def _decode_adapter(data: bytes, record: dict) -> Adapter:
 def _decode_arrays(data: bytes, record: dict) -> np.ndarray:
     """The (N, 128) float32 embeddings from checked ``.npy`` bytes (size already checked by the reader)."""
     if hashlib.sha256(data).hexdigest() != record["sha256"]:
-        raise _Invalid("SHA-256 does not match the one the profile records; the file is damaged: remove the profile (faceid profiles remove NAME) and enroll again")
+        raise _Invalid("SHA-256 does not match the one the profile records; the file is damaged")
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:

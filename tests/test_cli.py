@@ -466,6 +466,30 @@ def test_profiles_show_says_whether_adapted_in_words(home, capsys):
     assert json.loads(run(capsys, "profiles", "show", "trained", "--json")[1])["adapter"] is True
 
 
+@pytest.mark.parametrize("damage", ["missing", "flipped", "truncated"])
+def test_a_missing_or_damaged_adapter_can_be_dropped(home, capsys, damage):
+    """The message says to drop the adapter, and dropping works without reading it: the templates are kept
+    and the threshold goes back to the default (one set in the adapter's space cannot be carried over)."""
+    _synthetic(home, "me", adapted=True, settings=DecisionSettings(threshold=0.7))
+    [path] = (home / "profiles").glob("me.*.safetensors")
+    if damage == "missing":
+        path.unlink()
+    elif damage == "flipped":
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 1
+        path.write_bytes(bytes(data))
+    else:
+        path.write_bytes(path.read_bytes()[:100])
+    code, _, err = run(capsys, "profiles", "show", "me")
+    assert code == 2 and "faceid train me --off" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "train", "me", "--off")
+    assert code == 0, err
+    assert "adapter dropped; threshold 0.950 (the default: the adapter's file was missing or damaged)" in out
+    profile = ProfileStore(home).load("me")
+    assert profile.adapter is None and len(profile.templates) == 1 and profile.settings.threshold == 0.95
+    assert not list((home / "profiles").glob("*.safetensors"))
+
+
 def test_auth_json_prints_an_object_when_refused(home, capsys, monkeypatch):
     from faceid_desktop.lockout import Lockout
 
@@ -515,3 +539,12 @@ def test_enroll_refuses_a_name_differing_only_in_case(home, capsys):
     assert code == 2 and err.startswith("faceid: a profile named 'me' already exists") and err.count("\n") == 1
     assert json.loads(out)["error"].startswith("a profile named 'me' already exists")  # before the inputs
     assert ProfileStore(home).names() == ["me"]
+
+
+@pytest.mark.parametrize("command", ["verify", "auth"])
+def test_the_help_states_the_liveness_timeout_in_use(capsys, command):
+    from faceid_desktop.liveness import LivenessSettings
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert f"{LivenessSettings().timeout:g} s for the blink" in " ".join(capsys.readouterr().out.split())

@@ -366,3 +366,37 @@ def test_usage_errors_with_json_also_print_one_json_object(home, capfd, argv):
     assert ended.value.code == 2
     out, err = capfd.readouterr()
     assert json.loads(out) == {"error": err.strip()}
+
+
+def test_a_faceid_home_that_is_not_a_directory_is_an_error(tmp_path, monkeypatch, capsys):
+    """As --data-dir is: listing profiles must not answer "no profiles yet" for a data folder that is a file."""
+    regular = tmp_path / "file"
+    regular.write_text("x")
+    monkeypatch.setenv("FACEID_HOME", str(regular))
+    code, _, err = run(capsys, "profiles", "list")
+    assert code == 2 and err.strip() == f"faceid: FACEID_HOME={regular} is not a directory"
+
+
+def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(home, capsys):
+    code, _, err = run(capsys, "verify", "me", "missing\nx.jpg")
+    assert code == 2 and err == "faceid: missing\\nx.jpg: no such file or folder\n"
+
+
+def test_a_read_only_profile_folder_is_named_not_a_temporary_file(home, capsys, monkeypatch):
+    """A read-only mount: the threshold change names the folder to fix, and the profile is unchanged."""
+    import errno
+
+    from faceid_desktop import storage
+
+    real_open = os.open
+
+    def read_only(path, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(storage.os, "open", read_only)
+    code, _, err = run(capsys, "threshold", "me", "0.9")
+    assert code == 2 and err.strip() == f"faceid: {home / 'profiles'}: cannot write profiles here (read-only or not yours)"
+    monkeypatch.undo()
+    assert ProfileStore(home).load("me").settings.threshold != 0.9

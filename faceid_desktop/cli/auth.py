@@ -11,7 +11,7 @@ import sys
 from ..model_files import PRETRAINED_MODEL_ID
 from . import common, live
 from .common import (EXIT_NO_MATCH, EXIT_OK, EXIT_REFUSED, InputError, Parents, describe_error, emit, open_store,
-                     input_name)
+                     input_name, seconds)
 from .live import MODE_HELP, MODES, attempt_limit, live_sources, open_live, pick_challenge, print_live, say_prompt
 
 #: Environment variables that mark a remote (SSH) session, where the camera is not the person's.
@@ -28,9 +28,9 @@ def add_command(commands, parents: Parents) -> None:
                                "not live, 2 error, 3 refused (remote session, or locked out after failed attempts). "
                                "Every attempt is logged (no images) in the data directory's audit.jsonl.")
     auth.add_argument("--profile", required=True, metavar="NAME", help="profile name")
-    auth.add_argument("--timeout", type=float, metavar="SECONDS",
+    auth.add_argument("--timeout", type=seconds, metavar="SECONDS",
                       help="seconds for the face to match (and, in convenience mode, to blink; default: the "
-                      "profile's 4 s for the face, 10 s for the blink); secure mode adds 4 s per action asked. "
+                      "profile's 4 s for the face, 12 s for the blink); secure mode adds 4 s per action asked. "
                       "Wall-clock seconds for a camera (ended at most half a second later whatever it sends), "
                       "playback seconds for a video or folder")
     auth.add_argument("--camera", metavar="SPEC", help="camera index (default 0) or device (/dev/video2), video "

@@ -107,10 +107,18 @@ def error_object(args: argparse.Namespace | None, message: str) -> dict:
 
 
 def open_store(args: argparse.Namespace):
-    """The profile store of ``--data-dir`` (default: $FACEID_HOME, else the user data directory)."""
+    """The profile store of ``--data-dir`` (default: $FACEID_HOME, else the user data directory).
+
+    Raises:
+        InputError: $FACEID_HOME names something that is not a directory (``--data-dir`` is checked by
+            its argument type).
+    """
     from ..storage import ProfileStore
 
-    return ProfileStore(args.data_dir)
+    store = ProfileStore(args.data_dir)
+    if args.data_dir is None and (store.root.exists() or store.root.is_symlink()) and not store.root.is_dir():
+        raise InputError(f"FACEID_HOME={store.root} is not a directory")
+    return store
 
 
 def load_pipeline():
@@ -131,6 +139,16 @@ def is_stream(item: Path | int) -> bool:
 def input_name(item: Path | int) -> str:
     """An input as shown to the user: ``camera:N`` for a camera index, else the path."""
     return f"camera:{item}" if isinstance(item, int) else str(item)
+
+
+#: Control characters (a newline in a file name, a terminal escape) shown escaped, so that every message
+#: stays one line and cannot rewrite the terminal.
+_ESCAPES = {code: repr(chr(code))[1:-1] for code in (*range(32), 127)}
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``, ...): one line, printable."""
+    return text.translate(_ESCAPES)
 
 
 def describe_error(error: BaseException) -> str:

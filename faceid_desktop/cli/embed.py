@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import common
-from .common import EXIT_ERROR, EXIT_OK, Parents, emit, expand_inputs, plural
+from .common import EXIT_ERROR, EXIT_OK, Parents, emit, expand_inputs, one_line, plural
 
 
 def add_command(commands, parents: Parents) -> None:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             image = read_rgb(path)
         except ImageError as error:
-            print(f"faceid: {error}", file=sys.stderr)
+            print(f"faceid: {one_line(str(error))}", file=sys.stderr)
             results.append({"path": str(path), "error": str(error)})  # --json says which photo failed too
             status = EXIT_ERROR
             continue

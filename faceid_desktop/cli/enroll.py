@@ -8,7 +8,7 @@ import time
 
 from ..model_files import PRETRAINED_MODEL_ID
 from . import common
-from .common import EXIT_ERROR, EXIT_OK, InputError, Parents, emit, expand_inputs, open_store, plural, seconds
+from .common import EXIT_ERROR, EXIT_OK, InputError, Parents, emit, expand_inputs, one_line, open_store, plural, seconds
 
 
 def add_command(commands, parents: Parents) -> None:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     result = collect_templates(pipeline, items, camera_seconds=args.seconds, dark_threshold=args.dark_threshold)
     if result.errors:  # enroll all or nothing: a profile missing photos the user chose would surprise them
         for error in result.errors:
-            print(f"faceid: {error} (nothing enrolled)", file=sys.stderr)
+            print(f"faceid: {one_line(str(error))} (nothing enrolled)", file=sys.stderr)
         emit(args, {"profile": name, "error": "; ".join(result.errors) + " (nothing enrolled)"}, "")
         return EXIT_ERROR
     summary: dict = {}

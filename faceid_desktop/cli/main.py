@@ -18,7 +18,7 @@ from typing import Sequence
 from .. import __version__
 from ..arguments import OneLineParser, UsageExit
 from . import alpha, auth, calibrate, embed, enroll, profiles, threshold, train, verify
-from .common import (DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_OK, Parents, describe_error, directory, emit,
+from .common import (DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_OK, Parents, describe_error, directory, emit, one_line,
                      error_object, percent)
 
 #: The command modules in the order ``faceid --help`` lists them; each defines ``add_command`` and ``run``.
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(args: argparse.Namespace | None, message: str) -> int:
     """Report an error that ends the command: one line on stderr and, with ``--json``, one JSON object on
     stdout (so that a script reading it never gets nothing); returns the exit code 2."""
-    print(f"faceid: {message}", file=sys.stderr)
+    print(f"faceid: {one_line(message)}", file=sys.stderr)
     if getattr(args, "json", False):
         emit(args, args.error_object(args, message), "")
     return EXIT_ERROR

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 import numpy as np
 
@@ -39,16 +40,26 @@ def run(args: argparse.Namespace) -> int:
     from ..enrollment import SAME_PERSON_DISTANCE
     from ..verification import distances
     from ..images import read_rgb
+    from ..storage import AdapterFileError
     from ..training import TrainingConfig, train_owner
 
     store = open_store(args)
-    profile = store.load(args.name, PRETRAINED_MODEL_ID)
     if args.off:
         if args.inputs or args.not_me:
             raise InputError("--off takes no photos")
-        saved = store.update(args.name, lambda current: with_adapter(current or store.load(args.name), None))
+        try:
+            saved = store.update(args.name, lambda current: with_adapter(current or store.load(args.name), None),
+                                 PRETRAINED_MODEL_ID)
+            kept = ("the default" if saved.settings.threshold == default_threshold(None)
+                    else "the same estimated FAR as before")
+        except AdapterFileError:
+            # Dropping is the way out of a missing or damaged adapter file: the profile is read without it;
+            # a threshold set in the adapter's space cannot be carried over then, so the default applies.
+            saved = store.update(args.name, lambda current: replace(
+                current, adapter=None, settings=replace(current.settings, threshold=default_threshold(None))),
+                PRETRAINED_MODEL_ID, read_adapter=False)
+            kept = "the default: the adapter's file was missing or damaged"
         threshold = saved.settings.threshold
-        kept = "the default" if threshold == default_threshold(None) else "the same estimated FAR as before"
         emit(args, {"name": args.name, "adapter": False, "threshold": threshold},
              f"{args.name}: adapter dropped; threshold {threshold:.3f} ({kept})")
         return EXIT_OK

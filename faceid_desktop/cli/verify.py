@@ -11,7 +11,7 @@ from ..formats import VIDEO_SUFFIXES
 from ..model_files import PRETRAINED_MODEL_ID
 from . import common, live
 from .common import (EXIT_ERROR, EXIT_NO_MATCH, EXIT_OK, LICENCE_NOTE, InputError, Parents, emit, expand_inputs,
-                     is_stream, open_store, plural, input_name)
+                     is_stream, one_line, open_store, plural, input_name, seconds)
 from .live import (MODE_HELP, MODES, WALL_MARGIN, attempt_limit, dark_reason, live_sources, open_live, pick_challenge,
                    print_live, say_prompt)
 
@@ -28,9 +28,9 @@ def add_command(commands, parents: Parents) -> None:
     verify.add_argument("--live", action="store_true", help="also require liveness (see --mode) on each video, "
                         "folder of frames or camera: " + LICENCE_NOTE)
     verify.add_argument("--mode", choices=MODES, help=f"with --live: the liveness mode (default convenience): {MODE_HELP}")
-    verify.add_argument("--timeout", type=float, metavar="SECONDS",
+    verify.add_argument("--timeout", type=seconds, metavar="SECONDS",
                         help="with --live: seconds for the match and the blink (default: the profile's 4 s for the "
-                        "face, 10 s for the blink; secure mode adds 4 s per action asked): wall-clock seconds for a "
+                        "face, 12 s for the blink; secure mode adds 4 s per action asked): wall-clock seconds for a "
                         "camera, playback seconds for a video or folder")
     verify.set_defaults(run=run)
 
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
                 decision = verifier.verify_image(read_rgb(item))
                 result = {"input": name, "kind": "photo", **decision.to_dict()}
         except (ImageError, SourceError) as error:
-            print(f"faceid: {error}", file=sys.stderr)
+            print(f"faceid: {one_line(str(error))}", file=sys.stderr)
             results.append({"input": name, "error": str(error)})  # --json says which input failed too
             errors += 1
             continue
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             cohort = result.get("nearest_negative")
             if cohort is not None:  # the alpha rule's other distance: the decision is not the threshold's alone
                 extra += f"; nearest cohort stranger {cohort:.3f} (alpha {verifier.profile.settings.alpha:.3g})"
-            print(f"{name}: {verdict}{extra}; distance {distance}, threshold {result['threshold']:.3f}")
+            print(f"{one_line(name)}: {verdict}{extra}; distance {distance}, threshold {result['threshold']:.3f}")
     if args.json:
         emit(args, results, "")
     if errors:
@@ -169,7 +169,7 @@ def verify_live(args: argparse.Namespace, verifier) -> int:
             result = live.live_attempt(verifier, source, name, args.timeout, challenge, landmarks,
                                        on_prompt=None if args.json else say_prompt)
         except SourceError as error:
-            print(f"faceid: {error}", file=sys.stderr)
+            print(f"faceid: {one_line(str(error))}", file=sys.stderr)
             results.append({"input": name, "error": str(error)})
             errors += 1
             continue
