@@ -548,3 +548,11 @@ def test_the_help_states_the_liveness_timeout_in_use(capsys, command):
     with pytest.raises(SystemExit):
         main([command, "--help"])
     assert f"{LivenessSettings().timeout:g} s for the blink" in " ".join(capsys.readouterr().out.split())
+
+
+def test_dropping_an_adapter_that_is_not_there_changes_nothing(home, capsys):
+    _synthetic(home, "me")
+    code, out, _ = run(capsys, "train", "me", "--off")
+    assert code == 0 and out.strip() == "me: has no adapter; nothing changed"
+    code, _, err = run(capsys, "profiles", "list", "me")
+    assert code == 2 and "profiles list takes no NAME" in err

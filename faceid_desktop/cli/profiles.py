@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     """
     store = open_store(args)
     if args.action == "list":
+        if args.name:
+            raise InputError(f"profiles list takes no NAME (got {args.name!r}); to see one: faceid profiles show NAME")
         names = store.names()
         emit(args, names, "\n".join(names) if names else "no profiles yet: faceid enroll NAME PHOTO...")
         return EXIT_OK

@@ -48,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
         if args.inputs or args.not_me:
             raise InputError("--off takes no photos")
         try:
+            current = store.load(args.name, PRETRAINED_MODEL_ID)
+            if current.adapter is None:
+                emit(args, {"name": args.name, "adapter": False, "threshold": current.settings.threshold},
+                     f"{args.name}: has no adapter; nothing changed")
+                return EXIT_OK
             saved = store.update(args.name, lambda current: with_adapter(current or store.load(args.name), None),
                                  PRETRAINED_MODEL_ID)
             kept = ("the default" if saved.settings.threshold == default_threshold(None)
