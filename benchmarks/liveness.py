@@ -14,6 +14,8 @@ Reads a folder laid out like ``../shared/media`` (``live/*.mp4`` genuine clips; 
 * **stills animated into a blink** (:data:`ANIMATIONS`): cross-fades of the open and closed stills over 2-4
   frames, and three-still swaps at 15 and 25 frames/s, at 1.5, 3.0 and 4.5 s (a video made from photos; at
   15 frames/s the check sees too few frames for a blink and asks for head turns);
+* **photos folded back just below the eyes** (:func:`folded_frames`, from a red-team try): each still enlarged
+  1.5 times, folded back by up to 80 degrees four times, 25 frames/s;
 * **photos with the eyes cut out** (a paper mask), one per blinking live clip: its first frame, moved with
   the head, over the clip, the live eyes blinking through two holes;
 * **spectacles** drawn on every blinking live clip (dark rims of 2 and 7 pixels, tight round the eyes),
@@ -292,10 +294,58 @@ def cutout_frames(path: Path, trace: Trace):
         yield t, frame
 
 
+def folded_frames(image: np.ndarray, points: np.ndarray, fps: float = 25.0, seconds: float = 7.0,
+                  degrees: float = 80.0, zoom: float = 1.5, seed: int = 0):
+    """(seconds, BGR frame) of a photo held close and folded back again and again just below the eyes (found
+    by a red-team try): the still enlarged ``zoom`` times about its nose, then at 1.5, 3.0, 4.5 and 6.0 s
+    everything above a horizontal line one eye height below the lower lids tilted away by up to ``degrees``
+    (a raised-cosine pulse of 0.45 s; foreshortened by the cosine, seen head-on), so that the eyes, and all
+    above them, shrink vertically as if closing; jitter and noise as :func:`swap_frames`. ``points``: the
+    still's 68 landmarks."""
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    centre = points[27:36].mean(axis=0)
+    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 0, zoom)
+    matrix[:, 2] += (w / 2 - centre[0], h / 2 - centre[1])
+    image = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    moved = points @ matrix[:, :2].T + matrix[:, 2]
+    lower, upper = moved[[40, 41, 46, 47], 1].mean(), moved[[37, 38, 43, 44], 1].mean()
+    fold = lower + (lower - upper)
+    rows = np.arange(h, dtype=np.float32)
+    columns = np.repeat(np.arange(w, dtype=np.float32)[None, :], h, axis=0)
+    shift = np.zeros(2)
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        x = min(abs(t - at) for at in (1.5, 3.0, 4.5, 6.0)) / 0.45
+        level = 0.5 * (1 + np.cos(2 * np.pi * x)) if x < 0.5 else 0.0
+        cosine = np.cos(np.radians(level * degrees))
+        source = np.where(rows < fold, fold - (fold - rows) / cosine, rows).astype(np.float32)
+        frame = cv2.remap(image, columns, np.repeat(source[:, None], w, axis=1), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        shift = np.clip(shift + rng.normal(0, 1.0, 2), -6, 6)
+        frame = cv2.warpAffine(frame, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), (w, h),
+                               borderMode=cv2.BORDER_REPLICATE)
+        noisy = frame.astype(np.float32) + rng.normal(0, 3, frame.shape).astype(np.float32)
+        yield t, np.clip(noisy, 0, 255).astype(np.uint8)
+
+
 def first_frame(path: Path) -> np.ndarray:
     """The first frame of a video, BGR."""
     with open_source(path, dark_threshold=100.0) as source:
         return next(iter(source)).image
+
+
+def folded_sources(stills, detector: FaceDetector, landmarks: Landmarks68, per_frame: list[float]) -> list:
+    """(name, "folded photo", False, trace) of :func:`folded_frames` of every still with a face, at 25 frames/s."""
+    sources = []
+    for i, (name, _, image) in enumerate(stills):
+        [(_, points, *_)] = trace_frames([(0.0, image)], detector, landmarks)[0]
+        if points is None:
+            continue
+        trace, cost = trace_frames(folded_frames(image, points, seed=i), detector, landmarks)
+        per_frame.append(cost)
+        sources.append((f"{name} folded", "folded photo", False, trace))
+    return sources
 
 
 def _row(name: str, kind: str, result, frames: int) -> str:
@@ -389,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                 trace, cost = trace_frames(frames, detector, landmarks)
                 per_frame.append(cost)
                 sources.append((f"{name}{' (flicks)' if flick else ''}", kind, False, trace))
+        sources += folded_sources(stills, detector, landmarks, per_frame)
         for path, clip_trace in clips.items():
             if blink_frames(clip_trace) is None:
                 continue

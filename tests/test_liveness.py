@@ -444,6 +444,19 @@ def test_a_photo_with_the_eyes_cut_out_is_stopped_by_the_secure_mode_only(media,
         assert bench.run(trace, settings, challenge=challenge).live is not True
 
 
+def test_a_photo_folded_back_below_the_eyes_is_stopped_by_the_secure_mode(media, tools):
+    """The red team's fold (the eyes and all above them shrink as if closing): a flat photo never turns, so
+    secure mode refuses it whatever convenience mode makes of it (4 of 26 passed there; README)."""
+    from faceid_desktop.images import read_bgr
+
+    bench, detector, landmarks = tools
+    image = read_bgr(media / "attack" / "nuaa" / "real" / "0001_00_00_02_0.jpg")
+    [(_, points, *_)] = bench.trace_frames([(0.0, image)], detector, landmarks)[0]
+    trace = _trace(tools, bench.folded_frames(image, points, seed=15), LivenessSettings())
+    for challenge in ((TURN_LEFT, TURN_RIGHT), (BLINK, TURN_RIGHT, TURN_LEFT)):
+        assert bench.run(trace, LivenessSettings(), challenge=challenge).live is not True
+
+
 def test_blink_challenge_on_a_live_clip(media, tools):
     # a steady selfie: the one-step blink challenge passes; a talking head that turns while "asked" to blink
     # fails it (a recording cannot follow the prompts)
