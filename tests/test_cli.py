@@ -556,3 +556,17 @@ def test_dropping_an_adapter_that_is_not_there_changes_nothing(home, capsys):
     assert code == 0 and out.strip() == "me: has no adapter; nothing changed"
     code, _, err = run(capsys, "profiles", "list", "me")
     assert code == 2 and "profiles list takes no NAME" in err
+
+
+def test_a_folder_in_a_live_check_plays_at_a_webcam_rate(tmp_path):
+    """At the folders' default of 10 frames/s the liveness check would find the "camera" too slow to see a
+    blink and ask for head turns; a live check plays a folder of frames at 30 frames/s."""
+    import cv2
+
+    from faceid_desktop.cli.live import FOLDER_FPS, open_live
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"frame{i}.png"), np.full((48, 64, 3), 100, np.uint8))
+    with open_live(tmp_path, 10.0, 100.0) as source:
+        times = [frame.timestamp for frame in source]
+    assert FOLDER_FPS == 30.0 and np.allclose(np.diff(times), 1 / 30)
