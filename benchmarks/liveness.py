@@ -54,7 +54,7 @@ from faceid_desktop.challenge import ACTIONS, ChallengeSettings, random_sequence
 from faceid_desktop.datasets import data_dir
 from faceid_desktop.detection import FaceDetector
 from faceid_desktop.images import read_bgr
-from faceid_desktop.landmarks68 import Landmarks68, eye_patch, eyes_in_frame, mean_ear
+from faceid_desktop.landmarks68 import Landmarks68, eye_view, mean_ear
 from faceid_desktop.liveness import LivenessCheck, LivenessSettings, chip_sharpness
 from faceid_desktop.verification import primary_face
 
@@ -85,7 +85,7 @@ def trace_frames(frames, detector: FaceDetector, landmarks: Landmarks68, until: 
             face = primary_face(faces, rgb.shape)
             points = landmarks.fit_face(rgb, face.landmarks)
             trace.append((t, points, face.box, chip_sharpness(face_chip(rgb, face.landmarks)),
-                          eye_patch(rgb, points), eyes_in_frame(rgb.shape, points)))
+                          *eye_view(rgb, points)))
         else:
             trace.append((t, None, None, None, None, True))
         spent += time.perf_counter() - started

@@ -157,13 +157,27 @@ def eye_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     Raises:
         LandmarkError: bad image or landmarks.
     """
+    return eye_view(image, points)[0]
+
+
+def eye_view(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, bool]:
+    """:func:`eye_patch` and :func:`eyes_in_frame` of one frame, the patch's transform fitted once (both are
+    needed for every frame the liveness check sees).
+
+    Returns:
+        ((40, 64) uint8 grey patch, whether it lies inside the frame).
+
+    Raises:
+        LandmarkError: bad image or landmarks.
+    """
     points = check_landmarks(points)
     grey = _grey(image)
     corners = points[[36, 39, 42, 45]].astype(np.float32)
     height, width = EYE_PATCH_SIZE
     matrix = _eye_patch_matrix(points)
     if matrix is None:
-        return np.zeros(EYE_PATCH_SIZE, np.uint8)  # a degenerate fit: no eyes to see
+        return np.zeros(EYE_PATCH_SIZE, np.uint8), False  # a degenerate fit: no eyes to see
+    inside = _patch_inside(grey.shape, matrix)
     # INTER_AREA does not apply to warps: a blur first keeps a large face from aliasing into the patch, on a
     # crop around the eyes (blurring the whole frame would cost a millisecond per frame)
     scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
@@ -176,7 +190,8 @@ def eye_patch(image: np.ndarray, points: np.ndarray) -> np.ndarray:
             grey = cv2.GaussianBlur(grey[top:bottom, left:right], (0, 0), 0.5 / scale)
             matrix = matrix.copy()
             matrix[:, 2] += matrix[:, :2] @ np.array([left, top], np.float64)
-    return cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    patch = cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return patch, inside
 
 
 def _eye_patch_matrix(points: np.ndarray) -> np.ndarray | None:
@@ -206,10 +221,12 @@ def eyes_in_frame(shape: tuple[int, ...], points: np.ndarray) -> bool:
     Raises:
         LandmarkError: bad landmarks.
     """
-    points = check_landmarks(points)
-    matrix = _eye_patch_matrix(points)
-    if matrix is None:
-        return False
+    matrix = _eye_patch_matrix(check_landmarks(points))
+    return matrix is not None and _patch_inside(shape, matrix)
+
+
+def _patch_inside(shape: tuple[int, ...], matrix: np.ndarray) -> bool:
+    """Whether the four corners of the eye patch, mapped back by ``matrix``'s inverse, lie in a frame of ``shape``."""
     height, width = EYE_PATCH_SIZE
     inverse = cv2.invertAffineTransform(matrix)
     corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], np.float64) @ inverse[:, :2].T + inverse[:, 2]

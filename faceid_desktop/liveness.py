@@ -124,9 +124,8 @@ from .landmarks68 import (
     Landmarks68,
     LandmarkError,
     check_landmarks,
-    eye_patch,
+    eye_view,
     eye_visibility,
-    eyes_in_frame,
     mean_ear,
     rigid_jitter,
     vertical_ratio,
@@ -678,8 +677,8 @@ class LivenessCheck:
         sharpness = None
         if self.settings.min_sharpness is not None:
             sharpness = chip_sharpness(face_chip(image, face.landmarks))
-        return self.update(timestamp, points, face.box, sharpness, eye_patch(image, points),
-                           eyes_in_frame(image.shape, points))
+        eyes, in_frame = eye_view(image, points)
+        return self.update(timestamp, points, face.box, sharpness, eyes, in_frame)
 
     def track_frame(self, timestamp: float, image: np.ndarray) -> LivenessResult:
         """A frame the detector did not look at: fit the 68 landmarks where the face was in the previous
@@ -702,8 +701,8 @@ class LivenessCheck:
         box = (int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half)))
         points = self.landmarks.fit(image, box)
         self._see_eyes(timestamp, image, points)
-        return self.update(timestamp, points, eyes=eye_patch(image, points),
-                           in_frame=eyes_in_frame(image.shape, points))
+        eyes, in_frame = eye_view(image, points)
+        return self.update(timestamp, points, eyes=eyes, in_frame=in_frame)
 
     def _see_eyes(self, timestamp: float, image: np.ndarray, points: np.ndarray) -> None:
         brightness, contrast = eye_visibility(image, points)

@@ -128,7 +128,8 @@ def live_sources(inputs: Sequence[str]) -> list[Path | int]:
 
     items: list[Path | int] = []
     for raw in inputs:
-        if Path(raw).suffix.lower() in IMAGE_SUFFIXES and Path(raw).is_file():
+        path = Path(raw)
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
             raise InputError(f"{raw}: a single photo cannot show liveness; give a video, a folder of frames "
                              "or a camera")
         items.append(check_source(raw)[1])
