@@ -64,6 +64,8 @@ from faceid_desktop.verification import primary_face
 RECAPTURE_SHARPNESS = 20.0
 #: Seconds after the first face at which the secure mode's prompts start (when a face would have matched).
 PROMPT_AFTER = 0.5
+#: Seconds an attacker answering prompts takes to react (people take 0.5-1.5 s).
+REACTION = 0.6
 
 # (seconds, (68, 2) landmarks or None, box or None, chip sharpness or None, eye patch or None, eyes in frame)
 Trace = list[tuple[float, np.ndarray | None, tuple | None, float | None, np.ndarray | None, bool]]
@@ -329,6 +331,62 @@ def folded_frames(image: np.ndarray, points: np.ndarray, fps: float = 25.0, seco
         yield t, np.clip(noisy, 0, 255).astype(np.uint8)
 
 
+def bent_photo_attempt(image: np.ndarray, points: np.ndarray, check: LivenessCheck, detector: FaceDetector,
+                       landmarks: Landmarks68, fps: float = 30.0, seconds: float = 10.0, degrees: float = 65.0,
+                       seed: int = 0):
+    """One attempt of a photo with dark lenses drawn on, held by an attacker who answers each head-turn prompt
+    by bending the photo back along a vertical line through the nose tip (the half on the side asked
+    foreshortens as a turned head's far half does; :data:`REACTION` s after the prompt, 0.4 s to bend
+    ``degrees``, seen through a pinhole of focal
+    length = image width, pixel noise sigma 3). Frames go to ``check.update_frame`` (the eye visibility needs
+    the pixels, so this runs live, not from a trace), prompts start 0.5 s after the first face. ``points``:
+    the still's 68 landmarks. Returns the final LivenessResult."""
+    rng = np.random.default_rng(seed)
+    image = image.copy()
+    for eye in (points[36:42], points[42:48]):
+        centre, width = eye.mean(axis=0), float(np.ptp(eye[:, 0]))
+        cv2.ellipse(image, (int(centre[0]), int(centre[1])), (int(width * 0.9), int(width * 0.6)), 0, 0, 360,
+                    (10, 10, 10), -1)
+    h, w = image.shape[:2]
+    x0, focal = float(points[30, 0]), float(w)
+    columns = np.arange(w, dtype=np.float32)
+    rows = np.repeat(np.arange(h, dtype=np.float32)[:, None], w, axis=1)
+    angle, side, first, result = 0.0, 0, None, None
+    prompt, prompted = "", 0.0
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        if result is not None and result.prompt.lower() != prompt:
+            prompt, prompted = result.prompt.lower(), t
+        wanted = 0 if t - prompted < REACTION else \
+            1 if prompt.endswith("to your left") else -1 if prompt.endswith("to your right") else 0
+        step = degrees / (0.4 * fps)
+        if wanted and wanted != side and angle > 0:  # unbend before bending the other half
+            angle = max(0.0, angle - step)
+        else:
+            side = wanted or side
+            angle = min(degrees, angle + step) if wanted else max(0.0, angle - step)
+        source = columns.copy()
+        if angle > 0 and side:
+            c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+            offset = (columns - x0) * side
+            bent = offset > 0
+            source[bent] = x0 + side * offset[bent] / np.maximum(c - offset[bent] * s / focal, 1e-3)
+        frame = cv2.remap(image, np.repeat(source[None, :], h, axis=0), rows, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        noisy = frame.astype(np.float32) + rng.normal(0, 3, frame.shape).astype(np.float32)
+        rgb = cv2.cvtColor(np.clip(noisy, 0, 255).astype(np.uint8), cv2.COLOR_BGR2RGB)
+        faces = detector.detect(rgb)
+        face = primary_face(faces, rgb.shape) if faces else None
+        if face is not None and first is None:
+            first = t
+        if first is not None and t - first >= PROMPT_AFTER:
+            check.start_challenge(t)
+        result = check.update_frame(t, rgb, face)
+        if result.live is not None:
+            break
+    return result
+
+
 def first_frame(path: Path) -> np.ndarray:
     """The first frame of a video, BGR."""
     with open_source(path, dark_threshold=100.0) as source:
@@ -557,6 +615,25 @@ def main(argv: list[str] | None = None) -> int:
         median = f"{statistics.median(waits):.2f} s" if waits else "-"
         print(f"  timeout {timeout:4.1f} s, {opening} reopening frames: BPCER {100 * refused / max(total, 1):5.1f}% "
               f"({refused}/{total}), median time to pass {median}")
+
+    print("\n== photos with dark lenses drawn on, bent along the nose toward the side each prompt asks (run live)")
+    bent = {"convenience": [], "secure": []}
+    photos = [(p.name, read_bgr(p)) for p in sorted((media / "attack" / "print_and_screen").glob("*.jpg"))]
+    photos += [(f"{p.stem} frame 0", first_frame(p)) for p in sorted((media / "live").glob("*.mp4"))]
+    for i, (name, image) in enumerate(photos):
+        [(_, points, *_)] = trace_frames([(0.0, image)], detector, landmarks)[0]
+        if points is None:
+            continue
+        for mode, bucket in bent.items():
+            challenge = random_sequence(ChallengeSettings().steps, random.Random(i)) if mode == "secure" else None
+            check = LivenessCheck(default, challenge, landmarks=landmarks)
+            result = bent_photo_attempt(image, points, check, detector, landmarks, seed=i)
+            bucket.append(bool(result is not None and result.live))
+            state = "LIVE" if result is not None and result.live else "refused"
+            print(f"  {name:<30} {mode:<12} {state:<8} {result.elapsed if result else 0.0:5.2f} s  "
+                  f"{result.reason if result else 'no frame'}")
+    for mode, accepted in bent.items():
+        print(f"  {mode}: APCER {100 * sum(accepted) / max(len(accepted), 1):5.1f}% ({sum(accepted)}/{len(accepted)})")
 
     print(f"\n== speed: {1.0 / statistics.median(per_frame):.0f} frames/s per source (median; detection + 68 landmarks "
           f"+ chip sharpness + rule) on {args.threads} threads; indicative on a shared machine")

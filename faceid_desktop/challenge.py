@@ -14,6 +14,10 @@ where the nose tip sits between the jaw's ends, median of the last 5 frames) cha
 ``turn_threshold`` from the straight-ahead reference, the person's own left or right. The ratio is
 unchanged by any affine map of the image, so a flat photo turned, tilted or moved in front of the camera
 keeps it (hand-held photos in ``benchmarks/liveness.py``: within +-0.08; head turns of live clips: 0.2-0.33).
+A bent photo does not keep it: folded back along a vertical line through the nose, the half beyond the
+fold foreshortens and the ratio moves by 0.15-0.4 at 60-75 degrees, as in a real turn (the 68 landmarks
+fitted on it look like a turned head too). So head turns never stand alone in secure mode: its sequence
+always holds a blink, which a still photo cannot give (:mod:`faceid_desktop.liveness`).
 Blinks never fail a step: they are involuntary.
 
 Not used, measured: head pose by ``cv2.solvePnP`` on a generic 3-D face (Mallick, LearnOpenCV 2016) from
@@ -86,7 +90,8 @@ class ChallengeSettings:
 
 
 def random_sequence(steps: int = 2, rng: random.Random | np.random.Generator | int | None = None) -> tuple[str, ...]:
-    """``steps`` different actions of :data:`ACTIONS` in a random order.
+    """``steps`` different actions of :data:`ACTIONS` in a random order, always with the blink: head turns
+    alone are answered by a bent photo (module docstring).
 
     Args:
         steps: how many (1 to 3).
@@ -98,18 +103,22 @@ def random_sequence(steps: int = 2, rng: random.Random | np.random.Generator | i
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= len(ACTIONS):
         raise ChallengeError(f"steps must be a whole number from 1 to {len(ACTIONS)}, got {steps!r}")
-    pool = list(ACTIONS)
-    if rng is None:
-        return tuple(pool.pop(secrets.randbelow(len(pool))) for _ in range(steps))
     if isinstance(rng, bool):
         raise ChallengeError("rng must be a random.Random, a numpy Generator, an int seed or None, not a bool")
     if isinstance(rng, int):
         rng = random.Random(rng)
-    if isinstance(rng, random.Random):
-        return tuple(rng.sample(pool, steps))
-    if isinstance(rng, np.random.Generator):
-        return tuple(pool[i] for i in rng.permutation(len(pool))[:steps])
-    raise ChallengeError(f"rng must be a random.Random, a numpy Generator, an int seed or None, not {type(rng).__name__}")
+    if rng is None:
+        below = secrets.randbelow
+    elif isinstance(rng, random.Random):
+        below = rng.randrange
+    elif isinstance(rng, np.random.Generator):
+        below = rng.integers
+    else:
+        raise ChallengeError(f"rng must be a random.Random, a numpy Generator, an int seed or None, not {type(rng).__name__}")
+    turns = [a for a in ACTIONS if a != BLINK]
+    chosen = [turns.pop(int(below(len(turns)))) for _ in range(steps - 1)]
+    chosen.insert(int(below(steps)), BLINK)
+    return tuple(chosen)
 
 
 @dataclass(frozen=True)

@@ -101,9 +101,12 @@ def test_mirrored_frames_swap_left_and_right():
 def test_random_sequences():
     assert random_sequence(2, 7) == random_sequence(2, random.Random(7))
     seen = {random_sequence(2, seed) for seed in range(200)}
-    assert all(len(set(s)) == 2 for s in seen) and len(seen) == 6  # every ordered pair of 3 actions
+    # every ordered pair of the blink and a turn: head turns never come alone (a bent photo answers them)
+    assert seen == {(BLINK, TURN_LEFT), (TURN_LEFT, BLINK), (BLINK, TURN_RIGHT), (TURN_RIGHT, BLINK)}
+    assert {random_sequence(2, np.random.default_rng(seed)) for seed in range(50)} == seen
+    assert {random_sequence(1, seed) for seed in range(20)} == {(BLINK,)}
     assert set(random_sequence(3, np.random.default_rng(1))) == set(ACTIONS)
-    assert len(random_sequence()) == 2
+    assert len(random_sequence()) == 2 and BLINK in random_sequence()
     for bad in (0, 4, True):
         with pytest.raises(ChallengeError, match="steps"):
             random_sequence(bad)
