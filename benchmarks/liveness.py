@@ -331,48 +331,65 @@ def folded_frames(image: np.ndarray, points: np.ndarray, fps: float = 25.0, seco
         yield t, np.clip(noisy, 0, 255).astype(np.uint8)
 
 
-def bent_photo_attempt(image: np.ndarray, points: np.ndarray, check: LivenessCheck, detector: FaceDetector,
-                       landmarks: Landmarks68, fps: float = 30.0, seconds: float = 10.0, degrees: float = 65.0,
-                       seed: int = 0):
-    """One attempt of a photo with dark lenses drawn on, held by an attacker who answers each head-turn prompt
-    by bending the photo back along a vertical line through the nose tip (the half on the side asked
-    foreshortens as a turned head's far half does; :data:`REACTION` s after the prompt, 0.4 s to bend
-    ``degrees``, seen through a pinhole of focal
-    length = image width, pixel noise sigma 3). Frames go to ``check.update_frame`` (the eye visibility needs
-    the pixels, so this runs live, not from a trace), prompts start 0.5 s after the first face. ``points``:
-    the still's 68 landmarks. Returns the final LivenessResult."""
+def photo_attacker_attempt(image: np.ndarray, points: np.ndarray, check: LivenessCheck, detector: FaceDetector,
+                           landmarks: Landmarks68, lenses: bool = False, fold: bool = False, fps: float = 30.0,
+                           seconds: float = 10.0, seed: int = 0):
+    """One attempt of an attacker who holds the owner's photo and answers each prompt :data:`REACTION` s after
+    it: a head turn by bending the photo back along a vertical line through the nose tip by up to 65 degrees
+    in 0.4 s (the half on the side asked foreshortens as a turned head's far half does); with ``fold``, a
+    blink by the red team's fold (:func:`folded_frames`: the photo enlarged 1.5x, folded back 80 degrees
+    along a line just below the eyes in 0.45 s pulses, one a second). ``lenses`` draws dark lenses on the
+    photo (the eyes then read as hidden). Seen through a pinhole of focal length = image width, pixel noise
+    sigma 3. Frames go to ``check.update_frame`` (eye visibility needs the pixels, so this runs live, not
+    from a trace); prompts start :data:`PROMPT_AFTER` s after the first face. ``points``: the still's 68
+    landmarks. Returns the final LivenessResult."""
     rng = np.random.default_rng(seed)
-    image = image.copy()
-    for eye in (points[36:42], points[42:48]):
-        centre, width = eye.mean(axis=0), float(np.ptp(eye[:, 0]))
-        cv2.ellipse(image, (int(centre[0]), int(centre[1])), (int(width * 0.9), int(width * 0.6)), 0, 0, 360,
-                    (10, 10, 10), -1)
     h, w = image.shape[:2]
+    image = image.copy()
+    if lenses:
+        for eye in (points[36:42], points[42:48]):
+            centre, width = eye.mean(axis=0), float(np.ptp(eye[:, 0]))
+            cv2.ellipse(image, (int(centre[0]), int(centre[1])), (int(width * 0.9), int(width * 0.6)), 0, 0, 360,
+                        (10, 10, 10), -1)
+    fold_line = float(h)
+    if fold:
+        centre = points[27:36].mean(axis=0)
+        matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 0, 1.5)
+        matrix[:, 2] += (w / 2 - centre[0], h / 2 - centre[1])
+        image = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        points = points @ matrix[:, :2].T + matrix[:, 2]
+        lower, upper = points[[40, 41, 46, 47], 1].mean(), points[[37, 38, 43, 44], 1].mean()
+        fold_line = lower + (lower - upper)
     x0, focal = float(points[30, 0]), float(w)
-    columns = np.arange(w, dtype=np.float32)
-    rows = np.repeat(np.arange(h, dtype=np.float32)[:, None], w, axis=1)
+    columns, rows = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
     angle, side, first, result = 0.0, 0, None, None
     prompt, prompted = "", 0.0
     for i in range(int(seconds * fps)):
         t = i / fps
         if result is not None and result.prompt.lower() != prompt:
             prompt, prompted = result.prompt.lower(), t
-        wanted = 0 if t - prompted < REACTION else \
+        since = t - prompted
+        wanted = 0 if since < REACTION else \
             1 if prompt.endswith("to your left") else -1 if prompt.endswith("to your right") else 0
-        step = degrees / (0.4 * fps)
+        step = 65.0 / (0.4 * fps)
         if wanted and wanted != side and angle > 0:  # unbend before bending the other half
             angle = max(0.0, angle - step)
         else:
             side = wanted or side
-            angle = min(degrees, angle + step) if wanted else max(0.0, angle - step)
-        source = columns.copy()
+            angle = min(65.0, angle + step) if wanted else max(0.0, angle - step)
+        source_x = columns.copy()
         if angle > 0 and side:
             c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
             offset = (columns - x0) * side
             bent = offset > 0
-            source[bent] = x0 + side * offset[bent] / np.maximum(c - offset[bent] * s / focal, 1e-3)
-        frame = cv2.remap(image, np.repeat(source[None, :], h, axis=0), rows, cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+            source_x[bent] = x0 + side * offset[bent] / np.maximum(c - offset[bent] * s / focal, 1e-3)
+        cosine = 1.0
+        if fold and prompt.endswith("blink") and since >= REACTION:
+            x = ((since - REACTION) % 1.0) / 0.45
+            cosine = np.cos(np.radians(80.0 * 0.5 * (1 - np.cos(2 * np.pi * x)))) if x < 1 else 1.0
+        source_y = np.where(rows < fold_line, fold_line - (fold_line - rows) / cosine, rows).astype(np.float32)
+        frame = cv2.remap(image, np.repeat(source_x[None, :], h, axis=0), np.repeat(source_y[:, None], w, axis=1),
+                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         noisy = frame.astype(np.float32) + rng.normal(0, 3, frame.shape).astype(np.float32)
         rgb = cv2.cvtColor(np.clip(noisy, 0, 255).astype(np.uint8), cv2.COLOR_BGR2RGB)
         faces = detector.detect(rgb)
@@ -616,24 +633,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  timeout {timeout:4.1f} s, {opening} reopening frames: BPCER {100 * refused / max(total, 1):5.1f}% "
               f"({refused}/{total}), median time to pass {median}")
 
-    print("\n== photos with dark lenses drawn on, bent along the nose toward the side each prompt asks (run live)")
-    bent = {"convenience": [], "secure": []}
+    print("\n== an attacker answering prompts with the owner's photo (run live): head turns by bending it along the "
+          "nose; dark lenses drawn on (eyes hidden), or blinks by folding it below the eyes (secure mode only)")
     photos = [(p.name, read_bgr(p)) for p in sorted((media / "attack" / "print_and_screen").glob("*.jpg"))]
+    for sub in ("print", "real"):
+        photos += [(f"nuaa/{sub}/{p.name}", read_bgr(p)) for p in sorted((media / "attack" / "nuaa" / sub).glob("*.jpg"))]
     photos += [(f"{p.stem} frame 0", first_frame(p)) for p in sorted((media / "live").glob("*.mp4"))]
+    accepted: dict[str, list[bool]] = {}
     for i, (name, image) in enumerate(photos):
         [(_, points, *_)] = trace_frames([(0.0, image)], detector, landmarks)[0]
         if points is None:
             continue
-        for mode, bucket in bent.items():
+        attempts = [("fold", "secure", False, True)]
+        if "nuaa" not in name:  # dark lenses: the 10 photos of the table's row
+            attempts += [("lenses", "convenience", True, False), ("lenses", "secure", True, False)]
+        for label, mode, lenses, fold in attempts:
             challenge = random_sequence(ChallengeSettings().steps, random.Random(i)) if mode == "secure" else None
             check = LivenessCheck(default, challenge, landmarks=landmarks)
-            result = bent_photo_attempt(image, points, check, detector, landmarks, seed=i)
-            bucket.append(bool(result is not None and result.live))
-            state = "LIVE" if result is not None and result.live else "refused"
-            print(f"  {name:<30} {mode:<12} {state:<8} {result.elapsed if result else 0.0:5.2f} s  "
-                  f"{result.reason if result else 'no frame'}")
-    for mode, accepted in bent.items():
-        print(f"  {mode}: APCER {100 * sum(accepted) / max(len(accepted), 1):5.1f}% ({sum(accepted)}/{len(accepted)})")
+            result = photo_attacker_attempt(image, points, check, detector, landmarks, lenses, fold, seed=i)
+            live = bool(result is not None and result.live)
+            accepted.setdefault(f"{label}, {mode}", []).append(live)
+            print(f"  {name:<34} {label:<7} {mode:<12} {'LIVE' if live else 'refused':<8} "
+                  f"{result.elapsed if result else 0.0:5.2f} s  {result.reason if result else 'no frame'}")
+    for key, values in accepted.items():
+        print(f"  {key:<22} APCER {100 * sum(values) / max(len(values), 1):5.1f}% ({sum(values)}/{len(values)})")
 
     print(f"\n== speed: {1.0 / statistics.median(per_frame):.0f} frames/s per source (median; detection + 68 landmarks "
           f"+ chip sharpness + rule) on {args.threads} threads; indicative on a shared machine")
