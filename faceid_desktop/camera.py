@@ -43,6 +43,10 @@ from .formats import VIDEO_SUFFIXES  # noqa: F401  (re-exported)
 
 #: Howdy's default ``dark_threshold``: percent of pixels in the darkest eighth above which a frame is dark.
 DEFAULT_DARK_THRESHOLD = 60.0
+#: Frames per second a folder of images plays at as a live camera (a live check, the app): a webcam's usual
+#: rate (at :func:`open_source`'s default of 10 the liveness check would find the "camera" too slow to see a
+#: blink and ask for head turns).
+LIVE_FOLDER_FPS = 30.0
 #: Highest camera index: OpenCV reads an index of 100 or more as a backend number plus a camera, and a huge
 #: one makes it print pages of errors. Other devices are opened by their path (``/dev/video120``).
 MAX_CAMERA_INDEX = 99

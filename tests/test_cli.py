@@ -563,10 +563,11 @@ def test_a_folder_in_a_live_check_plays_at_a_webcam_rate(tmp_path):
     blink and ask for head turns; a live check plays a folder of frames at 30 frames/s."""
     import cv2
 
-    from faceid_desktop.cli.live import FOLDER_FPS, open_live
+    from faceid_desktop.camera import LIVE_FOLDER_FPS
+    from faceid_desktop.cli.live import open_live
 
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"frame{i}.png"), np.full((48, 64, 3), 100, np.uint8))
     with open_live(tmp_path, 10.0, 100.0) as source:
         times = [frame.timestamp for frame in source]
-    assert FOLDER_FPS == 30.0 and np.allclose(np.diff(times), 1 / 30)
+    assert LIVE_FOLDER_FPS == 30.0 and np.allclose(np.diff(times), 1 / 30)

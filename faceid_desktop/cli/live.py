@@ -153,18 +153,13 @@ def attempt_limit(verifier, timeout: float | None, challenge: tuple[str, ...] | 
     return make_attempt(verifier, timeout, challenge).timeout
 
 
-#: Frames per second a folder of images is played at in a live check: a webcam's usual rate (at the
-#: folders' default of 10 the liveness check would find the "camera" too slow to see a blink).
-FOLDER_FPS = 30.0
-
-
 def open_live(item: Path | int, limit: float, dark_threshold: float):
     """Open the source of a live attempt of ``limit`` seconds; a camera's iteration ends on the wall clock
     shortly after the limit, whatever its frames are (dark, faceless, late). A video or folder is timed by
-    its playback clock (a folder at :data:`FOLDER_FPS`), so that a recorded clip decides the same on a fast
+    its playback clock (a folder at :data:`~faceid_desktop.camera.LIVE_FOLDER_FPS`), so that a recorded clip decides the same on a fast
     or a slow machine."""
-    from ..camera import is_camera, open_source
+    from ..camera import LIVE_FOLDER_FPS, is_camera, open_source
 
     wall = limit + WALL_MARGIN if is_camera(item) else None
-    return open_source(item, fps=FOLDER_FPS, dark_threshold=dark_threshold, wall_timeout=wall)
+    return open_source(item, fps=LIVE_FOLDER_FPS, dark_threshold=dark_threshold, wall_timeout=wall)
 

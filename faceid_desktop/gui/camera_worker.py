@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from ..camera import Frame, FrameSource, SourceError, open_source
+from ..camera import LIVE_FOLDER_FPS, Frame, FrameSource, SourceError, open_source
 from ..landmarks68 import Landmarks68
 from ..pipeline import FacePipeline
 
@@ -137,7 +137,7 @@ class CameraThread(QThread):
     ended = Signal()
 
     def __init__(self, spec: Any, slot: LatestFrame, *, loop: bool = True, speed: float = 1.0,
-                 folder_fps: float = 10.0, source_factory: SourceFactory | None = None,
+                 folder_fps: float = LIVE_FOLDER_FPS, source_factory: SourceFactory | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.spec = spec
@@ -297,7 +297,7 @@ class CameraHub(QObject):
     model_failed = Signal(str)
 
     def __init__(self, spec: Any = 0, pipeline_factory: Callable[[], FacePipeline] | None = None, *,
-                 loop: bool = True, speed: float = 1.0, folder_fps: float = 10.0,
+                 loop: bool = True, speed: float = 1.0, folder_fps: float = LIVE_FOLDER_FPS,
                  source_factory: SourceFactory | None = None,
                  landmarks_factory: Callable[[], Landmarks68] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
