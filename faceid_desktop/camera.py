@@ -408,8 +408,8 @@ def check_source(spec: str | int | Path) -> tuple[str, int | Path]:
         raise TypeError(f"a source is a camera index, a video path or a folder path, not {type(spec).__name__}")
     if isinstance(spec, str) and not spec.strip():
         raise SourceError("empty camera name: give a camera index (0), a device, a video file or a folder")
-    if isinstance(spec, str) and (match := _CAMERA_SPEC.fullmatch(spec.strip())):
-        spec = int(match[1])
+    if isinstance(spec, str) and (index := camera_index(spec)) is not None:
+        spec = index
     if isinstance(spec, int):
         if spec < 0:
             raise ValueError(f"a camera index is 0 or more, got {spec}")
@@ -440,6 +440,15 @@ def _check_readable(path: Path) -> None:
         raise SourceError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
+def camera_index(spec: object) -> int | None:
+    """The camera index of a spec (``0``, ``"0"``, ``"camera:0"``), or None for a file, folder or device path
+    (and for a negative int)."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return spec if spec >= 0 else None
+    match = _CAMERA_SPEC.fullmatch(str(spec).strip())
+    return int(match.group(1)) if match else None
+
+
 def is_camera(spec: object) -> bool:
     """Whether ``spec`` (an input as :func:`open_source` takes it) names a camera: an index, ``camera:N``,
     or a character device such as ``/dev/video2``."""
@@ -447,7 +456,7 @@ def is_camera(spec: object) -> bool:
         return False
     if isinstance(spec, int):
         return True
-    if isinstance(spec, str) and _CAMERA_SPEC.fullmatch(spec.strip()):
+    if isinstance(spec, str) and camera_index(spec) is not None:
         return True
     return isinstance(spec, (str, Path)) and path_kind(Path(spec)) == "device"
 

@@ -10,7 +10,6 @@ with ``--camera`` into an absolute path, so that starting the app from another f
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,12 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from .camera import camera_index
+
 #: Camera indexes probed.
 MAX_DEVICES = 10
 #: Where Linux names its video devices.
 SYS_VIDEO = Path("/sys/class/video4linux")
-
-_CAMERA_SPEC = re.compile(r"(?:camera:)?(\d+)", re.ASCII)
-
 
 @dataclass(frozen=True)
 class CameraDevice:
@@ -58,14 +56,6 @@ class CameraDevice:
                                      self.problem) if text]
         named = "" if self.name == f"camera {self.index}" else f": {self.name}"
         return f"camera {self.index}{named}" + (f" ({', '.join(details)})" if details else "")
-
-
-def camera_index(spec: Any) -> int | None:
-    """The camera index of a spec (``0``, ``"0"``, ``"camera:0"``), or None for a file or folder."""
-    if isinstance(spec, int) and not isinstance(spec, bool):
-        return spec if spec >= 0 else None
-    match = _CAMERA_SPEC.fullmatch(str(spec).strip())
-    return int(match.group(1)) if match else None
 
 
 def absolute_spec(spec: Any, cwd: Path | None = None) -> str:

@@ -329,7 +329,8 @@ class FakeCapture:
 
 
 def test_camera_specs_are_stored_absolute(tmp_path):
-    from faceid_desktop.camera_list import absolute_spec, camera_index
+    from faceid_desktop.camera import camera_index
+    from faceid_desktop.camera_list import absolute_spec
 
     assert absolute_spec("0") == "0" and absolute_spec("camera:2") == "2" and absolute_spec(" 3 ") == "3"
     assert absolute_spec("clips/a.mp4", cwd=tmp_path) == str(tmp_path / "clips" / "a.mp4")

@@ -9,7 +9,8 @@ from typing import Callable, Iterable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
 
-from ..camera_list import CameraDevice, absolute_spec, camera_index, list_devices
+from ..camera import camera_index
+from ..camera_list import CameraDevice, absolute_spec, list_devices
 from ..formats import VIDEO_SUFFIXES
 from .jobs import Job
 

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from ..camera import LIVE_FOLDER_FPS, Frame, FrameSource, SourceError, open_source
+from ..camera import LIVE_FOLDER_FPS, Frame, FrameSource, SourceError, camera_index, open_source
 from ..landmarks68 import Landmarks68
 from ..pipeline import FacePipeline
 
@@ -100,16 +100,16 @@ class SharedLandmarks:
 
 def source_name(spec: Any) -> str:
     """A camera spec as the audit log records it: ``camera:0``, or the file or folder path."""
-    text = str(spec)
-    return f"camera:{text}" if text.isdigit() else text
+    index = camera_index(spec)
+    return f"camera:{index}" if index is not None else str(spec)
 
 
 def describe_spec(spec: Any) -> str:
     """A camera spec as the user reads it: ``camera 0``, or the file or folder name."""
-    text = str(spec)
-    if text.isdigit() or text.startswith("camera:"):
-        return f"camera {text.removeprefix('camera:')}"
-    return Path(text).name or text
+    index = camera_index(spec)
+    if index is not None:
+        return f"camera {index}"
+    return Path(str(spec)).name or str(spec)
 
 
 class CameraThread(QThread):

@@ -11,13 +11,14 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from ..camera import camera_index
+from ..camera_list import absolute_spec, preferred_camera
 from ..model_files import PRETRAINED_MODEL_ID
 from ..liveness import LivenessSettings
 from ..lockout import AuditLog, Lockout, LockoutPolicy
 from ..profile import DecisionSettings, Profile
 from ..storage import OutdatedProfileError, ProfileStore
 from . import theme
-from ..camera_list import absolute_spec, camera_index, preferred_camera
 from .camera_picker import CameraPicker, DeviceLister
 from .camera_worker import CameraHub, describe_spec
 from .enroll_wizard import EnrollWizard, WizardOptions
