@@ -296,6 +296,19 @@ def cutout_frames(path: Path, trace: Trace):
         yield t, frame
 
 
+def _held_close(image: np.ndarray, points: np.ndarray, zoom: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """A still enlarged ``zoom`` times about its nose and centred, its landmarks moved with it, and the row of
+    the red team's fold: one eye height below the lower lids."""
+    h, w = image.shape[:2]
+    centre = points[27:36].mean(axis=0)
+    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 0, zoom)
+    matrix[:, 2] += (w / 2 - centre[0], h / 2 - centre[1])
+    image = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    moved = points @ matrix[:, :2].T + matrix[:, 2]
+    lower, upper = moved[[40, 41, 46, 47], 1].mean(), moved[[37, 38, 43, 44], 1].mean()
+    return image, moved, float(lower + (lower - upper))
+
+
 def folded_frames(image: np.ndarray, points: np.ndarray, fps: float = 25.0, seconds: float = 7.0,
                   degrees: float = 80.0, zoom: float = 1.5, seed: int = 0):
     """(seconds, BGR frame) of a photo held close and folded back again and again just below the eyes (found
@@ -306,13 +319,7 @@ def folded_frames(image: np.ndarray, points: np.ndarray, fps: float = 25.0, seco
     still's 68 landmarks."""
     rng = np.random.default_rng(seed)
     h, w = image.shape[:2]
-    centre = points[27:36].mean(axis=0)
-    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 0, zoom)
-    matrix[:, 2] += (w / 2 - centre[0], h / 2 - centre[1])
-    image = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    moved = points @ matrix[:, :2].T + matrix[:, 2]
-    lower, upper = moved[[40, 41, 46, 47], 1].mean(), moved[[37, 38, 43, 44], 1].mean()
-    fold = lower + (lower - upper)
+    image, _, fold = _held_close(image, points, zoom)
     rows = np.arange(h, dtype=np.float32)
     columns = np.repeat(np.arange(w, dtype=np.float32)[None, :], h, axis=0)
     shift = np.zeros(2)
@@ -353,13 +360,7 @@ def photo_attacker_attempt(image: np.ndarray, points: np.ndarray, check: Livenes
                         (10, 10, 10), -1)
     fold_line = float(h)
     if fold:
-        centre = points[27:36].mean(axis=0)
-        matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 0, 1.5)
-        matrix[:, 2] += (w / 2 - centre[0], h / 2 - centre[1])
-        image = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        points = points @ matrix[:, :2].T + matrix[:, 2]
-        lower, upper = points[[40, 41, 46, 47], 1].mean(), points[[37, 38, 43, 44], 1].mean()
-        fold_line = lower + (lower - upper)
+        image, points, fold_line = _held_close(image, points, 1.5)
     x0, focal = float(points[30, 0]), float(w)
     columns, rows = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
     angle, side, first, result = 0.0, 0, None, None

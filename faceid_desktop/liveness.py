@@ -602,7 +602,6 @@ class LivenessCheck:
         self._sharpness: list[float] = []
         self._visibility: deque[tuple[float, float, float]] = deque()  # (t, brightness, contrast), last second
         self._turns_because: str | None = None  # why head turns replaced the blink (eyes hidden, slow camera)
-        self._blink_unseen: str | None = None  # secure mode: the latest reason a blink could not be seen
         self._times: deque[float] = deque()  # timestamps of the frames of the last second
         self._eyes_off_frame = False  # the latest face's eyes ran off the picture (left out of the blink check)
         self._prompts_from: float | None = None  # when start_challenge was called
@@ -663,17 +662,19 @@ class LivenessCheck:
             if self._run is not None:
                 self._run.start(timestamp)
 
-    def _ask_turns_if_blinks_unseen(self, timestamp: float) -> None:
-        if self._prompts_from is None or self._turns_because is not None:
-            return
+    def _blink_unseen(self) -> str | None:
+        """Why no blink can be seen now (:data:`EYES_HIDDEN`, :data:`SLOW_CAMERA`), or None."""
         if self.eyes_hidden:
-            because = EYES_HIDDEN
-        elif self.too_slow_for_blinks:
-            because = SLOW_CAMERA.format(rate=self.frame_rate)
-        else:
+            return EYES_HIDDEN
+        if self.too_slow_for_blinks:
+            return SLOW_CAMERA.format(rate=self.frame_rate)
+        return None
+
+    def _ask_turns_if_blinks_unseen(self, timestamp: float) -> None:
+        if self._secure or self._prompts_from is None or self._turns_because is not None:
             return
-        if self._secure:
-            self._blink_unseen = because
+        because = self._blink_unseen()
+        if because is None:
             return
         self._turns_because = because
         turns = (TURN_LEFT, TURN_RIGHT) if secrets.randbelow(2) else (TURN_RIGHT, TURN_LEFT)
@@ -801,8 +802,6 @@ class LivenessCheck:
                 self._sharpness.append(float(sharpness))
         elif self._last_face is not None and timestamp - self._last_face[0] > self.settings.max_gap:
             self._reset_evidence()
-        if self._secure:
-            self._blink_unseen = None
         self._ask_turns_if_blinks_unseen(timestamp)
         if self._run is not None and yaw is None and points is not None:
             yaw = yaw_ratio(points)
@@ -849,10 +848,11 @@ class LivenessCheck:
                 prompt = f"{self._turns_because}: {prompt[0].lower()}{prompt[1:]}"
             if self._turns_because and status.state == FAILED:
                 reason = f"{reason} ({_why(self._turns_because)}: head turns asked)"
-            if self._blink_unseen and prompt == PROMPTS[BLINK]:
-                prompt = f"{self._blink_unseen}: {SECURE_NEEDS_BLINK}"
-            if self._blink_unseen and status.state == FAILED and reason.startswith(f"no {BLINK}"):
-                reason = f"{reason} ({_why(self._blink_unseen)}: {SECURE_NEEDS_BLINK})"
+            unseen = self._blink_unseen() if self._secure else None
+            if unseen and prompt == PROMPTS[BLINK]:
+                prompt = f"{unseen}: {SECURE_NEEDS_BLINK}"
+            if unseen and status.state == FAILED and reason.startswith(f"no {BLINK}"):
+                reason = f"{reason} ({_why(unseen)}: {SECURE_NEEDS_BLINK})"
             if status.state == PASSED:
                 live, satisfied = True, True
             elif status.state == FAILED:

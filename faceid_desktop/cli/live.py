@@ -156,8 +156,8 @@ def attempt_limit(verifier, timeout: float | None, challenge: tuple[str, ...] | 
 def open_live(item: Path | int, limit: float, dark_threshold: float):
     """Open the source of a live attempt of ``limit`` seconds; a camera's iteration ends on the wall clock
     shortly after the limit, whatever its frames are (dark, faceless, late). A video or folder is timed by
-    its playback clock (a folder at :data:`~faceid_desktop.camera.LIVE_FOLDER_FPS`), so that a recorded clip decides the same on a fast
-    or a slow machine."""
+    its playback clock (a folder at :data:`~faceid_desktop.camera.LIVE_FOLDER_FPS`), so that a recorded clip
+    decides the same on a fast or a slow machine."""
     from ..camera import LIVE_FOLDER_FPS, is_camera, open_source
 
     wall = limit + WALL_MARGIN if is_camera(item) else None
