@@ -44,10 +44,11 @@ class Data:
         people = owner_protocol.list_dataset(root)
         paths = [p for images in people.values() for p in images]
         index = {p: i for i, p in enumerate(paths)}
-        vectors, verify, enroll = owner_protocol.embed_all("ours", paths, 2, owner_protocol.code_fingerprint())
-        self.usable = (verify == "") & ~np.isnan(vectors).any(axis=1)
-        self.enrollable = (enroll == "") & ~np.isnan(vectors).any(axis=1)
-        self.units = unit(np.nan_to_num(vectors))
+        embedded = owner_protocol.embed_all("ours", paths, 2, owner_protocol.code_fingerprint())
+        self.usable = (embedded.verify == "") & ~np.isnan(embedded.vectors).any(axis=1)
+        templates, self.enrollable = owner_protocol.enrollment(people, index, embedded)
+        self.units = unit(np.nan_to_num(embedded.vectors))
+        self.template_units = unit(np.nan_to_num(templates))  # rows of enrolled images: what enrollment keeps
         self.identity = np.array([k for k, images in enumerate(people.values()) for _ in images])
         self.identities = len(people)
         self.owners = []  # (identity, enrolled rows, genuine probe rows)
@@ -68,9 +69,9 @@ def fit_tables(data: Data, identities: np.ndarray, source: str) -> CalibrationTa
     population_spread = float(np.mean([leave_one_out(data.units[e]).mean() for _, e, _ in owners if len(e) > 1]))
     strangers, ratios = [], []
     for k, enrolled, probes in owners:
-        centre = profile_centre(data.units[enrolled])
+        centre = profile_centre(data.template_units[enrolled])
         strangers.append(np.linalg.norm(data.units[images & (data.identity != k)] - centre, axis=1))
-        loo = leave_one_out(data.units[enrolled])
+        loo = leave_one_out(data.template_units[enrolled])
         n = len(loo)
         spread = ((n * loo.mean() if n else 0.0) + SHRINK_TEMPLATES * population_spread) / (n + SHRINK_TEMPLATES)
         if len(probes):
@@ -96,8 +97,8 @@ def check(data: Data, tables: CalibrationTables, identities: np.ndarray, thresho
     owners = [o for o in data.owners if identities[o[0]]]
     est_far, est_frr, genuine, impostor, own_thresholds = [], [], [], [], {t: [] for t in TARGETS}
     for k, enrolled, probes in owners:
-        calibration = calibrate_templates(data.units[enrolled], tables)
-        centre = profile_centre(data.units[enrolled])
+        calibration = calibrate_templates(data.template_units[enrolled], tables)
+        centre = profile_centre(data.template_units[enrolled])
         strangers = images & (data.identity != k)
         g = np.linalg.norm(data.units[probes] - centre, axis=1) if len(probes) else np.zeros(0)
         i = np.linalg.norm(data.units[strangers] - centre, axis=1)

@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     people = owner_protocol.list_dataset(root)
     paths = [p for images in people.values() for p in images]
     labels = np.array([name for name, images in people.items() for _ in images])
-    vectors, verify, _ = owner_protocol.embed_all("ours", paths, args.workers, owner_protocol.code_fingerprint())
-    usable = (verify == "") & ~np.isnan(vectors).any(axis=1)
+    embedded = owner_protocol.embed_all("ours", paths, args.workers, owner_protocol.code_fingerprint())
+    vectors = embedded.vectors
+    usable = (embedded.verify == "") & ~np.isnan(vectors).any(axis=1)
     model = fit_background(vectors[usable], labels[usable], f"{root.name}: {usable.sum()} images")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)

@@ -28,6 +28,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,6 +48,8 @@ ENROLL_IMAGES = 5
 MIN_IMAGES = 10
 TARGET_FARS = (1e-3, 1e-4, 1e-5, 1e-6)  # 1.05 M impostor comparisons allow 1e-6
 DLIB_THRESHOLD = 0.6  # dlib's documented same-person threshold for this model
+#: Sizeable faces of a group photo kept in the cache (see ``Embedded``); no LFW image has more.
+GROUP_FACES = 4
 CORE_MODULES = ("alignment", "detection", "embedding", "network", "weights", "pipeline", "quality", "verification",
                 "enrollment", "images")
 
@@ -87,20 +90,31 @@ def _ours_init(threads: int) -> None:
     _STATE["pipeline"] = default_pipeline()
 
 
-def _ours(path: str) -> tuple[np.ndarray, str, str]:
-    from faceid_desktop.enrollment import enrollment_problem
+def _no_group() -> tuple[np.ndarray, np.ndarray]:
+    return np.full((GROUP_FACES, 128), np.nan, np.float32), np.full(GROUP_FACES, "", dtype=object)
+
+
+def _ours(path: str) -> tuple[np.ndarray, str, str, np.ndarray, np.ndarray]:
+    from faceid_desktop.enrollment import enrollment_problem, sizeable_faces, template_problem
     from faceid_desktop.images import ImageError, read_rgb
-    from faceid_desktop.verification import find_probe
+    from faceid_desktop.verification import SEVERAL_FACES, find_probe
 
     try:
         image = read_rgb(path)
     except ImageError:
-        return np.full(128, np.nan, np.float32), "unreadable", "unreadable"
+        return np.full(128, np.nan, np.float32), "unreadable", "unreadable", *_no_group()
     pipeline = _STATE["pipeline"]
     probe, reason, _ = find_probe(pipeline, image)
     # When enrollment accepts a frame its only sizeable face is the probe, so one vector serves both.
     vector = probe.vector if probe is not None else np.full(128, np.nan, np.float32)
-    return vector, reason or "", enrollment_problem(pipeline.process(image)) or ""
+    found = pipeline.process(image)
+    problem = enrollment_problem(found) or ""
+    group_vectors, group_problems = _no_group()
+    if problem == SEVERAL_FACES:  # a group photo: enrollment takes the face that matches the owner's others
+        sizeable = sizeable_faces([f.face for f in found])[:GROUP_FACES]
+        for i, face in enumerate(found[:len(sizeable)]):
+            group_vectors[i], group_problems[i] = face.vector, template_problem(face) or ""
+    return vector, reason or "", problem, group_vectors, group_problems
 
 
 def _dlib_init(threads: int) -> None:
@@ -130,14 +144,35 @@ def _dlib(path: str) -> tuple[np.ndarray, str, str]:
     return vector, "", ""
 
 
-def embed_all(system: str, paths: list[Path], workers: int, fingerprint: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(vectors (N,128) float32 with NaN rows for no face, verify reasons (N,), enroll reasons (N,))."""
+class Embedded(NamedTuple):
+    """Per image of a dataset: what verification and enrollment make of it.
+
+    Attributes:
+        vectors: (N, 128) float32 probe embeddings, NaN rows where no face was usable.
+        verify: (N,) str, why verification found no probe ("" when it did).
+        enroll: (N,) str, why enrollment drops the image ("" when it does not).
+        group_vectors: (N, GROUP_FACES, 128) float32 embeddings of a group photo's sizeable faces (enroll
+            reason ``several faces``), NaN-padded; enrollment picks the owner's among them.
+        group_problems: (N, GROUP_FACES) str, each of those faces' own problem as a template ("" none).
+    """
+
+    vectors: np.ndarray
+    verify: np.ndarray
+    enroll: np.ndarray
+    group_vectors: np.ndarray
+    group_problems: np.ndarray
+
+
+def embed_all(system: str, paths: list[Path], workers: int, fingerprint: str) -> Embedded:
+    """Every image's :class:`Embedded` row, from the cache or computed (dlib: no group photos)."""
     cache = default_cache_dir() / "benchmarks" / f"{system}-{fingerprint}.npz"
-    known: dict[str, tuple[np.ndarray, str, str]] = {}
+    known: dict[str, tuple] = {}
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as data:
-            for k, v, r, e in zip(data["keys"], data["vectors"], data["verify"], data["enroll"]):
-                known[str(k)] = (v, str(r), str(e))
+            groups = (zip(data["group_vectors"], data["group_problems"]) if "group_vectors" in data
+                      else (_no_group() for _ in data["keys"]))
+            for k, v, r, e, (gv, gp) in zip(data["keys"], data["vectors"], data["verify"], data["enroll"], groups):
+                known[str(k)] = (v, str(r), str(e), gv, gp)
     keys = [file_key(p) for p in paths]
     todo = sorted({k: str(p) for k, p in zip(keys, paths) if k not in known}.items())
     if todo:
@@ -146,7 +181,7 @@ def embed_all(system: str, paths: list[Path], workers: int, fingerprint: str) ->
         threads = max(1, 2 // workers)
         with ProcessPoolExecutor(workers, initializer=init, initargs=(threads,)) as pool:
             for i, ((key, _), result) in enumerate(zip(todo, pool.map(work, [p for _, p in todo], chunksize=16))):
-                known[key] = result
+                known[key] = result if len(result) == 5 else (*result, *_no_group())
                 if (i + 1) % 500 == 0:
                     rate = (i + 1) / (time.perf_counter() - started)
                     print(f"  {system}: {i + 1}/{len(todo)} images, {rate:.1f}/s", file=sys.stderr)
@@ -154,20 +189,55 @@ def embed_all(system: str, paths: list[Path], workers: int, fingerprint: str) ->
         names = sorted(known)
         tmp = cache.with_suffix(".tmp.npz")
         np.savez(tmp, keys=np.array(names), vectors=np.stack([known[k][0] for k in names]),
-                 verify=np.array([known[k][1] for k in names]), enroll=np.array([known[k][2] for k in names]))
+                 verify=np.array([known[k][1] for k in names]), enroll=np.array([known[k][2] for k in names]),
+                 group_vectors=np.stack([known[k][3] for k in names]),
+                 group_problems=np.array([[str(x) for x in known[k][4]] for k in names]))
         tmp.replace(cache)
-    vectors = np.stack([known[k][0] for k in keys]).astype(np.float32)
-    return vectors, np.array([known[k][1] for k in keys]), np.array([known[k][2] for k in keys])
+    return Embedded(np.stack([known[k][0] for k in keys]).astype(np.float32), np.array([known[k][1] for k in keys]),
+                    np.array([known[k][2] for k in keys]), np.stack([known[k][3] for k in keys]).astype(np.float32),
+                    np.array([[str(x) for x in known[k][4]] for k in keys]))
+
+
+def enrollment(people: dict[str, list[Path]], index: dict[Path, int], embedded: Embedded
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """What enrollment keeps of each owner's first :data:`ENROLL_IMAGES` images, as ``faceid enroll`` does:
+    single-face images as they are, and in a group photo the face that matches the owner's others
+    (:func:`faceid_desktop.enrollment.owner_among`).
+
+    Returns:
+        ((N, 128) float32 template vectors, (N,) bool enrollable): a row of the first is the image's
+        template where the second is True (for a group photo, the owner's face, not the largest).
+    """
+    from faceid_desktop.enrollment import owner_among
+
+    templates = embedded.vectors.copy()
+    enrollable = (embedded.enroll == "") & ~np.isnan(embedded.vectors).any(axis=1)
+    for images in people.values():
+        if len(images) < MIN_IMAGES:
+            continue
+        rows = [index[p] for p in images[:ENROLL_IMAGES]]
+        reference = embedded.vectors[[r for r in rows if enrollable[r]]]
+        for r in rows:
+            faces = embedded.group_vectors[r]
+            faces = faces[~np.isnan(faces).any(axis=1)]
+            if embedded.enroll[r] != "several faces" or not len(faces):
+                continue
+            pick = owner_among(faces, reference)
+            if pick is not None and embedded.group_problems[r][pick] == "":
+                templates[r], enrollable[r] = faces[pick], True
+    return templates, enrollable
 
 
 # -- protocol ------------------------------------------------------------------------------------------------
 
 def owner_scores(people: dict[str, list[Path]], index: dict[Path, int], vectors: np.ndarray, usable: np.ndarray,
-                 enrollable: np.ndarray, measure: str, skip_label_errors: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray, int]:
+                 enrollable: np.ndarray, measure: str, skip_label_errors: bool = False,
+                 template_vectors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Genuine and impostor distances (+inf = rejected without comparison) and the owners with no template.
-    With ``skip_label_errors`` the impostor comparisons of :data:`KNOWN_LABEL_ERRORS` with the owner they
-    show are left out."""
+    Templates are the rows of ``template_vectors`` (default ``vectors``; see :func:`enrollment`). With
+    ``skip_label_errors`` the impostor comparisons of :data:`KNOWN_LABEL_ERRORS` with the owner they show are
+    left out."""
+    template_vectors = vectors if template_vectors is None else template_vectors
     paths = {i: p for p, i in index.items()}
     genuine, impostor, empty_owners = [], [], 0
     all_rows = np.arange(len(vectors))
@@ -185,7 +255,7 @@ def owner_scores(people: dict[str, list[Path]], index: dict[Path, int], vectors:
             genuine.append(np.full(len(probe_rows), np.inf))
             impostor.append(np.full(len(others), np.inf))
             continue
-        templates = vectors[enrolled]
+        templates = template_vectors[enrolled]
         for probe_set, out in ((probe_rows, genuine), (others, impostor)):
             d = np.full(len(probe_set), np.inf)
             ok = usable[probe_set]
@@ -260,15 +330,16 @@ def main(argv: list[str] | None = None) -> int:
         ("ours (min)", "ours", "min", threshold),
         ("dlib (min, Howdy)", "dlib", "min", DLIB_THRESHOLD),
     ):
-        vectors, verify, enroll = systems[system]
-        usable = (verify == "") & ~np.isnan(vectors).any(axis=1)
-        enrollable = (enroll == "") & ~np.isnan(vectors).any(axis=1)
-        genuine, impostor, empty = owner_scores(people, index, vectors, usable, enrollable, measure)
+        vectors = systems[system].vectors
+        usable = (systems[system].verify == "") & ~np.isnan(vectors).any(axis=1)
+        templates, enrollable = enrollment(people, index, systems[system])
+        genuine, impostor, empty = owner_scores(people, index, vectors, usable, enrollable, measure,
+                                                template_vectors=templates)
         row = {"genuine": len(genuine), "impostor": len(impostor), "fta": int((~usable).sum()), "empty": empty}
         for far in TARGET_FARS:
             row[far] = frr_at_far(genuine, impostor, far)
         row["eer"] = eer(genuine, impostor)
-        genuine_c, impostor_c, _ = owner_scores(people, index, vectors, usable, enrollable, measure, True)
+        genuine_c, impostor_c, _ = owner_scores(people, index, vectors, usable, enrollable, measure, True, templates)
         row["clean 1e-6"] = frr_at_far(genuine_c, impostor_c, 1e-6)
         row["default"] = (default_threshold, rates_at(genuine, impostor, default_threshold))
         row["pairs"] = pairs_accuracy(root / "pairsDevTrain.txt", root, index, vectors, usable, measure)

@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     people = owner_protocol.list_dataset(root)
     paths = [p for images in people.values() for p in images]
     index = {p: i for i, p in enumerate(paths)}
-    vectors, verify, enroll = owner_protocol.embed_all("ours", paths, 2, owner_protocol.code_fingerprint())
-    usable = (verify == "") & ~np.isnan(vectors).any(axis=1)
-    enrollable = (enroll == "") & ~np.isnan(vectors).any(axis=1)
-    raw = np.nan_to_num(vectors).astype(np.float64)
+    embedded = owner_protocol.embed_all("ours", paths, 2, owner_protocol.code_fingerprint())
+    usable = (embedded.verify == "") & ~np.isnan(embedded.vectors).any(axis=1)
+    templates, enrollable = owner_protocol.enrollment(people, index, embedded)
+    raw = np.nan_to_num(embedded.vectors).astype(np.float64)
+    template_raw = np.nan_to_num(templates).astype(np.float64)  # rows of enrolled images: what enrollment keeps
     units = unit(raw)
     identity = np.array([k for k, images in enumerate(people.values()) for _ in images])
     fold = np.random.default_rng(0).integers(0, 2, len(people))
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                     s = np.full(len(probe_rows), np.inf)
                     ok = usable[probe_rows]
                     if enrolled and ok.any():
-                        s[ok] = score(raw[probe_rows[ok]], raw[enrolled])
+                        s[ok] = score(raw[probe_rows[ok]], template_raw[enrolled])
                     out.append(s)
         for rule, (genuine, impostor) in scores.items():
             g, i = np.concatenate(genuine), np.concatenate(impostor)

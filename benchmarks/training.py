@@ -289,9 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     paths = [p for images in people.values() for p in images]
     index = {p: i for i, p in enumerate(paths)}
     fingerprint = owner_protocol.code_fingerprint()
-    vectors, verify, enroll = owner_protocol.embed_all("ours", paths, args.workers, fingerprint)
-    usable = (verify == "") & ~np.isnan(vectors).any(axis=1)
-    enrollable = (enroll == "") & ~np.isnan(vectors).any(axis=1)
+    embedded = owner_protocol.embed_all("ours", paths, args.workers, fingerprint)
+    vectors = embedded.vectors
+    usable = (embedded.verify == "") & ~np.isnan(vectors).any(axis=1)
+    # single-face enrollment photos only: training needs each template's chip, which the cache holds for the
+    # largest face (group photos, whose owner enrollment picks among several faces, are left out here)
+    enrollable = (embedded.enroll == "") & ~np.isnan(vectors).any(axis=1)
 
     network, _ = load_pretrained()
     background = BackgroundModel.load()

@@ -76,6 +76,7 @@ class Tail(nn.Module):
         self.bn_fc = nn.BatchNorm1d(EMBEDDING_DIM, eps=_BN_EPS_HEAD)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1024, 7, 7) float32 trunk features -> (N, 128) float32 embeddings (not unit length)."""
         return self.bn_fc(self.fc(torch.flatten(self.bn1(self.block(x)), 1)))
 
 
@@ -98,6 +99,7 @@ class SFaceNet(nn.Module):
         self.tail = Tail()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, 112, 112) float32 normalised chips -> (N, 128) float32 embeddings (not unit length)."""
         return self.tail(self.trunk(x))
 
 

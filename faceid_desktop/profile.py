@@ -69,7 +69,7 @@ class Template:
 RULES = ("threshold", "alpha")
 
 #: Default distance threshold of a profile without an adapter: FAR about 1e-5 (1 stranger's photo in
-#: 100,000 accepted) on the owner protocol, where it rejects about 1.4% of the owners' photos
+#: 100,000 accepted) on the owner protocol, where it rejects about 1.2% of the owners' photos
 #: (benchmarks/owner_protocol.py, distance of the unit-length probe to the profile's centre).
 DEFAULT_THRESHOLD = 0.95
 #: Largest distance between unit vectors (opposite directions).

@@ -382,6 +382,7 @@ class Head(nn.Module):
                 self.mlp[2].bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 128) float32 unit-length embeddings -> (N, 128) float32 adapted ones (the caller normalises)."""
         y = self.linear(x)
         return y if self.mlp is None else y + self.mlp(x)
 
@@ -398,15 +399,18 @@ class _Adapted(nn.Module):
         self.head = head
 
     def from_trunk(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, 1024, 7, 7) trunk features -> (N, 128) unit-length adapted embeddings."""
         return self.from_embedding(self.tail(features))
 
     def from_embedding(self, vectors: torch.Tensor) -> torch.Tensor:
+        """(N, 128) embeddings (any length) -> (N, 128) unit-length adapted embeddings."""
         vectors = F.normalize(vectors, dim=1)
         if self.head is not None:
             vectors = F.normalize(self.head(vectors), dim=1)
         return vectors
 
     def trained(self) -> dict[str, nn.Parameter]:
+        """The parameters training updates, by the names they are stored under in a profile."""
         params: dict[str, nn.Parameter] = {}
         if self.train_stage:
             params.update({f"tail.{k}": v for k, v in self.tail.named_parameters()})

@@ -43,3 +43,29 @@ def pipeline(cache_dir: Path):
     from faceid_desktop.pipeline import default_pipeline
 
     return default_pipeline(cache_dir)
+
+
+@pytest.fixture(scope="session")
+def two_faces(pipeline, shared):
+    """``make(stranger_width)`` -> (a 480x960 grey RGB frame with the seed owner, ME_5, left (face 150 px
+    wide) and a stranger, NOT_ME_2, right (face ``stranger_width`` px wide); the owner's photo)."""
+    import cv2
+    import numpy as np
+
+    from faceid_desktop.images import read_rgb
+
+    def scaled(image, width: int):
+        scale = width / pipeline.detector.detect(image)[0].width
+        return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+    owner = read_rgb(shared / "faces" / "seed" / "ME" / "ME_5.jpg")
+    stranger = read_rgb(shared / "faces" / "seed" / "NOT_ME" / "NOT_ME_2.jpg")
+
+    def make(stranger_width: int):
+        frame = np.full((480, 960, 3), 128, np.uint8)
+        for picture, left in ((scaled(owner, 150), 0), (scaled(stranger, stranger_width), 480)):
+            part = picture[:480, :480]
+            frame[:part.shape[0], left:left + part.shape[1]] = part
+        return frame, owner
+
+    return make

@@ -81,6 +81,17 @@ def test_enroll_refuses_to_overwrite_and_can_add(enrolled, seed, capsys):
     assert code == 0 and len(ProfileStore().load("me").templates) == 5
 
 
+def test_enroll_add_takes_the_owners_face_in_a_group_photo(enrolled, two_faces, tmp_path, capsys):
+    import cv2
+
+    frame, _ = two_faces(160)  # the stranger's face is the larger one
+    group = tmp_path / "group.jpg"
+    cv2.imwrite(str(group), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    code, out, err = run(capsys, "enroll", "me", group, "--add")  # the profile tells which face is the owner's
+    assert code == 0, err
+    assert "kept 1 template" in out and len(ProfileStore().load("me").templates) == 5
+
+
 def test_enroll_refuses_two_people_and_duplicates(home, seed, capsys):
     code, _, err = run(capsys, "enroll", "mixed", seed / "NOT_ME" / "NOT_ME_1.jpg", seed / "ME" / "ME_1.jpg")
     assert code == 2 and "looks like a different person" in err and ProfileStore().names() == []

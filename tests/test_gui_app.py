@@ -32,6 +32,7 @@ from faceid_desktop.gui.main_window import MainWindow  # noqa: E402
 from faceid_desktop.gui.settings import AppSettings  # noqa: E402
 from faceid_desktop.gui.app import NO_DISPLAY  # noqa: E402
 from faceid_desktop.gui.tuning_panel import ADAPTED_NOTE  # noqa: E402
+from faceid_desktop.gui.unlock_logic import MAX_FRAME_GAP  # noqa: E402
 from faceid_desktop.gui.unlock_logic import CHECKING_LIVENESS, LOCKED_OUT, UNLOCKED  # noqa: E402
 from faceid_desktop.landmarks68 import Landmarks68  # noqa: E402
 from faceid_desktop.liveness import LivenessSettings  # noqa: E402
@@ -255,8 +256,9 @@ def test_first_attempt_unlocks_when_recognition_runs_at_3_frames_per_second(qtbo
 
     def slow(pipeline, frame):
         time.sleep(0.3)
-        processed.append(frame.timestamp)
-        return original(pipeline, frame)
+        analysis, image = original(pipeline, frame)
+        processed.append((frame.timestamp, bool(analysis.boxes)))
+        return analysis, image
 
     monkeypatch.setattr(unlock_screen, "analyse_for_verification", slow)
     window = make_window(live / OWNER_CLIP, owner_profile)
@@ -268,7 +270,16 @@ def test_first_attempt_unlocks_when_recognition_runs_at_3_frames_per_second(qtbo
     assert status.failures == 0  # the first attempt
     assert status.liveness.frames > 2 * len(processed)  # the eye check saw the frames recognition skipped
     seconds = blocker.args[1]
-    assert processed[-1] - processed[0] == pytest.approx(seconds, abs=0.5)  # stream time = the clip's real time
+    # the attempt began at the first processed frame with a face, after the last gap that starts one over (on
+    # a loaded machine loading the landmark model can hold recognition up for longer than MAX_FRAME_GAP)
+    began, last = None, None
+    for timestamp, face in processed:
+        if last is not None and timestamp - last > MAX_FRAME_GAP:
+            began = None
+        if began is None and face:
+            began = timestamp
+        last = timestamp
+    assert last - began == pytest.approx(seconds, abs=0.5)  # stream time = the clip's real time
     [entry], _ = AuditLog(window.store.root).entries()
     assert entry.decision == "unlocked"
 

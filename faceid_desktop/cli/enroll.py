@@ -16,7 +16,8 @@ def add_command(commands, parents: Parents) -> None:
     enroll = commands.add_parser("enroll", parents=[parents.data, parents.frames], help="create a profile from photos, folders, videos or a camera",
                                  description="Create profile NAME from the faces in photos, folders of photos, videos "
                                  "(good frames are picked) or a camera (N or camera:N, filmed for 6 s). Prints how many "
-                                 "templates were kept and why others were dropped. All inputs must show one person.")
+                                 "templates were kept and why others were dropped. All inputs must show one person; in "
+                                 "a photo of several people, the face that matches the other inputs is taken.")
     enroll.add_argument("name", metavar="NAME", help="profile name (letters, digits, . _ -)")
     enroll.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, folders of photos, videos, camera index")
     enroll.add_argument("--add", action="store_true", help="add templates to profile NAME (created if missing)")
@@ -39,17 +40,21 @@ def run(args: argparse.Namespace) -> int:
     store.check_new_name(name)  # now, not after a minute of video processing (update checks it again)
     from ..storage import OutdatedProfileError
 
-    if store.exists(name) and not args.add:
+    reference: tuple = ()  # the profile's templates tell the owner's face in group photos (--add)
+    if store.exists(name):
         try:
-            store.load(name, PRETRAINED_MODEL_ID)
+            reference = store.load(name, PRETRAINED_MODEL_ID).templates
         except OutdatedProfileError:
             pass  # made by the older face model: this enrollment replaces it
         else:
-            raise InputError(f"profile {name} exists: use --add to add templates, or 'faceid profiles remove {name}'")
+            if not args.add:
+                raise InputError(f"profile {name} exists: use --add to add templates, or "
+                                 f"'faceid profiles remove {name}'")
     items = expand_inputs(args.inputs, videos=True)
     store.check_writable()  # fail now, not after a minute of video processing
     pipeline = common.load_pipeline()
-    result = collect_templates(pipeline, items, camera_seconds=args.seconds, dark_threshold=args.dark_threshold)
+    result = collect_templates(pipeline, items, camera_seconds=args.seconds, dark_threshold=args.dark_threshold,
+                               reference=reference)
     if result.errors:  # enroll all or nothing: a profile missing photos the user chose would surprise them
         for error in result.errors:
             print(f"faceid: {one_line(str(error))} (nothing enrolled)", file=sys.stderr)

@@ -129,6 +129,7 @@ class _Attempt:
                 self.hint = state.prompt
 
     def set_settings(self, settings: DecisionSettings) -> None:
+        """Use new thresholds from the next frame on; a new M-of-N window needs a new attempt."""
         if self.stream is not None and settings.window == self.stream.settings.window:
             self.stream.settings = settings
 
