@@ -45,16 +45,19 @@ RULES = ((1, 1), (2, 3), (2, 5), (3, 5), (4, 8))
 DIM_MEAN, DIM_NOISE = 55.0, 3.0
 
 
+def dimmed(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uint8 frame as a dim webcam delivers it: scaled to a mean grey level of :data:`DIM_MEAN` with
+    Gaussian sensor noise of :data:`DIM_NOISE` (see the module docstring)."""
+    scaled = image.astype(np.float32) * (DIM_MEAN / max(float(image.mean()), 1.0))
+    return np.clip(scaled + rng.normal(0.0, DIM_NOISE, image.shape), 0, 255).astype(np.uint8)
+
+
 def frames_of(path: Path, dim: bool):
     """The clip's frames as (timestamp, BGR image), made dim when ``dim`` (see the module docstring)."""
     rng = np.random.default_rng(0)
     with open_source(path) as source:
         for frame in source:
-            image = frame.image
-            if dim:
-                scaled = image.astype(np.float32) * (DIM_MEAN / max(float(image.mean()), 1.0))
-                image = np.clip(scaled + rng.normal(0.0, DIM_NOISE, image.shape), 0, 255).astype(np.uint8)
-            yield frame.timestamp, image
+            yield frame.timestamp, dimmed(frame.image, rng) if dim else frame.image
 
 
 def frame_scores(pipeline, path: Path, dim: bool) -> tuple[list[float], list[np.ndarray | None], float, float]:

@@ -20,6 +20,8 @@ Reads a folder laid out like ``../shared/media`` (``live/*.mp4`` genuine clips; 
   the head, over the clip, the live eyes blinking through two holes;
 * **spectacles** drawn on every blinking live clip (dark rims of 2 and 7 pixels, tight round the eyes),
   as more genuine attempts;
+* **dim light**: every live clip, and every still's hand-held stream (no flicks), as a dim laptop webcam
+  delivers them (``benchmarks/live.py --dim``: frame mean grey level 55, sensor noise);
 * **every live clip replayed as a recording** against the secure mode: ``--offsets`` random start offsets,
   each with a random challenge sequence, counting how often the recording happens to answer.
 
@@ -448,7 +450,19 @@ def _group(name: str, kind: str, genuine: bool) -> str:
     if kind.startswith("glasses"):
         return f"genuine, {kind} rims"
     blinking = not any(s in name for s in ("d20", "person1"))
-    return "genuine, blinking" if blinking else "genuine, not blinking"
+    light = ", dim light" if kind.endswith("dim") else ""
+    return f"genuine{light}, blinking" if blinking else f"genuine{light}, not blinking"
+
+
+def dim_frames(frames, seed: int):
+    """(seconds, BGR frame) of ``frames`` as a dim webcam delivers them (:func:`live.dimmed`)."""
+    if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by file path (the tests)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from live import dimmed
+
+    rng = np.random.default_rng(seed)
+    for t, image in frames:
+        yield t, dimmed(image, rng)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -515,6 +529,14 @@ def main(argv: list[str] | None = None) -> int:
                 trace, cost = trace_frames(frames, detector, landmarks)
                 per_frame.append(cost)
                 sources.append((f"{name}{' (flicks)' if flick else ''}", kind, False, trace))
+            frames = dim_frames(handheld_frames(image, still_seconds, fps=args.still_fps, seed=i), seed=i)
+            trace, cost = trace_frames(frames, detector, landmarks)
+            per_frame.append(cost)
+            sources.append((f"{name} (dim)", "photo, dim light", False, trace))
+        for k, path in enumerate(clips):
+            trace, cost = trace_frames(dim_frames(video_frames(path), seed=k), detector, landmarks)
+            per_frame.append(cost)
+            sources.append((f"{path.name} (dim)", "live clip, dim", True, trace))
         sources += folded_sources(stills, detector, landmarks, per_frame)
         for path, clip_trace in clips.items():
             if blink_frames(clip_trace) is None:

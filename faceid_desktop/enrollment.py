@@ -18,7 +18,8 @@ from .detection import Face
 from .pipeline import Embedding, FacePipeline
 from .profile import Template
 from .quality import assess
-from .verification import NO_FACE, SEVERAL_FACES, SIMILAR_SIZE, TOO_DARK, distance_to_profile, face_problem
+from .verification import (NO_FACE, SEVERAL_FACES, SIMILAR_SIZE, TOO_DARK, distance_to_profile, face_problem,
+                           profile_centre)
 
 #: During enrollment another face of at least this share of the largest face's box area (about 70% of its
 #: width: verification's "same size", :data:`~faceid_desktop.verification.SIMILAR_SIZE`) makes it unclear who
@@ -275,16 +276,30 @@ def strangers(templates: Sequence[Template], existing: Sequence[Template] = ()) 
     """Templates that look like a different person from the rest: (source, distance) pairs.
 
     With an existing profile each new template is compared with the mean of the existing ones; in a new
-    profile each template is compared with the mean of the others. Farther than
-    :data:`SAME_PERSON_DISTANCE` means another person, so a profile never mixes two people by mistake (which
-    would lock its owner out and let the other person in).
+    profile each template is compared with the others, each input counting once (the unit centre of the
+    inputs' own centres, a video's frames being one input): 7 photos of one person and a video of another
+    name the video, not a photo outvoted by the video's 15 frames. Farther than :data:`SAME_PERSON_DISTANCE`
+    means another person, so a profile never mixes two people by mistake (which would lock its owner out and
+    let the other person in).
     """
     flagged = []
     for i, template in enumerate(templates):
-        others = list(existing) if existing else [t for j, t in enumerate(templates) if j != i]
-        if not others:
+        if existing:
+            others = np.array([t.embedding for t in existing])
+        else:
+            by_input: dict[str, list[np.ndarray]] = {}
+            for j, other in enumerate(templates):
+                if j != i:
+                    by_input.setdefault(_input_of(other.source), []).append(other.embedding)
+            others = np.array([profile_centre(np.array(group)) for group in by_input.values()])
+        if not len(others):
             continue
-        distance = float(distance_to_profile(template.embedding, np.array([t.embedding for t in others])))
+        distance = float(distance_to_profile(template.embedding, others))
         if distance > SAME_PERSON_DISTANCE:
             flagged.append((template.source, distance))
     return flagged
+
+
+def _input_of(source: str) -> str:
+    """The input a template came from: its source without a video frame's ``#t=SECONDS``."""
+    return source.split("#t=")[0]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import stat
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -91,7 +92,7 @@ def read_bgr(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
         raise ImageError(f"{path}: empty file (0 bytes)")
     try:
         with open(path, "rb") as f:
-            image_format, (width, height) = _read_header(path, f)
+            image_format, (width, height) = _read_header(path, f, max_pixels)
             if width * height > max_pixels:
                 raise ImageError(
                     f"{path}: image too large ({width}x{height} = {width * height:,} pixels; "
@@ -125,15 +126,19 @@ def read_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
     return cv2.cvtColor(read_bgr(path, max_pixels), cv2.COLOR_BGR2RGB)
 
 
-def _read_header(path: Path, f: BinaryIO) -> tuple[str, tuple[int, int]]:
+def _read_header(path: Path, f: BinaryIO, max_pixels: int) -> tuple[str, tuple[int, int]]:
     """(format name, (width, height)) from the header of the open file ``f``, without decoding pixels."""
     try:
-        with Image.open(f) as image:
-            return image.format or "unknown", image.size
+        with warnings.catch_warnings():
+            # the caller judges the size against its own limit, in one line; Pillow's warning would add two
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(f) as image:
+                return image.format or "unknown", image.size
     except Image.DecompressionBombError:
         # Pillow refuses headers above twice its own limit before we see the size; such an image is far
         # beyond any photo, so it is refused as too large whatever max_pixels says
-        raise ImageError(f"{path}: image too large (over {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels)") from None
+        raise ImageError(f"{path}: image too large (over {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; "
+                         f"the limit is {max_pixels:,})") from None
     except OSError as error:
         if error.errno is not None and not isinstance(error, UnidentifiedImageError):
             raise  # the disk or file system failed, not the format: reported by the caller

@@ -5,6 +5,9 @@ directory. A file or directory there that another account owns or can write coul
 as ours, or a lockout count of its choosing, so it is refused with a one-line message that names the fix.
 "Owned by the user" means owned by the effective user; for root, owned by root.
 
+A file or directory of the user's that group or others can *read* (an older version's 0644, a ``chmod`` by
+hand) is made private again (0600 / 0700) when it is opened: face data is the user's alone.
+
 Files are opened with ``O_NOFOLLOW`` (a planted symlink is refused, not followed) and ``O_NONBLOCK`` (a FIFO or
 device put in place of a file would otherwise block the open, and with it every unlock), then checked with
 ``fstat`` on the open descriptor, so what is checked is what is read.
@@ -80,8 +83,19 @@ def check_stat(info: os.stat_result, path: Path | str, what: str) -> None:
     if info.st_mode & 0o022:
         mode = "700" if what == "directory" else "600"
         raise UntrustedPathError(
-            f"{path}: {what} writable by group or others, so another user could replace your face data; "
-            f"refusing to use it. Fix: chmod {mode} {quoted}", path)
+            f"{path}: {what} writable by group or others, so another user could change what decides who is let "
+            f"in; refusing to use it. Fix: chmod {mode} {quoted}", path)
+
+
+def make_private(fd: int, info: os.stat_result) -> None:
+    """Take group's and others' permissions off an open file or directory of the user's (already checked by
+    :func:`check_stat`, ``info`` its ``fstat``): an older version's 0644, or a ``chmod`` by hand, must not
+    leave face data readable by other accounts. A file system that refuses the change is left as it is."""
+    if _POSIX and info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        try:
+            os.fchmod(fd, stat.S_IMODE(info.st_mode) & 0o700)
+        except OSError:
+            pass  # e.g. a read-only file system: reading is still safe, the data just stays as exposed as it was
 
 
 def check_directory(path: Path) -> None:
@@ -99,7 +113,9 @@ def check_directory(path: Path) -> None:
         return
     fd = os.open(path, os.O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     try:
-        check_stat(os.fstat(fd), path, "directory")
+        info = os.fstat(fd)
+        check_stat(info, path, "directory")
+        make_private(fd, info)
     finally:
         os.close(fd)
     parent = Path(os.path.abspath(path)).parent
@@ -153,6 +169,7 @@ def open_regular(path: Path, flags: int = os.O_RDONLY, mode: int = 0o600) -> int
                     else "a device or socket")
             raise UntrustedPathError(f"{path}: {kind}, not a regular file; refusing to read it (remove it)", path)
         check_stat(info, path, "file")
+        make_private(fd, info)
         if O_NONBLOCK:
             os.set_blocking(fd, True)
     except BaseException:
@@ -187,4 +204,4 @@ def read_regular(path: Path, max_bytes: int) -> bytes:
         os.close(fd)
 
 
-__all__ = ["UntrustedPathError", "check_directory", "check_stat", "open_regular", "read_regular"]
+__all__ = ["UntrustedPathError", "check_directory", "check_stat", "make_private", "open_regular", "read_regular"]

@@ -43,6 +43,7 @@ import math
 import numbers
 import os
 import re
+import shlex
 import secrets
 import time
 from contextlib import contextmanager, suppress
@@ -56,7 +57,7 @@ import platformdirs
 import safetensors.numpy
 
 from .profile import NAME_PATTERN, Adapter, DecisionSettings, Profile, Template, check_name
-from .safefs import UntrustedPathError, check_directory, check_stat, open_regular
+from .safefs import UntrustedPathError, check_directory, check_stat, make_private, open_regular
 
 try:
     import fcntl
@@ -412,16 +413,21 @@ class ProfileStore:
 
         Raises:
             ValueError: ``name`` is not a valid profile name.
-            ProfileError: no such profile (the message lists those that exist).
-            OSError: the files cannot be deleted.
+            ProfileError: no such profile (the message lists those that exist), or a directory in place of
+                its JSON file.
+            OSError: the JSON file cannot be deleted (its other files are deleted as far as possible).
         """
         check_name(name)
         try:
             with self._locked(exclusive=True) as dir_fd:
+                path = self._json_path(name)
                 try:
-                    os.unlink(self._json_path(name))
+                    os.unlink(path)
                 except FileNotFoundError:
                     raise self._unknown(name) from None
+                except IsADirectoryError:
+                    raise ProfileError(f"{path}: a directory, not a profile file; nothing removed. Fix: check it, "
+                                       f"then rm -r {shlex.quote(str(path))}", path) from None
                 _sync_directory(dir_fd)
                 self._collect_garbage(name, keep=set())
         except FileNotFoundError:
@@ -493,7 +499,9 @@ class ProfileStore:
             return
         try:
             check_directory(self.root)
-            check_stat(os.fstat(dir_fd), self.directory, "directory")
+            info = os.fstat(dir_fd)
+            check_stat(info, self.directory, "directory")
+            make_private(dir_fd, info)
         except UntrustedPathError as error:
             raise ProfileError(str(error), error.path) from None
 
@@ -563,7 +571,7 @@ class ProfileStore:
         for entry in os.listdir(self.directory):
             # fullmatch keeps profile 'a' off the files of profile 'a.0123456789abcdef' and vice versa.
             if (owned.fullmatch(entry) and entry not in keep) or temporary.fullmatch(entry):
-                with suppress(FileNotFoundError):
+                with suppress(OSError):  # best effort: e.g. a directory put in a file's place stays
                     os.unlink(self.directory / entry)
 
 

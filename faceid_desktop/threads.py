@@ -10,7 +10,7 @@ costs more than it gains (benchmarks/latency.py, one chip, float32: 20.7 ms on 1
 sleeping ones on an Intel Xeon, quiet; 21.7 and 25.8 ms with another process busy; on an AMD Zen 4, 2
 threads were no faster than 1), and the second core is left to the camera, OpenCV and the eye check.
 
-``FACEID_THREADS`` (an integer >= 1) sets both counts to the same number.
+``FACEID_THREADS`` (an integer from 1 to :data:`MAX_THREADS`) sets both counts to the same number.
 """
 
 from __future__ import annotations
@@ -18,18 +18,22 @@ from __future__ import annotations
 import os
 
 ENV_VAR = "FACEID_THREADS"
+#: The most threads ``FACEID_THREADS`` may ask for: far beyond any core count that helps here (each thread
+#: reserves a stack; 999,999 of them made OpenMP run out of memory and the process crash).
+MAX_THREADS = 256
 
 
 def thread_count() -> int:
     """The number of threads torch and OpenCV each get: ``$FACEID_THREADS`` or min(2, cores).
 
     Raises:
-        ValueError: ``FACEID_THREADS`` is set but is not an integer >= 1 (one line, for the user).
+        ValueError: ``FACEID_THREADS`` is set but is not an integer from 1 to :data:`MAX_THREADS` (one line,
+            for the user).
     """
     value = os.environ.get(ENV_VAR, "").strip()
     if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"{ENV_VAR} must be a whole number of threads >= 1, got {value!r}")
+        if not value.isdigit() or not 1 <= int(value) <= MAX_THREADS:
+            raise ValueError(f"{ENV_VAR} must be a whole number of threads from 1 to {MAX_THREADS}, got {value!r}")
         return int(value)
     return max(1, min(2, os.cpu_count() or 1))
 

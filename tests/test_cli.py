@@ -413,7 +413,8 @@ def test_an_abandoned_auth_attempt_counts_as_a_failure(aoc, capsys, monkeypatch)
     monkeypatch.setattr(cli.live, "live_attempt", interrupted)
     root = ProfileStore().root
     for attempt in range(5):
-        assert run(capsys, "auth", "--profile", "aoc", "--camera", aoc)[0] == 130
+        code, _, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
+        assert code == 130 and err.strip().splitlines() == ["faceid: interrupted; the attempt is recorded as failed"]
     code, _, err = run(capsys, "auth", "--profile", "aoc", "--camera", aoc)
     assert code == 3 and "locked" in err and Lockout(root).status("aoc").locked
     entries, _ = AuditLog(root).entries()
@@ -582,3 +583,17 @@ def test_a_folder_in_a_live_check_plays_at_a_webcam_rate(tmp_path):
     with open_live(tmp_path, 10.0, 100.0) as source:
         times = [frame.timestamp for frame in source]
     assert LIVE_FOLDER_FPS == 30.0 and np.allclose(np.diff(times), 1 / 30)
+
+
+def test_train_takes_photos_after_an_option_and_checks_its_seed(capsys):
+    from faceid_desktop.arguments import UsageExit
+    from faceid_desktop.cli.main import build_parser, parse
+
+    args = parse(build_parser(), ["train", "me", "--seed", "5", "a.jpg", "b.jpg"])
+    assert (args.name, args.inputs, args.seed) == ("me", ["a.jpg", "b.jpg"], 5)
+    for bad in ("-1", "99999999999999999999", "x"):
+        with pytest.raises(UsageExit):
+            parse(build_parser(), ["train", "me", "--seed", bad])
+        assert "--seed: expected a whole number from 0 to 4294967295" in capsys.readouterr().err
+    with pytest.raises(UsageExit):
+        parse(build_parser(), ["verify", "me", "--live", "a.mp4", "--bogus"])  # other commands: as before

@@ -742,6 +742,25 @@ def test_a_bad_camera_is_one_line_and_never_saved(tmp_path, camera, problem):
     assert problem in lines[0] and not (home / "gui.ini").exists()
 
 
+def test_a_settings_file_that_is_a_directory_is_one_line(tmp_path):
+    home = tmp_path / "home"
+    (home / "gui.ini").mkdir(parents=True)
+    done = subprocess.run([sys.executable, "-m", "faceid_desktop.gui.app", "--data-dir", str(home)],
+                          env=_app_env(home), capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "gui.ini is not a regular file" in lines[0], done.stderr
+
+
+def test_the_window_closes_when_its_settings_cannot_be_saved(qtbot, make_window, live, tmp_path, capsys):
+    window = make_window(live / OWNER_CLIP)
+    window.settings.path = tmp_path / "no-such-dir-file" / "gui.ini"
+    (tmp_path / "no-such-dir-file").write_text("a file where the folder should be")
+    window.settings.camera = "changed"
+    window.close()  # as Ctrl-C or SIGTERM asks it to
+    assert not window.isVisible()
+    assert "settings could not be saved" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_close_the_app_cleanly(tmp_path, live, signum):
     app = subprocess.Popen([sys.executable, "-m", "faceid_desktop.gui.app", "--camera", str(live / OWNER_CLIP),

@@ -432,3 +432,18 @@ def test_an_unlit_frame_without_a_face_reads_too_dark():
     dark, _ = analyse_for_verification(pipeline, Frame(black, 0.0, 0, "camera:0", dark=True))
     lit, _ = analyse_for_verification(pipeline, Frame(black + 128, 0.1, 1, "camera:0"))
     assert (dark.problem, lit.problem) == ("too dark", "no face")
+
+
+def test_settings_that_cannot_be_used_or_saved_say_so_in_one_line(tmp_path):
+    from faceid_desktop.gui.settings import AppSettings, SettingsError
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "gui.ini").mkdir()  # a directory where the file should be
+    with pytest.raises(SettingsError, match="not a regular file"):
+        AppSettings(tmp_path / "a" / "gui.ini")
+    (tmp_path / "b").write_text("a file where the data directory should be")
+    settings = AppSettings(tmp_path / "b" / "gui.ini")
+    settings.camera = "0"
+    with pytest.raises(SettingsError, match="could not be saved") as caught:
+        settings.sync()
+    assert "\n" not in str(caught.value)

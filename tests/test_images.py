@@ -158,6 +158,16 @@ def test_too_many_pixels_is_refused_from_the_header(tmp_path, monkeypatch):
     _expect_error(small, "too large", max_pixels=9_999)
 
 
+def test_a_huge_image_is_refused_in_one_line_without_pillow_warnings(tmp_path):
+    import warnings
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(_blank_bilevel_png(10_000, 10_000))  # above Pillow's own warning level (89 MP)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        _expect_error(path, r"too large \(10000x10000 = 100,000,000 pixels; the limit is 40,000,000\)")
+
+
 def test_a_20000_pixel_square_png_is_refused_quickly(tmp_path, monkeypatch):
     monkeypatch.setattr(images.cv2, "imdecode", lambda *args: pytest.fail("decoded a 400 MP image"))
     path = tmp_path / "bomb.png"

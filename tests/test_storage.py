@@ -313,6 +313,16 @@ def test_files_and_directories_are_private_whatever_the_umask(store):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
+def test_face_data_readable_by_others_is_made_private_again(saved):
+    """Files an older version (or a chmod by hand) left readable by group or others are tightened when read."""
+    loosened = [saved.root, saved.directory] + list(saved.directory.iterdir())
+    for path in loosened:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    assert_same(saved.load("alice"), make_profile())
+    for path in loosened:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+
+
 def test_group_writable_directory_refused(saved):
     saved.directory.chmod(0o770)
     refused(saved, str(saved.directory), "writable by group or others", f"chmod 700 {saved.directory}")
@@ -678,3 +688,16 @@ def test_a_trailing_newline_is_not_a_second_name(store, name):
         check_name(name)
     with pytest.raises(ValueError, match="invalid profile name"):
         store.save(make_profile(name=name))
+
+
+def test_remove_with_a_directory_in_place_of_a_file(saved):
+    json_file = json_path(saved)
+    arrays = arrays_path(saved)
+    arrays.unlink()
+    arrays.mkdir()  # in place of the embeddings: the profile is still removed, the directory left
+    saved.remove("alice")
+    assert not json_file.exists() and "alice" not in saved.names()
+    json_file.mkdir()  # in place of the JSON file: one line, nothing removed
+    with pytest.raises(ProfileError, match="a directory, not a profile file; nothing removed"):
+        saved.remove("alice")
+    assert json_file.is_dir()

@@ -29,7 +29,7 @@ def test_the_variable_sets_both(monkeypatch, restore_threads):
     assert torch.get_num_threads() == 3 and cv2.getNumThreads() == 3
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "257", "999999"])
 def test_a_bad_value_is_refused(monkeypatch, value):
     monkeypatch.setenv(ENV_VAR, value)
     with pytest.raises(ValueError, match=ENV_VAR):

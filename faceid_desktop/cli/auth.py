@@ -10,8 +10,8 @@ import sys
 
 from ..model_files import PRETRAINED_MODEL_ID
 from . import common, live
-from .common import (EXIT_NO_MATCH, EXIT_OK, EXIT_REFUSED, InputError, Parents, describe_error, emit, open_store,
-                     input_name, seconds)
+from .common import (EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_REFUSED, Parents, describe_error, emit,
+                     input_name, open_store, seconds)
 from .live import MODE_HELP, MODES, attempt_limit, live_sources, open_live, pick_challenge, print_live, say_prompt
 
 #: Environment variables that mark a remote (SSH) session, where the camera is not the person's.
@@ -28,9 +28,10 @@ def add_command(commands, parents: Parents) -> None:
                                "not live, 2 error, 3 refused (remote session, or locked out after failed attempts). "
                                "Every attempt is logged (no images) in the data directory's audit.jsonl.")
     auth.add_argument("--profile", required=True, metavar="NAME", help="profile name")
-    auth.add_argument("--timeout", type=seconds, metavar="SECONDS",
-                      help="seconds for the face to match (and, in convenience mode, to blink; default: the "
-                      "profile's 4 s for the face, 12 s for the blink); secure mode adds 4 s per action asked. "
+    auth.add_argument("--timeout", type=auth_seconds, metavar="SECONDS",
+                      help=f"seconds for the face to match, at most {MAX_AUTH_TIMEOUT:g} (and, in convenience mode, "
+                      "to blink; default: the profile's 4 s for the face, 12 s for the blink); secure mode adds 4 s "
+                      "per action asked. "
                       "Wall-clock seconds for a camera (ended at most half a second later whatever it sends), "
                       "playback seconds for a video or folder")
     auth.add_argument("--camera", metavar="SPEC", help="camera index (default 0) or device (/dev/video2), video "
@@ -80,6 +81,16 @@ def signals_as_exceptions():
             signal.signal(signum, old)
 
 
+def auth_seconds(text: str) -> float:
+    """``--timeout`` of an authentication: seconds above 0 and at most :data:`MAX_AUTH_TIMEOUT` (a PAM
+    prompt must not hang the login for minutes).
+
+    Raises:
+        argparse.ArgumentTypeError: not a number in that range.
+    """
+    return seconds(text, MAX_AUTH_TIMEOUT)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one attempt; a termination signal ends it as a recorded failure (exit 128 + the signal). With
     ``--json`` every outcome prints one JSON object on stdout, a refusal or an error too (its reason in
@@ -120,8 +131,6 @@ def _auth(args: argparse.Namespace) -> int:
     from ..lockout import AuditLog, Lockout
     from ..storage import default_data_dir
 
-    if args.timeout is not None and not 0 < args.timeout <= MAX_AUTH_TIMEOUT:
-        raise InputError(f"--timeout must be in (0, {MAX_AUTH_TIMEOUT:g}] seconds, got {args.timeout}")
     store = open_store(args)
     root = args.data_dir or default_data_dir()
     audit = AuditLog(root)
@@ -184,6 +193,10 @@ def _auth(args: argparse.Namespace) -> int:
         else:
             reason = f"camera failed: {describe_error(error)}" if isinstance(error, SourceError) else describe_error(error)
         audit.log(args.profile, "rejected", None, None, reason, source_name)
+        if isinstance(error, KeyboardInterrupt):  # main()'s "nothing written" would be untrue here
+            _refusal(args, "error", reason)
+            print("faceid: interrupted; the attempt is recorded as failed", file=sys.stderr)
+            return EXIT_INTERRUPTED
         raise
     lockout.finish(reservation, bool(result["accepted"]))
     audit.log(args.profile, "unlocked" if result["accepted"] else "rejected", result["distance"],

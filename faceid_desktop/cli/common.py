@@ -17,6 +17,8 @@ from typing import Sequence
 from ..formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
+#: Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 #: The camera module's default (it imports OpenCV, which ``--help`` must not wait for).
 DEFAULT_DARK_THRESHOLD = 60.0
 #: A command-line input naming a camera: ``0`` or ``camera:0`` (when no file of that name exists).
@@ -179,13 +181,13 @@ def percent(text: str) -> float:
     return _number(text, 0.0, 100.0, True, "a percentage from 0 to 100")
 
 
-def seconds(text: str) -> float:
-    """A duration in seconds, above 0 and at most 600.
+def seconds(text: str, most: float = 600.0) -> float:
+    """A duration in seconds, above 0 and at most ``most``.
 
     Raises:
         argparse.ArgumentTypeError: not a number in that range.
     """
-    return _number(text, 0.0, 600.0, False, "seconds from 0 to 600")
+    return _number(text, 0.0, most, False, f"seconds from 0 to {most:g}")
 
 
 def directory(text: str) -> Path:

@@ -18,8 +18,8 @@ from typing import Sequence
 from .. import __version__
 from ..arguments import OneLineParser, UsageExit
 from . import alpha, auth, calibrate, embed, enroll, profiles, threshold, train, verify
-from .common import (DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_OK, Parents, describe_error, directory, emit,
-                     error_object, one_line, percent)
+from .common import (DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Parents, describe_error, directory,
+                     emit, error_object, one_line, percent)
 
 #: The command modules in the order ``faceid --help`` lists them; each defines ``add_command`` and ``run``.
 COMMANDS = (enroll, verify, auth, profiles, threshold, alpha, calibrate, train, embed)
@@ -48,6 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, except that a command whose last positional takes any number of values
+    (``set_defaults(trailing=NAME)``: ``train NAME [INPUT...]``) also takes those given after an option
+    (``faceid train me --seed 5 photos/``), as a command whose positional needs one or more already does.
+
+    Raises:
+        UsageExit: a bad command line (through ``parser.error``).
+    """
+    args, extra = parser.parse_known_args(argv)
+    trailing = getattr(args, "trailing", None)
+    if extra and trailing and not any(item.startswith("-") for item in extra):
+        getattr(args, trailing).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``faceid``; returns the exit code."""
     args = None
@@ -57,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         try:
-            args = build_parser().parse_args(argv)
+            args = parse(build_parser(), argv)
         except UsageExit as usage:
             # a script that asked for JSON reads one object on stdout, also when the command line is wrong
             if "--json" in (sys.argv[1:] if argv is None else argv):
@@ -77,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, describe_error(error))
     except KeyboardInterrupt:
         print("faceid: interrupted; nothing written", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as error:  # a bug: still one line, with the way to see the traceback
         if os.environ.get("FACEID_DEBUG"):
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import EXIT_OK, InputError, Parents, emit, open_store, plural
+from .common import EXIT_OK, InputError, Parents, emit, one_line, open_store, plural
 
 
 def add_command(commands, parents: Parents) -> None:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "show":
         profile = store.load(args.name)
         summary = _summary(profile)
-        emit(args, summary, describe_profile(profile) + "".join(f"\n  {s}" for s in summary["sources"]))
+        emit(args, summary, describe_profile(profile) + "".join(f"\n  {one_line(s)}" for s in summary["sources"]))
         return EXIT_OK
     store.remove(args.name)
     emit(args, {"removed": args.name}, f"removed profile {args.name}")

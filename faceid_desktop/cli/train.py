@@ -23,9 +23,24 @@ def add_command(commands, parents: Parents) -> None:
     train.add_argument("name", metavar="NAME", help="profile name")
     train.add_argument("inputs", nargs="*", metavar="INPUT", help="owner photos or folders (default: the enrollment sources)")
     train.add_argument("--not-me", nargs="+", metavar="PATH", help="photos or folders of other people")
-    train.add_argument("--seed", type=int, default=0, help="random seed (same seed, same adapter)")
+    train.add_argument("--seed", type=seed, default=0, help="random seed (same seed, same adapter)")
     train.add_argument("--off", action="store_true", help="drop the profile's adapter")
-    train.set_defaults(run=run)
+    train.set_defaults(run=run, trailing="inputs")
+
+
+def seed(text: str) -> int:
+    """A random seed: a whole number from 0 to 2**32 - 1 (what numpy's and torch's generators take).
+
+    Raises:
+        argparse.ArgumentTypeError: anything else.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {2**32 - 1}, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .enroll_wizard import WizardOptions
     from .errors import ExceptionGuard
     from .main_window import MainWindow
-    from .settings import AppSettings
+    from .settings import AppSettings, SettingsError
     from .theme import apply_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -192,7 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setDesktopFileName("faceid-desktop")
     apply_theme(app, args.theme)
     data_dir = args.data_dir.expanduser() if args.data_dir else default_data_dir()
-    settings = AppSettings(data_dir / "gui.ini")
+    try:
+        settings = AppSettings(data_dir / "gui.ini")
+    except SettingsError as error:
+        print(f"faceid-desktop: {error}", file=sys.stderr)
+        return 2
     try:
         # stored absolute: a relative clip given today must still be found when started from elsewhere
         spec = absolute_spec(args.camera) if args.camera else (settings.camera or "0")
@@ -215,7 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.profile = args.profile
     if args.camera:  # saved only once every option has been checked
         settings.camera = spec
-        settings.sync()
+        try:
+            settings.sync()
+        except SettingsError as error:
+            print(f"faceid-desktop: {error}", file=sys.stderr)
+            return 2
     if args.screen:
         settings.screen = args.screen
     options = WizardOptions(target=args.captures, training=TrainingConfig(steps=max(1, args.training_steps)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from . import theme
 from .camera_picker import CameraPicker, DeviceLister
 from .camera_worker import CameraHub, describe_spec
 from .enroll_wizard import EnrollWizard, WizardOptions
-from .settings import AppSettings
+from .settings import AppSettings, SettingsError
 from .tuning_panel import TuningPanel
 from .unlock_logic import BACKOFF, MAX_ATTEMPTS, LivenessOptions
 from .unlock_screen import UnlockScreen, liveness_options
@@ -406,7 +407,10 @@ class MainWindow(QMainWindow):
         if self.wizard is not None:
             self.wizard.reject()
         self.settings.geometry = self.saveGeometry().data()
-        self.settings.sync()
+        try:
+            self.settings.sync()
+        except SettingsError as error:  # the window closes all the same (a signal may have asked it to)
+            print(f"faceid-desktop: {error}", file=sys.stderr)
         self.camera_picker.wait()
         self.hub.stop()
         super().closeEvent(event)

@@ -58,16 +58,27 @@ def write_private(path: Path, data: bytes) -> None:
         raise
 
 
+class SettingsError(ValueError):
+    """The settings file cannot be used or saved; the message is one line that says what to do."""
+
+
 class AppSettings:
     """A small typed settings file (INI, one ``[General]`` section).
 
     Args:
         path: the INI file (created, with its directory, on the first :meth:`sync`). An unreadable or
             damaged file is treated as empty (settings are conveniences; the next sync rewrites it).
+
+    Raises:
+        SettingsError: something other than a regular file (a directory, a link, a device) is at ``path``.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        with suppress(FileNotFoundError, NotADirectoryError):
+            if not stat.S_ISREG(self.path.lstat().st_mode):
+                raise SettingsError(f"{self.path} is not a regular file (a directory, link or device): remove it, "
+                                    "or start with another --data-dir")
         self._values: dict[str, str] = {}
         self._dirty = False
         parser = configparser.ConfigParser(interpolation=None)
@@ -91,7 +102,11 @@ class AppSettings:
             self._dirty = True
 
     def sync(self) -> None:
-        """Write pending changes to disk (atomically, 0600, in a 0700 directory)."""
+        """Write pending changes to disk (atomically, 0600, in a 0700 directory).
+
+        Raises:
+            SettingsError: the file or its directory cannot be written (nothing is half-written).
+        """
         if not self._dirty:
             return
         parser = configparser.ConfigParser(interpolation=None)
@@ -104,8 +119,12 @@ class AppSettings:
                 lines.append(text)
 
         parser.write(_Lines())
-        private_directory(self.path.parent)
-        write_private(self.path, "".join(lines).encode("utf-8"))
+        try:
+            private_directory(self.path.parent)
+            write_private(self.path, "".join(lines).encode("utf-8"))
+        except OSError as error:
+            raise SettingsError(f"the app's settings could not be saved to {self.path}: "
+                                f"{error.strerror or error}") from None
         self._dirty = False
 
     @property
