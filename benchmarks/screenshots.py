@@ -24,6 +24,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from faceid_desktop.datasets import data_dir  # noqa: E402
@@ -63,7 +64,9 @@ def save(widget: QWidget, path: Path, limit: int = 150_000) -> Path:
             break
         smaller = image.scaledToWidth(int(image.width() * scale), Qt.TransformationMode.SmoothTransformation)
         smaller.convertToFormat(image.Format.Format_Indexed8).save(str(path))
-    print(f"{path} ({path.stat().st_size // 1024} KB, {image.width()}x{image.height()})")
+    saved = QImage(str(path))  # what the file holds: maybe palette-reduced and scaled down
+    print(f"{path} ({path.stat().st_size // 1024} KB, {saved.width()}x{saved.height()}"
+          f"{'' if saved.width() == image.width() else f', scaled down from {image.width()}x{image.height()}'})")
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 #: The exit code of a usage error, as of every other bad input.
 USAGE_ERROR = 2
@@ -27,3 +28,22 @@ class OneLineParser(argparse.ArgumentParser):
         line = f"{self.prog}: {message} (see {self.prog} --help)"
         self._print_message(line + "\n", sys.stderr)
         raise UsageExit(line)
+
+
+def directory(text: str) -> Path:
+    """A directory path, ``~`` expanded: an existing directory, or a new one in an existing folder.
+
+    Raises:
+        argparse.ArgumentTypeError: an empty name, something that exists and is not a directory, or a path
+            whose parent folder does not exist.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty directory name")
+    path = Path(text).expanduser()
+    if (path.exists() or path.is_symlink()) and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is not a directory")
+    if not path.exists() and not path.absolute().parent.is_dir():
+        # a mistyped path would otherwise become a tree of new folders holding face data
+        raise argparse.ArgumentTypeError(f"{path.absolute().parent} does not exist (create it first, or check "
+                                         "the path)")
+    return path

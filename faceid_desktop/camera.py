@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageError, read_bgr
-from .formats import VIDEO_SUFFIXES  # noqa: F401  (re-exported)
+from .formats import VIDEO_SUFFIXES, name_order  # noqa: F401  (VIDEO_SUFFIXES re-exported)
 
 #: File name endings opened as videos.
 
@@ -312,7 +312,8 @@ class _VideoSource(_CaptureSource):
 class _FolderSource(FrameSource):
     def __init__(self, folder: Path, fps: float, dark_threshold: float, max_pixels: int) -> None:
         try:
-            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                           key=name_order)
         except OSError as error:
             raise SourceError(f"folder {folder} cannot be listed ({error.strerror or error})") from None
         if not files:

@@ -369,3 +369,15 @@ def test_device_node_that_cannot_be_opened_is_reported_as_such(monkeypatch):
     monkeypatch.setattr(camera.cv2, "VideoCapture", lambda *args: Closed())
     with pytest.raises(SourceError, match="camera /dev/null exists but could not be opened"):
         open_source(null)
+
+
+def test_a_folder_plays_in_the_order_people_count(tmp_path):
+    import cv2
+    import numpy as np
+
+    from faceid_desktop.camera import open_source
+
+    for i in (1, 2, 10):  # as text, frame_10 would come before frame_2
+        cv2.imwrite(str(tmp_path / f"frame_{i}.png"), np.full((8, 8, 3), i, np.uint8))
+    with open_source(tmp_path) as source:
+        assert [int(frame.image[0, 0, 0]) for frame in source] == [1, 2, 10]

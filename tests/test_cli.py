@@ -100,6 +100,8 @@ def test_enroll_refuses_two_people_and_duplicates(home, seed, capsys):
     assert code == 2 and "different person from profile me" in err
     code, out, _ = run(capsys, "enroll", "me", seed / "ME" / "ME_1.jpg", seed / "ME" / "ME_3.jpg", "--add")
     assert code == 0 and "1 x already enrolled" in out and len(ProfileStore().load("me").templates) == 3
+    code, out, _ = run(capsys, "enroll", "twice", seed / "ME" / "ME_1.jpg", seed / "ME" / "ME_1.jpg")
+    assert code == 0 and "1 x given twice" in out and len(ProfileStore().load("twice").templates) == 1
 
 
 def test_concurrent_commands_lose_nothing(home, seed):
@@ -597,3 +599,12 @@ def test_train_takes_photos_after_an_option_and_checks_its_seed(capsys):
         assert "--seed: expected a whole number from 0 to 4294967295" in capsys.readouterr().err
     with pytest.raises(UsageExit):
         parse(build_parser(), ["verify", "me", "--live", "a.mp4", "--bogus"])  # other commands: as before
+
+
+def test_a_mistyped_data_dir_is_not_created(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error: exit code 2, one line
+        run(capsys, "profiles", "list", "--data-dir", tmp_path / "typo" / "deep" / "dir")
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "does not exist (create it first" in err and not (tmp_path / "typo").exists()
+    code, _, _ = run(capsys, "profiles", "list", "--data-dir", tmp_path / "new")  # a new folder in one that exists
+    assert code == 0

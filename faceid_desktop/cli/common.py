@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ..formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES, name_order
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
 #: Ctrl-C (128 + SIGINT, as shells report it).
@@ -48,7 +48,8 @@ class InputError(ValueError):
 
 
 def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path | int]:
-    """Expand the inputs into what to read: files, a folder's images (sorted by name), camera indices.
+    """Expand the inputs into what to read: files, a folder's images (in name order, 2 before 10), camera
+    indices.
 
     Args:
         inputs: paths as typed; ``N`` or ``camera:N`` is camera N when no such file exists (with ``videos``).
@@ -71,7 +72,8 @@ def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path | in
         if videos and camera and kind == "no such file or folder":
             items.append(int(camera.group(1)))
         elif kind == "dir":
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                           key=name_order)
             if not found:
                 raise InputError(f"{path}: folder holds no image ({', '.join(IMAGE_SUFFIXES)})")
             items.extend(found)
@@ -190,15 +192,3 @@ def seconds(text: str, most: float = 600.0) -> float:
     return _number(text, 0.0, most, False, f"seconds from 0 to {most:g}")
 
 
-def directory(text: str) -> Path:
-    """A directory path, ``~`` expanded.
-
-    Raises:
-        argparse.ArgumentTypeError: an empty name, or something that exists and is not a directory.
-    """
-    if not text.strip():
-        raise argparse.ArgumentTypeError("empty directory name")
-    path = Path(text).expanduser()
-    if (path.exists() or path.is_symlink()) and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is not a directory")
-    return path

@@ -66,9 +66,12 @@ def run(args: argparse.Namespace) -> int:
         if current is not None and not args.add:
             raise InputError(f"profile {name} was created meanwhile by another command; nothing enrolled")
         existing = current.templates if current is not None else ()
-        new = drop_duplicates(result.templates, existing)
-        if len(new) < len(result.templates):
-            result.dropped["already enrolled"] += len(result.templates) - len(new)
+        unique = drop_duplicates(result.templates)
+        if len(unique) < len(result.templates):
+            result.dropped["given twice"] += len(result.templates) - len(unique)
+        new = drop_duplicates(unique, existing)
+        if len(new) < len(unique):
+            result.dropped["already enrolled"] += len(unique) - len(new)
         summary["added"] = len(new)
         if not new and current is not None and result.templates:
             return current  # every face is enrolled already: rerunning a command changes nothing

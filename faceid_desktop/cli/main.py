@@ -16,10 +16,10 @@ import sys
 from typing import Sequence
 
 from .. import __version__
-from ..arguments import OneLineParser, UsageExit
+from ..arguments import OneLineParser, UsageExit, directory
 from . import alpha, auth, calibrate, embed, enroll, profiles, threshold, train, verify
-from .common import (DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Parents, describe_error, directory,
-                     emit, error_object, one_line, percent)
+from .common import (DEFAULT_DARK_THRESHOLD, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Parents, describe_error, emit,
+                     error_object, one_line, percent)
 
 #: The command modules in the order ``faceid --help`` lists them; each defines ``add_command`` and ``run``.
 COMMANDS = (enroll, verify, auth, profiles, threshold, alpha, calibrate, train, embed)

@@ -6,11 +6,10 @@ import argparse
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from .. import __version__
-from ..arguments import OneLineParser
+from ..arguments import OneLineParser, directory
 
 # OpenCV and FFmpeg would log a warning for every missing camera or unreadable file; the window says it in
 # one line instead. Set before OpenCV is first imported (the core imports it lazily from here on).
@@ -28,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "remembered as an absolute path); the window's Camera menu chooses too")
     parser.add_argument("--profile", metavar="NAME", help="profile to select at start")
     parser.add_argument("--screen", choices=("enroll", "unlock", "tune"), help="screen to show at start")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+    parser.add_argument("--data-dir", type=directory, metavar="DIR",
                         help="where profiles and settings are kept (default: $FACEID_HOME, else the user data directory)")
     parser.add_argument("--fullscreen", action="store_true", help="start in full-screen mode")
     parser.add_argument("--on-unlock", metavar="COMMAND", help="command to run (without a shell) on each unlock")
@@ -191,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("faceid-desktop")
     app.setDesktopFileName("faceid-desktop")
     apply_theme(app, args.theme)
-    data_dir = args.data_dir.expanduser() if args.data_dir else default_data_dir()
+    data_dir = args.data_dir or default_data_dir()
     try:
         settings = AppSettings(data_dir / "gui.ini")
     except SettingsError as error:

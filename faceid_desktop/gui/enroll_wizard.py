@@ -354,6 +354,7 @@ class TrainingPage(QWizardPage):
         self.plot.hideButtons()
         self.plot.setMouseEnabled(False, False)
         self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.plot.setLimits(yMin=0.0)  # a loss is never negative (a flat zero loss showed -0.5..0.5)
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#3b82f6", width=2))
         self.stop = QPushButton("Stop training")
         self.stop.setToolTip("Stop and use the captured faces without adaptation")

@@ -31,6 +31,9 @@ from .camera_view import CameraView
 from .camera_worker import CameraHub
 from .jobs import Job
 
+#: The DET plot's corners (log axes): FAR from 1e-9, FRR from 1e-5; a rate beyond them is drawn on the edge.
+_DET_FAR_FLOOR, _DET_FRR_FLOOR = 1e-9, 1e-5
+
 #: Threshold slider range (DecisionSettings accepts 0.05 to 2; beyond 1.4 nearly every stranger matches).
 THRESHOLD_RANGE = (0.05, 1.4)
 #: Alpha slider range and step (a distance margin; the alpha rule's useful margins are small).
@@ -448,8 +451,8 @@ class TuningPanel(QWidget):
         alpha = (" These estimates leave out the alpha rule, which refuses some more strangers and some more "
                  "of your own attempts." if self.settings.rule == "alpha" else "")
         self.frr_label.setText(f"<b>You:</b> {describe_frr(frr)} (FRR {rate_text(frr)}).{alpha}")
-        floor = 1e-9
-        self.det_point.setData([np.log10(max(far, floor))], [np.log10(max(frr, floor))])
+        # on the plot's edge when beyond it (an FRR of 3e-6 was drawn below the axis, out of sight)
+        self.det_point.setData([np.log10(max(far, _DET_FAR_FLOOR))], [np.log10(max(frr, _DET_FRR_FLOOR))])
 
     def _decide(self, analysis: FrameAnalysis) -> Decision | None:
         """The core's decision on ``analysis`` under the current settings (None: not decidable yet)."""
@@ -525,8 +528,8 @@ class TuningPanel(QWidget):
             self.histogram_plot.setXRange(0, 1.6)
             self.histogram_plot.setYRange(0, 1)
             self._placeholders[0].setPos(0.5, 0.5)
-            self.det_plot.setXRange(-9, 0)  # log10 units
-            self.det_plot.setYRange(-5, 0)
+            self.det_plot.setXRange(np.log10(_DET_FAR_FLOOR), 0)  # log10 units
+            self.det_plot.setYRange(np.log10(_DET_FRR_FLOOR), 0)
             self._placeholders[1].setPos(-4.5, -2.5)
             self._update_lines()
             return
@@ -548,6 +551,6 @@ class TuningPanel(QWidget):
         frr = np.clip(np.asarray(calibration.frr, dtype=np.float64), floor, 1.0)
         keep = (far > floor) & (frr > floor) | (far < 1) & (frr < 1)
         self.det_curve.setData(far[keep], frr[keep])
-        self.det_plot.setXRange(-9, 0)
-        self.det_plot.setYRange(-5, 0)
+        self.det_plot.setXRange(np.log10(_DET_FAR_FLOOR), 0)
+        self.det_plot.setYRange(np.log10(_DET_FRR_FLOOR), 0)
         self._update_lines()
