@@ -343,8 +343,8 @@ def predictor_box(landmarks5: np.ndarray) -> tuple[int, int, int, int]:
 #: 1.0-1.4 px. The live clips as a dim webcam delivers them (frame mean 55 with noise, as
 #: ``benchmarks/live.py --dim`` plays them) showed 14 blinks over their whole length instead of 20, and 2 of
 #: the 6 blinking clips none; with the face brightened to :data:`LIT_FACE` first, 26 and none (the lit clips'
-#: blinks unchanged). Most faces (box means 95-165 on the live clips and attack photos) are fitted as they
-#: are; two live clips (70-80) and five NUAA photos (78-91) are brightened (``benchmarks/liveness.py``).
+#: blinks unchanged). Most faces (box means 91-165 on the live clips and attack photos) are fitted as they
+#: are; two live clips (70-80) and five NUAA photos (78-86) are brightened (``benchmarks/liveness.py``).
 DIM_FACE = 90.0
 #: The mean grey level a dim face box is scaled to (a linear gain, so the differences scale together).
 LIT_FACE = 110.0
