@@ -5,8 +5,9 @@ directory. A file or directory there that another account owns or can write coul
 as ours, or a lockout count of its choosing, so it is refused with a one-line message that names the fix.
 "Owned by the user" means owned by the effective user; for root, owned by root.
 
-A file or directory of the user's that group or others can *read* (an older version's 0644, a ``chmod`` by
-hand) is made private again (0600 / 0700) when it is opened: face data is the user's alone.
+A file of the user's that group or others can *read* (an older version's 0644, a ``chmod`` by hand) is made
+private again (0600) when it is opened, and so is the profiles directory (0700): face data is the user's
+alone. The data directory itself is left as it is (``--data-dir`` may name a folder of the user's own).
 
 Files are opened with ``O_NOFOLLOW`` (a planted symlink is refused, not followed) and ``O_NONBLOCK`` (a FIFO or
 device put in place of a file would otherwise block the open, and with it every unlock), then checked with
@@ -113,9 +114,7 @@ def check_directory(path: Path) -> None:
         return
     fd = os.open(path, os.O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     try:
-        info = os.fstat(fd)
-        check_stat(info, path, "directory")
-        make_private(fd, info)
+        check_stat(os.fstat(fd), path, "directory")  # not made private: it may be a folder the user chose
     finally:
         os.close(fd)
     parent = Path(os.path.abspath(path)).parent

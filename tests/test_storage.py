@@ -315,12 +315,13 @@ def test_files_and_directories_are_private_whatever_the_umask(store):
 
 def test_face_data_readable_by_others_is_made_private_again(saved):
     """Files an older version (or a chmod by hand) left readable by group or others are tightened when read."""
-    loosened = [saved.root, saved.directory] + list(saved.directory.iterdir())
-    for path in loosened:
+    loosened = [saved.directory] + list(saved.directory.iterdir())
+    for path in loosened + [saved.root]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     assert_same(saved.load("alice"), make_profile())
     for path in loosened:
         assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+    assert stat.S_IMODE(saved.root.stat().st_mode) == 0o755  # the data directory may be a folder the user chose
 
 
 def test_group_writable_directory_refused(saved):
