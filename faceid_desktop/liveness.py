@@ -83,7 +83,8 @@ blink, turn left and turn right in a random order, each within 4 s of its prompt
 the face matched; an action not asked (a turn the other way) fails. In the benchmark no hand-held photo,
 screen photo, repeated still or two- and three-still swap passed it; of the live clips replayed from 20
 random offsets 1 of 160 did (3.1% answered random two-action sequences, hence three), and of attackers
-answering the prompts with a photo folded below the eyes and bent along the nose, 1 of 26.
+answering the prompts with a photo folded below the eyes and bent along the nose, 1 of 26 (0 of 26 in a
+later run, with dim faces brightened for the landmarks).
 
 **Cameras too slow to see a lid move**: below 19 frames/s (:attr:`LivenessCheck.too_slow_for_blinks`, the
 median frame interval of the last second) a reopening lid shows one in-between frame, as three swapped
