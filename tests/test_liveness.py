@@ -479,7 +479,7 @@ def test_a_photo_with_the_eyes_cut_out_is_stopped_by_the_secure_mode_only(media,
 
 def test_a_photo_folded_back_below_the_eyes_is_stopped_by_the_secure_mode(media, tools):
     """The red team's fold (the eyes and all above them shrink as if closing): a flat photo never turns, so
-    secure mode refuses it whatever convenience mode makes of it (4 of 26 passed there; README)."""
+    secure mode refuses it whatever convenience mode makes of it (6 of 26 passed there; README)."""
     from faceid_desktop.images import read_bgr
 
     bench, detector, landmarks = tools
