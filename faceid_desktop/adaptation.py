@@ -7,7 +7,6 @@ The training itself is :func:`faceid_desktop.training.train_owner`; this module 
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,11 +16,9 @@ import numpy as np
 from .formats import VIDEO_SUFFIXES
 from .images import ImageError, read_rgb
 from .pipeline import FacePipeline
-from .profile import DEFAULT_THRESHOLD, MAX_DISTANCE, MIN_THRESHOLD, Adapter, Profile
+from .profile import DEFAULT_THRESHOLD, MAX_DISTANCE, MIN_THRESHOLD, Adapter, Profile, split_source
 from .training import ADAPTED_THRESHOLD, HEAD_PREFIX, TrainingResult
 
-#: A template recorded from a video frame: ``path#t=12.34`` (seconds).
-_VIDEO_FRAME = re.compile(r"^(?P<path>.+)#t=(?P<t>\d+(?:\.\d+)?)$")
 #: A recovered face must embed this close to the stored template (unit length) to count as the same
 #: sample: the same pixels give the same embedding to ~1e-6; a re-encoded file stays well below this.
 _SAME_SAMPLE = 0.05
@@ -29,14 +26,14 @@ _SAME_SAMPLE = 0.05
 
 def _read_source(source: str) -> np.ndarray | None:
     """The RGB frame a template was captured from, or None when it cannot be read again."""
-    match = _VIDEO_FRAME.match(source)
-    path = Path(match.group("path") if match else source)
+    name, seconds = split_source(source)
+    path = Path(name)
     if not path.is_file():
         return None
-    if match and path.suffix.lower() in VIDEO_SUFFIXES:
+    if seconds is not None and path.suffix.lower() in VIDEO_SUFFIXES:
         capture = cv2.VideoCapture(str(path))
         try:
-            capture.set(cv2.CAP_PROP_POS_MSEC, float(match.group("t")) * 1000.0)
+            capture.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000.0)
             ok, frame = capture.read()
         finally:
             capture.release()

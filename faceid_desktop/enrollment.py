@@ -16,7 +16,7 @@ from .camera import DEFAULT_DARK_THRESHOLD, VIDEO_SUFFIXES, Frame, is_camera, op
 from .images import ImageError, read_rgb
 from .detection import Face
 from .pipeline import Embedding, FacePipeline
-from .profile import Template
+from .profile import Template, frame_source, split_source
 from .quality import assess
 from .verification import (NO_FACE, SEVERAL_FACES, SIMILAR_SIZE, TOO_DARK, distance_to_profile, face_problem,
                            profile_centre)
@@ -211,7 +211,7 @@ def enroll_frames(pipeline: FacePipeline, frames: Iterable[Frame], result: Enrol
             # an unlit frame explains a missing face; a found face is judged on its own light
             result.dropped[TOO_DARK if problem == NO_FACE and frame.dark else problem] += 1
             continue
-        template = _template(found, f"{frame.source}#t={frame.timestamp:.2f}")
+        template = _template(found, frame_source(frame.source, frame.timestamp))
         candidates.append((frame.timestamp, template.quality, template))
     if not candidates:
         return
@@ -290,7 +290,7 @@ def strangers(templates: Sequence[Template], existing: Sequence[Template] = ()) 
             by_input: dict[str, list[np.ndarray]] = {}
             for j, other in enumerate(templates):
                 if j != i:
-                    by_input.setdefault(_input_of(other.source), []).append(other.embedding)
+                    by_input.setdefault(split_source(other.source)[0], []).append(other.embedding)
             others = np.array([profile_centre(np.array(group)) for group in by_input.values()])
         if not len(others):
             continue
@@ -298,8 +298,3 @@ def strangers(templates: Sequence[Template], existing: Sequence[Template] = ()) 
         if distance > SAME_PERSON_DISTANCE:
             flagged.append((template.source, distance))
     return flagged
-
-
-def _input_of(source: str) -> str:
-    """The input a template came from: its source without a video frame's ``#t=SECONDS``."""
-    return source.split("#t=")[0]

@@ -39,6 +39,21 @@ def check_name(name: str) -> str:
     return name
 
 
+#: A template recorded from a video or camera frame: ``SOURCE#t=12.34`` (seconds into the stream).
+_FRAME_SOURCE = re.compile(r"^(?P<source>.+)#t=(?P<t>\d+(?:\.\d+)?)$")
+
+
+def frame_source(source: str, seconds: float) -> str:
+    """A :attr:`Template.source` for a frame ``seconds`` into a stream (a video path, ``camera:0``)."""
+    return f"{source}#t={seconds:.2f}"
+
+
+def split_source(source: str) -> tuple[str, float | None]:
+    """(the input, seconds into it) of a :attr:`Template.source`; seconds None for a photo."""
+    match = _FRAME_SOURCE.match(source)
+    return (match.group("source"), float(match.group("t"))) if match else (source, None)
+
+
 @dataclass(frozen=True)
 class Template:
     """One enrollment sample.

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..profile import Template
+from ..profile import Template, frame_source
 from ..verification import COVERED, CUT_BY_EDGE, NO_FACE, SEVERAL_FACES, is_too_small
 from .analysis import FrameAnalysis
 
@@ -190,7 +190,7 @@ class CaptureSession:
             return False, "hold still"
         frame = analysis.frame
         self.templates.append(Template(analysis.face.vector.astype(np.float32), time.time(),
-                                       f"{frame.source}#t={frame.timestamp:.2f}",
+                                       frame_source(frame.source, frame.timestamp),
                                        round(float(analysis.quality.score), 4)))
         self.chips.append(analysis.face.chip)
         self.poses.append(pose)
