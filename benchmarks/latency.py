@@ -73,6 +73,50 @@ def timed(fn, *args):
     return result, (time.perf_counter() - start) * 1000.0
 
 
+def onnxruntime_reference(pipeline, frames: list[bytes], repeats: int) -> None:
+    """Print SFace's embed time in onnxruntime on the same chips and threads as ours, for scale: whether a
+    slow embed is our torch module or this CPU. Two graphs: the shipped file (int8 blocks dequantised on
+    every run) and our module exported to float32. Skipped, saying so, without onnxruntime (test extra)."""
+    import io
+    import warnings
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        print("onnxruntime not installed (pip install -e '.[test]'): no reference row")
+        return
+    from faceid_desktop.model_files import RECOGNITION_MODEL, model_path
+    from faceid_desktop.network import chips_to_tensor
+    from faceid_desktop.weights import runnable_sface_graph
+
+    chips = []
+    for jpeg in frames:
+        image = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        faces = pipeline.detector.detect(image)
+        if faces:
+            chips.append(face_chip(image, faces[0].landmarks)[None])
+    network = pipeline.embedder.network
+    exported = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notice that the TorchScript exporter is deprecated
+        torch.onnx.export(network, chips_to_tensor(chips[0]), exported, input_names=["data"], dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3
+    cells = []
+    raw = [chip.transpose(0, 3, 1, 2).astype(np.float32) for chip in chips]  # the shipped graph normalises
+    normalised = [chips_to_tensor(chip).numpy() for chip in chips]
+    for name, graph, inputs in (
+            ("shipped int8-block graph", runnable_sface_graph(model_path(RECOGNITION_MODEL)), raw),
+            ("our module as float32 ONNX", exported.getvalue(), normalised)):
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        session.run(None, {"data": inputs[0]})
+        times = [timed(session.run, None, {"data": x})[1] for _ in range(repeats) for x in inputs]
+        cells.append(f"{name} {statistics.median(times):.2f} ({np.percentile(times, 90):.2f})")
+    print(f"embed in onnxruntime {ort.__version__} (same chips, {torch.get_num_threads()} threads), median (p90) ms: "
+          + "; ".join(cells))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="passes over all frames (default 5)")
@@ -170,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
               for column, stages in columns.items()]
     print(f"{'total':<12}" + "".join(f"{t:>{width}.2f}" for t in totals))
     print(f"{'faces found':<12}" + "".join(f"{faces_seen[c] // args.repeats:>{width}}" for c in columns))
+    onnxruntime_reference(pipeline, frames, args.repeats)
     parameters = sum(p.numel() for p in pipeline.embedder.network.parameters())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print(f"SFace: {parameters / 1e6:.2f} M parameters ({parameters * 4 / 2**20:.1f} MiB float32); "

@@ -159,6 +159,25 @@ def read_sface_onnx(path: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def runnable_sface_graph(path: Path) -> bytes:
+    """The ONNX file's graph as onnxruntime will run it: serialised, with only its ``data`` input.
+
+    The file also declares its 29 weight tensors as graph inputs that nothing feeds, and onnxruntime refuses
+    such a graph; dropping them changes nothing else. Used by the tests (onnxruntime is the oracle of
+    :class:`SFaceNet`) and by ``benchmarks/latency.py`` (the same network in another runtime, for scale).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    keep = [i for i in model.graph.input if i.name == "data"]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+    return model.SerializeToString()
+
+
 def _write_atomically(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")  # mkstemp: mode 0600

@@ -13,7 +13,7 @@ from faceid_desktop import model_files
 from faceid_desktop.embedding import Embedder
 from faceid_desktop.model_files import DETECTOR_MODEL, RECOGNITION_MODEL, ModelFileError, model_path
 from faceid_desktop.network import SFaceNet, chips_to_tensor
-from faceid_desktop.weights import WeightsError, dequantize, load_pretrained, read_sface_onnx
+from faceid_desktop.weights import WeightsError, dequantize, load_pretrained, read_sface_onnx, runnable_sface_graph
 
 
 def test_reader_fills_every_parameter():
@@ -128,17 +128,11 @@ def test_a_cache_others_could_write_or_from_other_weights_is_not_trusted(tmp_pat
 
 def _onnxruntime_session():
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) is the oracle")
-    import onnx
-
-    model = onnx.load(str(model_path(RECOGNITION_MODEL)))
-    # The graph declares its weights also as graph inputs that nothing feeds; onnxruntime refuses them.
-    keep = [i for i in model.graph.input if i.name == "data"]
-    del model.graph.input[:]
-    model.graph.input.extend(keep)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    graph = runnable_sface_graph(model_path(RECOGNITION_MODEL))
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 def test_output_equals_onnxruntime_on_50_real_chips(shared, pipeline):
