@@ -156,8 +156,9 @@ class ProfileStore:
     def names(self) -> list[str]:
         """Sorted names of the saved profiles (empty when the directory does not exist yet).
 
-        Only ``<name>.json`` files with a valid name count; temporary files are ignored. A listed profile
-        may still fail to load (see :meth:`load`).
+        Anything at ``<name>.json`` with a valid name counts, as for :meth:`exists`: a directory or FIFO
+        in its place is listed so that :meth:`load` and :meth:`remove` can say what is wrong, not hidden;
+        temporary files are ignored. A listed profile may still fail to load (see :meth:`load`).
         """
         try:
             entries = list(os.scandir(self.directory))
@@ -166,7 +167,7 @@ class ProfileStore:
         found = []
         for entry in entries:
             stem, dot, suffix = entry.name.rpartition(".")
-            if dot and suffix == "json" and NAME_PATTERN.match(stem) and entry.is_file():
+            if dot and suffix == "json" and NAME_PATTERN.match(stem):
                 found.append(stem)
         return sorted(found)
 

@@ -777,3 +777,19 @@ def test_ctrl_c_and_sigterm_close_the_app_cleanly(tmp_path, live, signum):
         app.kill()
     assert app.returncode == 0 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert "geometry" in (tmp_path / "home" / "gui.ini").read_text()  # saved by the window on close
+
+
+def test_dark_theme_shows_an_unticked_check_box(qtbot):
+    from PySide6.QtWidgets import QCheckBox
+
+    from faceid_desktop.gui.theme import dark_palette
+
+    box = QCheckBox("Alpha rule")
+    box.setPalette(dark_palette())
+    qtbot.addWidget(box)
+    box.resize(120, 24)
+    image = box.grab().toImage()
+    window = dark_palette().color(dark_palette().ColorRole.Window).lightness()
+    # the indicator (left of the text) must stand out from the window, not be a black square on it
+    inside = max(image.pixelColor(x, 12).lightness() for x in range(2, 16))
+    assert inside - window >= 12

@@ -702,3 +702,4 @@ def test_remove_with_a_directory_in_place_of_a_file(saved):
     with pytest.raises(ProfileError, match="a directory, not a profile file; nothing removed"):
         saved.remove("alice")
     assert json_file.is_dir()
+    assert saved.names() == ["alice"]  # listed, as exists() says, so that show and remove can name the problem

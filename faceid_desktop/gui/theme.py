@@ -47,11 +47,16 @@ def is_dark(palette: QPalette | None = None) -> bool:
 
 
 def dark_palette() -> QPalette:
-    """A dark Fusion palette."""
+    """A dark Fusion palette.
+
+    Base (text fields, tables, the inside of check boxes) is lighter than Window: Fusion outlines a check box
+    in a shade darker than Window and fills it with Base, so a Base darker than Window left an unticked box
+    as a black square with no visible edge.
+    """
     p = QPalette()
     colours = {
         QPalette.ColorRole.Window: "#202124", QPalette.ColorRole.WindowText: "#e8eaed",
-        QPalette.ColorRole.Base: "#17181a", QPalette.ColorRole.AlternateBase: "#2a2b2e",
+        QPalette.ColorRole.Base: "#303134", QPalette.ColorRole.AlternateBase: "#38393d",
         QPalette.ColorRole.Text: "#e8eaed", QPalette.ColorRole.Button: "#2d2e31",
         QPalette.ColorRole.ButtonText: "#e8eaed", QPalette.ColorRole.Highlight: "#3b82f6",
         QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.ToolTipBase: "#2d2e31",
