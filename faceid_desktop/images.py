@@ -13,8 +13,10 @@ A file is checked before it is decoded, so damaged or hostile files fail fast an
    append previews or motion-photo videos there);
 4. OpenCV decodes the pixels with ``IMREAD_COLOR``, which applies the EXIF orientation (so a phone photo
    comes out upright) and turns greyscale, palette, 16-bit and alpha images into 8-bit 3-channel ones:
-   16-bit samples are scaled by 1/256 (65535 -> 255, not clipped) and an alpha channel is dropped, the
-   colour under transparent pixels kept as stored.
+   16-bit samples are scaled by 1/256 (65535 -> 255, not clipped);
+5. an image with an alpha channel (PNG, WebP, TIFF) is laid over white, as viewers and browsers on a white
+   page show it: what the user sees is what is read, and whatever colour a transparent area still stores
+   (an old background, even another face) is not.
 
 A PNG must be complete too: its chunks, walked by their lengths, must reach the ``IEND`` chunk. libpng
 would refuse a cut-short PNG anyway, but it prints its own line on stderr first ("libpng error: Read
@@ -113,7 +115,31 @@ def read_bgr(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
         image = None
     if image is None or image.ndim != 3 or image.shape[2] != 3:
         raise ImageError(f"{path}: damaged or truncated {image_format} image (OpenCV cannot decode it)")
+    if image_format in _ALPHA_FORMATS:
+        image = _over_white(image, buffer)
     return image
+
+
+#: Formats that may carry an alpha channel.
+_ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")
+
+
+def _over_white(image: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """The (H, W, 3) uint8 BGR ``image`` laid over white by the alpha channel of the encoded ``buffer``, or
+    ``image`` itself when there is none. IMREAD_COLOR drops alpha, so the file is decoded once more with
+    IMREAD_UNCHANGED (which keeps alpha but ignores EXIF orientation: a rotated image, where the two do not
+    line up, keeps its stored colours)."""
+    try:
+        raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return image
+    if raw is None or raw.ndim != 3 or raw.shape[2] not in (2, 4) or raw.shape[:2] != image.shape[:2]:
+        return image
+    alpha = raw[..., -1:].astype(np.float32) / float(np.iinfo(raw.dtype).max if raw.dtype.kind in "ui" else 1.0)
+    if (alpha >= 1).all():
+        return image
+    blended = image.astype(np.float32) * alpha + 255.0 * (1 - alpha)
+    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
 def read_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -214,15 +214,35 @@ def test_16_bit_png_is_scaled_not_clipped(tmp_path):
     np.testing.assert_array_equal(colour_rgb[..., 0], ((levels // 2) >> 8).astype(np.uint8))
 
 
-def test_rgba_png_drops_alpha(tmp_path):
-    rgba = np.zeros((4, 4, 4), np.uint8)
-    rgba[..., :3] = (200, 100, 50)
-    rgba[..., 3] = np.array([0, 64, 128, 255], np.uint8)
-    path = tmp_path / "rgba.png"
-    Image.fromarray(rgba, "RGBA").save(path)
+@pytest.mark.parametrize("mode, depth", [("RGBA", 8), ("LA", 8), ("RGBA", 16)])
+def test_transparent_image_is_read_over_white(tmp_path, mode, depth):
+    """What a viewer shows is what is read: the colour a transparent area stores (here a hidden face
+    would do as well as orange) does not come through."""
+    alpha = np.array([0, 64, 128, 255], np.float64)
+    colour = np.array([200, 100, 50], np.float64)
+    if mode == "LA":
+        colour = colour[:1]
+    path = tmp_path / f"{mode}{depth}.png"
+    if depth == 8:
+        pixels = np.zeros((4, 4, len(colour) + 1), np.uint8)
+        pixels[..., :-1], pixels[..., -1] = colour, alpha
+        Image.fromarray(pixels, mode).save(path)
+    else:  # Pillow cannot write 16-bit RGBA: OpenCV can (BGRA order)
+        pixels = np.zeros((4, 4, 4), np.uint16)
+        pixels[..., :3], pixels[..., 3] = colour[::-1] * 257, alpha * 257
+        assert cv2.imwrite(str(path), pixels)
     rgb = read_rgb(path)
+    expected = np.rint(colour[None] * alpha[:, None] / 255 + 255 * (1 - alpha[:, None] / 255))
     assert rgb.shape == (4, 4, 3)
-    assert (rgb == (200, 100, 50)).all()
+    np.testing.assert_allclose(rgb[0].astype(float), np.broadcast_to(expected, (4, 3)), atol=1)
+
+
+def test_opaque_png_with_alpha_is_unchanged(tmp_path):
+    pixels = np.full((4, 4, 4), 255, np.uint8)
+    pixels[..., :3] = (200, 100, 50)
+    path = tmp_path / "opaque.png"
+    Image.fromarray(pixels, "RGBA").save(path)
+    assert (read_rgb(path) == (200, 100, 50)).all()
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
