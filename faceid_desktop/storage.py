@@ -375,6 +375,22 @@ class ProfileStore:
             self._save_locked(profile, dir_fd)
         return profile
 
+    def update_existing(self, name: str, change: Callable[[Profile], Profile], model_id: str | None = None,
+                        read_adapter: bool = True) -> Profile:
+        """:meth:`update` of a profile that must still be there: one removed by another command since the
+        caller read it (``profiles remove`` while ``train`` ran) is not written back.
+
+        Raises:
+            ProfileError: the profile was removed meanwhile (nothing written); and what :meth:`update`
+                raises.
+        """
+        def existing(current: Profile | None) -> Profile:
+            if current is None:
+                raise ProfileError(f"profile {name!r} was removed meanwhile; nothing written", self._json_path(name))
+            return change(current)
+
+        return self.update(name, existing, model_id, read_adapter=read_adapter)
+
     def _save_locked(self, profile: Profile, dir_fd: int | None) -> None:
         """:meth:`save` with the directory made and the exclusive lock held."""
         try:

@@ -332,6 +332,22 @@ def test_interrupted_training_leaves_the_profile_byte_identical(enrolled, seed, 
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
 
 
+def test_a_profile_removed_while_training_is_not_written_back(enrolled, seed, capsys, monkeypatch):
+    from faceid_desktop import training
+
+    real = training.train_owner
+
+    def removed_meanwhile(*args, **kwargs):
+        result = real(*args, **kwargs)
+        assert run(capsys, "profiles", "remove", "me")[0] == 0  # another command, while this one trained
+        return result
+
+    monkeypatch.setattr(training, "train_owner", removed_meanwhile)
+    code, _, err = run(capsys, "train", "me")
+    assert code == 2 and "was removed meanwhile; nothing written" in err
+    assert ProfileStore().names() == [] and not any(ProfileStore().directory.iterdir())
+
+
 # -- liveness: verify --live and auth ------------------------------------------------------------------------
 
 @pytest.fixture

@@ -703,3 +703,12 @@ def test_remove_with_a_directory_in_place_of_a_file(saved):
         saved.remove("alice")
     assert json_file.is_dir()
     assert saved.names() == ["alice"]  # listed, as exists() says, so that show and remove can name the problem
+
+
+def test_update_existing_does_not_bring_back_a_removed_profile(saved):
+    changed = saved.update_existing("alice", lambda current: current.with_settings(threshold=0.8))
+    assert changed.settings.threshold == 0.8
+    saved.remove("alice")
+    with pytest.raises(ProfileError, match="removed meanwhile; nothing written"):
+        saved.update_existing("alice", lambda current: current.with_settings(threshold=0.9))
+    assert saved.names() == []

@@ -46,19 +46,17 @@ def change_settings(args: argparse.Namespace, **changes) -> tuple[object, object
     """Change profile ``args.name``'s settings atomically; returns (previous, saved) profiles.
 
     Raises:
-        ProfileError: no such profile (or it is damaged); InputError: it was removed meanwhile.
+        ProfileError: no such profile (or it is damaged), or it was removed meanwhile.
     """
     store = open_store(args)
     store.load(args.name, PRETRAINED_MODEL_ID)  # an unknown profile: its clear error (inside update the lock is already held)
     previous: list = []
 
     def change(current):
-        if current is None:
-            raise InputError(f"profile {args.name} was removed meanwhile")
         previous.append(current)
         return current.with_settings(**changes)
 
-    saved = store.update(args.name, change)
+    saved = store.update_existing(args.name, change)
     return previous[0], saved
 
 

@@ -68,14 +68,13 @@ def run(args: argparse.Namespace) -> int:
                 emit(args, {"name": args.name, "adapter": False, "threshold": current.settings.threshold},
                      f"{args.name}: has no adapter; nothing changed")
                 return EXIT_OK
-            saved = store.update(args.name, lambda current: with_adapter(current or store.load(args.name), None),
-                                 PRETRAINED_MODEL_ID)
+            saved = store.update_existing(args.name, lambda current: with_adapter(current, None), PRETRAINED_MODEL_ID)
             kept = ("the default" if saved.settings.threshold == default_threshold(None)
                     else "the same estimated FAR as before")
         except AdapterFileError:
             # Dropping is the way out of a missing or damaged adapter file: the profile is read without it;
             # a threshold set in the adapter's space cannot be carried over then, so the default applies.
-            saved = store.update(args.name, lambda current: replace(
+            saved = store.update_existing(args.name, lambda current: replace(
                 current, adapter=None, settings=replace(current.settings, threshold=default_threshold(None))),
                 PRETRAINED_MODEL_ID, read_adapter=False)
             kept = "the default: the adapter's file was missing or damaged"
@@ -134,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
     if show:
         print(file=sys.stderr)
     adapter = adapter_from_result(result)
-    saved = store.update(args.name, lambda current: with_adapter(current or profile, adapter),
-                         pipeline.embedder.model_id)
+    # the profile as it is now (another command may have changed its settings meanwhile), not as read
+    saved = store.update_existing(args.name, lambda current: with_adapter(current, adapter), pipeline.embedder.model_id)
     payload = {"name": args.name, "adapter": True, "owner_chips": len(owner), "not_me_chips": 0 if not_me is None else len(not_me),
                "other_profiles": len(others), "skipped_sources": missing, "notes": notes, "seconds": round(result.seconds, 2),
                "final_loss": result.losses[-1] if result.losses else None, "threshold": saved.settings.threshold}

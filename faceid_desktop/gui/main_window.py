@@ -335,14 +335,12 @@ class MainWindow(QMainWindow):
         if self.profile is None:
             return
 
-        def change(current: Profile | None) -> Profile:
-            if current is None:
-                raise ValueError(f"profile {self.profile.name} was removed meanwhile")
+        def change(current: Profile) -> Profile:
             changed = current.with_settings(rule=settings.rule, alpha=settings.alpha, threshold=settings.threshold)
             return dataclasses.replace(changed, updated_at=time.time())
 
         try:
-            saved = self.store.update(self.profile.name, change)
+            saved = self.store.update_existing(self.profile.name, change)
         except (ValueError, OSError, TypeError) as error:
             self.show_message(f"settings not saved: {error}")
             return
