@@ -462,9 +462,11 @@ class ProfileStore:
         return ProfileError(f"unknown profile {name!r} (no {path}); {listing}", path)
 
     def _make_directory(self) -> None:
-        # Only the levels created here get 0700; existing parents (e.g. ~/.local/share) are left alone.
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        for path in (self.root, self.directory):
+        # Only the levels created here get 0700 (missing parents too, as the XDG base directory spec asks;
+        # with the umask's mode a umask of 000 made them 0777, and the group-writable check then refused
+        # the folders just made); existing parents (e.g. ~/.local/share) are left alone.
+        missing = [p for p in self.root.parents if not os.path.lexists(p)]
+        for path in [*reversed(missing), self.root, self.directory]:
             try:
                 os.mkdir(path, _DIR_MODE)
             except FileExistsError:

@@ -712,3 +712,16 @@ def test_update_existing_does_not_bring_back_a_removed_profile(saved):
     with pytest.raises(ProfileError, match="removed meanwhile; nothing written"):
         saved.update_existing("alice", lambda current: current.with_settings(threshold=0.9))
     assert saved.names() == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_missing_parents_are_made_private_whatever_the_umask(tmp_path):
+    store = ProfileStore(tmp_path / "a" / "b" / "data")
+    old = os.umask(0)  # a umask of 000 once made the parents 0777, and the save then refused them
+    try:
+        store.save(make_profile())
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "a", tmp_path / "a" / "b", store.root, store.directory):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    assert store.names() == ["alice"]

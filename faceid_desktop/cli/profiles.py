@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
         if args.name:
             raise InputError(f"profiles list takes no NAME (got {args.name!r}); to see one: faceid profiles show NAME")
         names = store.names()
-        emit(args, names, "\n".join(names) if names else "no profiles yet: faceid enroll NAME PHOTO...")
+        # where it looked: a mistyped --data-dir or FACEID_HOME must not read as profiles lost
+        where = store.directory if store.root.is_dir() else f"{store.root} (it does not exist yet)"
+        emit(args, names, "\n".join(names) if names else f"no profiles yet in {where}: faceid enroll NAME PHOTO...")
         return EXIT_OK
     if not args.name:
         raise InputError(f"'faceid profiles {args.action}' needs a profile name")
