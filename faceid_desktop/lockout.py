@@ -503,7 +503,7 @@ class Lockout:
     def _status_with_all(self, name: str, state: ProfileLock, locked_all: float, now: float) -> LockStatus:
         status = _status(name, state, now, self.policy)
         left_all = remaining(ProfileLock(0, locked_all), now, self.policy)
-        if left_all > status.remaining:
+        if left_all > 0 and left_all >= status.remaining:  # the damage, not the counts it left, is the reason
             return LockStatus(name, True, left_all, state.failures,
                               f"locked for {math.ceil(left_all)} s: the lockout state file was damaged")
         return status
