@@ -120,7 +120,16 @@ class OutdatedProfileError(ProfileError):
 
 
 class _Invalid(Exception):
-    """A problem with a profile's content; the caller adds which file or profile it is about."""
+    """A problem with a profile's content; the caller adds which file or profile it is about, and what to
+    do unless :attr:`remedy` says it already."""
+
+    remedy = ""
+
+
+class _Newer(_Invalid):
+    """A profile written by a newer version: updating the app, not enrolling again, is the way out."""
+
+    remedy = "written by a newer FaceID Desktop; update it"
 
 
 def default_data_dir() -> Path:
@@ -239,14 +248,14 @@ class ProfileStore:
         json_path = self._json_path(name)
         self._check_directory(dir_fd)
         raw = self._read(json_path, None, missing=lambda: self._unknown(name))
+        remedy = f"remove the profile (faceid profiles remove {name}) and enroll again"
         try:
             doc = _parse_json(raw)
             parts = _decode(doc, name)
         except _Invalid as problem:
-            raise ProfileError(f"{json_path}: {problem}", json_path) from None
+            raise ProfileError(f"{json_path}: {problem}; {problem.remedy or remedy}", json_path) from None
         record = doc["files"]["embeddings"]
         arrays_path = self.directory / record["file"]
-        remedy = f"remove the profile (faceid profiles remove {name}) and enroll again"
         data = self._read(
             arrays_path,
             record["size"],
@@ -714,7 +723,7 @@ def _reject_constant(token: str) -> None:
 
 def _parse_json(raw: bytes) -> Any:
     if not raw.strip():
-        raise _Invalid("empty file (truncated by a crash or a full disk?); remove the profile (faceid profiles remove NAME) and enroll again")
+        raise _Invalid("empty file (truncated by a crash or a full disk?)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -739,8 +748,8 @@ def _decode(doc: Any, name: str) -> dict[str, Any]:
     if isinstance(schema, bool) or not isinstance(schema, int):
         raise _Invalid(f"field 'schema' must be an integer, got {_describe(schema)}")
     if schema not in (1, SCHEMA):
-        newer = " (written by a newer FaceID Desktop; update it)" if schema > SCHEMA else ""
-        raise _Invalid(f"schema version {schema} is not supported; this version reads versions 1 and {SCHEMA}{newer}")
+        problem = f"schema version {schema} is not supported; this version reads versions 1 and {SCHEMA}"
+        raise (_Newer if schema > SCHEMA else _Invalid)(problem)
     _object(doc, _TOP_KEYS, "")
     stored_name = _string(doc["name"], "'name'")
     if stored_name != name:

@@ -189,6 +189,6 @@ def seconds(text: str, most: float = 600.0) -> float:
     Raises:
         argparse.ArgumentTypeError: not a number in that range.
     """
-    return _number(text, 0.0, most, False, f"seconds from 0 to {most:g}")
+    return _number(text, 0.0, most, False, f"seconds above 0, at most {most:g}")
 
 
