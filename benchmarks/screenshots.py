@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         clip = root / "media" / "live" / "talking_head_aoc.mp4"
     args.out.mkdir(parents=True, exist_ok=True)
-    os.environ["FACEID_HOME"] = tempfile.mkdtemp(prefix="faceid-screens-")
+    scratch = tempfile.mkdtemp(prefix="faceid-screens-")  # the profile made here; removed at the end
+    os.environ["FACEID_HOME"] = scratch
 
     from faceid_desktop.gui.camera_worker import CameraHub
     from faceid_desktop.gui.enroll_wizard import WizardOptions
@@ -106,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(hub, store, AppSettings(home / "gui.ini"), options, confirm=False)
     window.resize(width, height)
     window.show()
+    shots: list = []
     try:
         wait_until(app, lambda: hub.pipeline is not None, 120, "the face model")
-        shots = []
         wizard = window.open_wizard()
         wizard.resize(width - 100, height - 60)
         settle(app, 0.3)
@@ -155,9 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(app, lambda: len(window.tune._distances) >= 40, 60, "live distances")
         settle(app, 0.5)
         shots.append(save(window, args.out / "tune.png"))
+    except TimeoutError as error:
+        print(f"screenshots: {error} (a busy machine? run it again); saved so far: {len(shots)}", file=sys.stderr)
+        return 1
     finally:
         window.close()
         hub.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

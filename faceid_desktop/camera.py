@@ -469,6 +469,8 @@ def path_kind(path: Path) -> str:
     try:
         info = os.stat(path)
     except FileNotFoundError:
+        if re.fullmatch(r"camera:.*|-\d+", str(path)):  # meant as a camera: say what a camera spec is
+            return f"no such file or folder, nor a camera (a camera is 0 to {MAX_CAMERA_INDEX}, or camera:N)"
         return "no such file or folder"
     except OSError as error:
         if error.errno == errno.ELOOP:

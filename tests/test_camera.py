@@ -270,6 +270,13 @@ def test_missing_camera_fails_fast(spec):
     assert time.perf_counter() - start < 2
 
 
+@pytest.mark.parametrize("spec", ["camera:x", "camera:-1", "-1"])
+def test_a_mistyped_camera_says_what_a_camera_is(spec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SourceError, match=r"no such file or folder, nor a camera \(a camera is 0 to 99"):
+        open_source(spec)
+
+
 def test_camera_frames_then_unplugged(fake_camera):
     made = fake_camera(frames=6, dark_every=3)
     source = open_source(0)
