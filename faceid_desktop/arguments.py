@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +24,15 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line on stderr (the usage block is one ``--help`` away)
     and exit 2 (:class:`UsageExit`); subcommands' parsers are of the same class (argparse makes them like
     their parent)."""
+
+    #: What argparse takes for a negative number rather than an option: its own rule knows only -5 and
+    #: -.5, so ``faceid threshold me -inf`` (or -1e-5) read as an unknown option instead of reaching the
+    #: value's range check. No option of ours looks like a number.
+    _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self._NEGATIVE_NUMBER  # argparse's attribute for that rule
 
     def error(self, message: str):
         line = f"{self.prog}: {message} (see {self.prog} --help)"

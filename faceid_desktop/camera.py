@@ -429,7 +429,7 @@ def check_source(spec: str | int | Path) -> tuple[str, int | Path]:
         return "video", path
     if kind == "file":
         raise SourceError(f"{path}: not a video file or image folder (videos: {', '.join(VIDEO_SUFFIXES)})")
-    raise SourceError(f"{path}: {kind}")
+    raise SourceError(not_a_source(path, kind))
 
 
 def _check_readable(path: Path) -> None:
@@ -462,6 +462,14 @@ def is_camera(spec: object) -> bool:
     return isinstance(spec, (str, Path)) and path_kind(Path(spec)) == "device"
 
 
+def not_a_source(path: Path, kind: str) -> str:
+    """The one-line problem of an input that is no usable file, folder or device (``kind``, from
+    :func:`path_kind`), saying what a camera is when the text was meant as one (``camera:x``, ``-1``)."""
+    if kind.startswith("no such file") and re.fullmatch(r"camera:.*|-\d+", str(path)):
+        return f"{path}: {kind}, nor a camera (a camera is 0 to {MAX_CAMERA_INDEX}, or camera:N)"
+    return f"{path}: {kind}"
+
+
 def path_kind(path: Path) -> str:
     """What ``path`` is, following symlinks: ``file``, ``dir``, ``device`` (a character device, e.g. a
     camera), or else a one-line description of the problem (``no such file or folder``, ``symbolic link
@@ -469,8 +477,6 @@ def path_kind(path: Path) -> str:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        if re.fullmatch(r"camera:.*|-\d+", str(path)):  # meant as a camera: say what a camera spec is
-            return f"no such file or folder, nor a camera (a camera is 0 to {MAX_CAMERA_INDEX}, or camera:N)"
         return "no such file or folder"
     except OSError as error:
         if error.errno == errno.ELOOP:
@@ -497,6 +503,7 @@ __all__ = [
     "check_source",
     "darkness",
     "is_camera",
+    "not_a_source",
     "open_source",
     "path_kind",
 ]

@@ -52,6 +52,17 @@ def test_seed_owner_accepted_others_rejected(enrolled, seed, capsys):
         assert "NO MATCH" in out and "distance" in out and "threshold" in out
 
 
+@pytest.mark.parametrize("args, message", [
+    (("threshold", "me", "-inf"), "threshold must be a distance from 0.05 to 2, got -inf"),
+    (("threshold", "me", "-1e-5"), "threshold must be a distance from 0.05 to 2, got -1e-05"),
+    (("calibrate", "me", "--far", "-1e-5"), "--far must be between 0 and 1, got -1e-05"),
+])
+def test_a_negative_value_reaches_its_range_check(enrolled, capsys, args, message):
+    """Not "unrecognized arguments: -inf" or "--far: expected one argument" (argparse's own reading)."""
+    code, _, err = run(capsys, *args)
+    assert code == 2 and message in err
+
+
 def test_profiles_and_threshold_commands(enrolled, capsys):
     assert run(capsys, "profiles", "list", "--json")[1].strip() == '["me"]'
     code, out, _ = run(capsys, "profiles", "show", "me", "--json")

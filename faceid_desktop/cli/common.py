@@ -59,7 +59,7 @@ def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path | in
         InputError: a path does not exist, is not a regular file or folder, a folder holds no image, or a
             file is of a type not accepted.
     """
-    from ..camera import path_kind
+    from ..camera import not_a_source, path_kind
 
     items: list[Path | int] = []
     accepted = IMAGE_SUFFIXES + (VIDEO_SUFFIXES if videos else ())
@@ -87,7 +87,7 @@ def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path | in
         elif kind == "device":
             raise InputError(f"{path}: a device, not a photo")
         else:
-            raise InputError(f"{path}: {kind}")
+            raise InputError(not_a_source(path, kind))
     return items
 
 

@@ -198,9 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         # stored absolute: a relative clip given today must still be found when started from elsewhere
+        if args.camera:  # as typed (the error names it so); what can be judged without opening it
+            check_source(args.camera)  # a bad value is never remembered
         spec = absolute_spec(args.camera) if args.camera else (settings.camera or "0")
-        if args.camera:
-            check_source(spec)  # what can be judged without opening it: a bad value is never remembered
     except (ValueError, SourceError) as error:
         print(f"faceid-desktop: --camera: {error}", file=sys.stderr)
         return 2
