@@ -119,6 +119,10 @@ class OutdatedProfileError(ProfileError):
     embeddings cannot be compared with today's, so it must be enrolled again. Nothing is deleted."""
 
 
+#: Lengths a stored template of the current model may have (they are written unit length).
+_MIN_TEMPLATE_LENGTH, _MAX_TEMPLATE_LENGTH = 0.5, 2.0
+
+
 class _Invalid(Exception):
     """A problem with a profile's content; the caller adds which file or profile it is about, and what to
     do unless :attr:`remedy` says it already."""
@@ -280,6 +284,15 @@ class ProfileStore:
                 f"(faceid enroll {name} PHOTOS... replaces it; until then it is kept as it is)",
                 json_path,
             )
+        if model_id is not None:
+            # Templates of this model are unit length; a zero or scaled row was not written by this app
+            # (an all-zero file matched nothing and enroll --add appended to it).
+            lengths = np.linalg.norm(embeddings.astype(np.float64), axis=1)
+            odd = np.flatnonzero((lengths < _MIN_TEMPLATE_LENGTH) | (lengths > _MAX_TEMPLATE_LENGTH))
+            if odd.size:
+                rows = ", ".join(map(str, odd[:5])) + (", ..." if odd.size > 5 else "")
+                raise ProfileError(f"{arrays_path}: embeddings are not unit length (rows {rows}: length "
+                                   f"{lengths[odd[0]]:.3g}); {remedy}", arrays_path)
         adapter = None
         if "adapter" in doc["files"] and read_adapter:
             adapter = self._read_adapter(name, doc["files"]["adapter"], json_path)

@@ -470,6 +470,15 @@ def test_bad_arrays_with_consistent_record_refused(saved, array, fragments):
     refused(saved, *fragments)
 
 
+@pytest.mark.parametrize("scale, fragment", [(0.0, "rows 0, 1, 2: length 0"), (5.0, "rows 0, 1, 2: length 5")])
+def test_templates_that_are_not_unit_length_are_refused(saved, scale, fragment):
+    """A hand-made zero (or scaled) file matched nothing and enroll --add appended to it."""
+    rows = np.random.default_rng(0).standard_normal((3, 128))
+    replace_arrays(saved, (scale * rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32))
+    refused(saved, "not unit length", fragment, "enroll again", model_id=MODEL)
+    saved.load("alice")  # without a model to check against (profiles show): read as it is
+
+
 # ---------------------------------------------------------------------- concurrency and crashes
 
 
