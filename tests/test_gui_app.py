@@ -638,9 +638,14 @@ def test_tune_warns_in_red_and_asks_before_saving_a_loose_threshold(qtbot, make_
     assert not tune.apply()  # refused: nothing saved
     assert len(asked) == 1 and "strangers would be accepted" in asked[0] and "Save this setting anyway?" in asked[0]
     assert window.store.load("owner").settings.threshold == pytest.approx(saved)
+    # tried, not applied: the Unlock screen keeps deciding with the saved threshold (a stranger must not be
+    # let in by a setting that the confirmation above refused)
+    assert window.unlock.controller.settings.threshold == pytest.approx(saved)
     tune.confirm_loosening = lambda question: True
     assert tune.apply()
     assert window.store.load("owner").settings.threshold == pytest.approx(loose, abs=1e-3)
+    qtbot.waitUntil(lambda: window.unlock.controller.settings.threshold == pytest.approx(loose, abs=1e-3),
+                    timeout=5_000)
 
 
 def test_app_refuses_a_binding_that_would_crash_it(monkeypatch, capsys):

@@ -181,7 +181,6 @@ class MainWindow(QMainWindow):
         self.unlock.fullscreen_requested.connect(self.toggle_fullscreen)
         self.unlock.liveness_changed.connect(self._save_liveness)
         self.unlock.unlocked.connect(lambda name, s: self.statusBar().showMessage(f"{name} unlocked in {s:.2f} s", 10000))
-        self.tune.settings_changed.connect(self.unlock.set_settings)
         self.tune.applied.connect(self.apply_settings)
         self.tune.message.connect(self.show_message)
         hub.camera_opened.connect(lambda text: self.camera_label.setText(f"Camera: {text}"))

@@ -144,12 +144,10 @@ class TuningPanel(QWidget):
         hub: the camera hub (the panel shows a small preview and decides each frame live).
 
     Signals:
-        settings_changed(object): the :class:`~faceid_desktop.profile.DecisionSettings` being tried (live).
         applied(object): the settings to save for the profile (Apply pressed).
         message(str): one line for the status bar.
     """
 
-    settings_changed = Signal(object)
     applied = Signal(object)
     message = Signal(str)
 
@@ -431,7 +429,6 @@ class TuningPanel(QWidget):
         self.settings = settings
         self._update_lines()
         self._show_live(self.last_analysis)
-        self.settings_changed.emit(settings)
 
     def _update_lines(self) -> None:
         threshold = self.settings.threshold

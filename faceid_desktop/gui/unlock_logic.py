@@ -2,8 +2,10 @@
 lock-out and the audit log.
 
 An attempt starts at the first frame with a face. Each frame's primary face is decided by the core's
-:class:`~faceid_desktop.verification.ProfileScorer` with the *current* settings (so a threshold moved in the
-tuning panel applies to the very next frame), exactly as ``faceid verify`` decides it. The attempt itself is
+:class:`~faceid_desktop.verification.ProfileScorer` with the profile's *saved* settings (a threshold being
+tried in the tuning panel applies there only: one loosened past the confirmation and not applied would
+otherwise unlock strangers here; an applied one takes effect from the next frame), exactly as ``faceid
+verify`` decides it. The attempt itself is
 the core's: :class:`~faceid_desktop.liveness.LiveUnlock` when liveness is on (the face must match under the
 M-of-N rule *and* liveness must pass), else :class:`~faceid_desktop.verification.StreamVerifier`.
 

@@ -219,7 +219,7 @@ class UnlockScreen(QWidget):
             self.hub.set_task(self._task)
 
     def set_settings(self, settings: DecisionSettings) -> None:
-        """Decide with ``settings`` from the next frame on (live changes from the tuning panel)."""
+        """Decide with ``settings`` from the next frame on (the settings just applied and saved)."""
         if self.controller is not None:
             self.controller.set_settings(settings)
 
