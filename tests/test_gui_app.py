@@ -172,6 +172,37 @@ def test_wizard_end_to_end_creates_profile(qtbot, make_window, live, adapt):
     assert window.tabs.currentWidget() is window.unlock
 
 
+def test_wizard_keeps_the_captures_when_finish_finds_the_name_taken(qtbot, make_window, live):
+    window = make_window(live / OWNER_CLIP)
+    wizard = window.open_wizard()
+    wizard.consent.agree.setChecked(True)
+    wizard.next()
+    wizard.name.edit.setText("bob")
+    wizard.next()
+    capture_all(qtbot, wizard)
+    captured = list(wizard.capture.session.templates)
+    while wizard.currentPage() is not wizard.done_page:
+        if wizard.currentPage() is wizard.test:
+            qtbot.waitUntil(lambda: wizard.test.unlocked_in is not None, timeout=60_000)
+        wizard.next()
+    window.store.update("bob", lambda current: wizard.new_profile())  # `faceid enroll bob` meanwhile
+    wizard.accept()
+    assert "Not saved" in wizard.done_page.summary.text() and "Back" in wizard.done_page.summary.text()
+    assert wizard.button(wizard.WizardButton.BackButton).isVisible()  # not a dead end
+    while wizard.currentPage() is not wizard.name:
+        wizard.back()
+    wizard.name.edit.setText("bob2")
+    wizard.next()
+    assert wizard.currentPage() is wizard.capture and wizard.capture.session.templates == captured  # kept
+    while wizard.currentPage() is not wizard.done_page:
+        if wizard.currentPage() is wizard.test:
+            qtbot.waitUntil(lambda: wizard.test.unlocked_in is not None, timeout=60_000)
+        wizard.next()
+    with qtbot.waitSignal(wizard.enrolled, timeout=10_000):
+        wizard.accept()
+    assert sorted(window.store.names()) == ["bob", "bob2"] and len(window.store.load("bob2").templates) == 5
+
+
 def _profile_files(store: ProfileStore) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(store.directory.iterdir()) if path.is_file()}
 
@@ -200,6 +231,16 @@ def test_cancel_during_training_keeps_old_profile(qtbot, make_window, live, owne
     assert not wizard.training.running
     assert _profile_files(window.store) == before  # byte-identical
     assert window.store.names() == ["owner"] and window.store.load("owner").adapter is None
+
+
+def test_removing_the_profile_on_the_unlock_screen_clears_its_face_box(qtbot, make_window, owner_later_frames,
+                                                                        owner_profile):
+    window = make_window(owner_later_frames, owner_profile)
+    window.show_screen("unlock")
+    qtbot.waitUntil(lambda: bool(window.unlock.view.preview._boxes), timeout=30_000)
+    window.remove_profile("owner")
+    assert window.unlock.title.text() == "No profile yet" and window.unlock.view.preview._boxes == []
+    assert window.statusBar().currentMessage() == "profile owner removed"
 
 
 def test_unlock_screen_unlocks_for_the_owner_without_liveness(qtbot, make_window, owner_later_frames,
@@ -352,12 +393,14 @@ def test_threshold_slider_changes_the_live_decision(qtbot, make_window, owner_la
     assert "MATCH" in tune.live_label.text()
     tune.set_threshold(0.05)
     assert tune.last_decision is False and "NO MATCH" in tune.live_label.text()
-    assert window.unlock.controller.settings.threshold == pytest.approx(0.05)  # the unlock rule follows
+    saved = window.store.load("owner").settings.threshold
+    assert window.unlock.controller.settings.threshold == pytest.approx(saved)  # the unlock rule: only once applied
     frames = tune._frames
     qtbot.waitUntil(lambda: tune._frames >= frames + 3, timeout=30_000)
     assert tune.last_decision is False
     tune.apply()
     assert window.store.load("owner").settings.threshold == pytest.approx(0.05)
+    assert window.unlock.controller.settings.threshold == pytest.approx(0.05)
     tune.revert()
     assert tune.settings.threshold == pytest.approx(0.05)  # the saved value now
     assert len(tune.live_curve.getData()[1]) >= 3
@@ -367,7 +410,7 @@ def test_threshold_slider_changes_the_live_decision(qtbot, make_window, owner_la
     tune.set_threshold(0.6)
     qtbot.waitUntil(lambda: tune.last_decision is True, timeout=30_000)
     tune.set_alpha_rule(True, 0.3)
-    assert tune.alpha_slider.isEnabled() and window.unlock.controller.settings.rule == "alpha"
+    assert tune.alpha_slider.isEnabled() and tune.settings.rule == "alpha"
     qtbot.waitUntil(lambda: tune.last_analysis is not None and tune.last_analysis.nearest_negative is not None,
                     timeout=30_000)
     analysis = tune.last_analysis
@@ -377,6 +420,7 @@ def test_threshold_slider_changes_the_live_decision(qtbot, make_window, owner_la
     tune.apply()
     saved = window.store.load("owner").settings
     assert (saved.rule, saved.alpha, saved.threshold) == ("alpha", pytest.approx(0.3), pytest.approx(0.6))
+    assert window.unlock.controller.settings.rule == "alpha"
     # calibration: real curves, and Recommended sets the calibrated threshold (FAR 1e-5)
     qtbot.waitUntil(lambda: tune.calibration is not None, timeout=30_000)
     assert len(tune.genuine_curve.getData()[0]) > 100 and np.nanmax(tune.impostor_curve.getData()[1]) > 0

@@ -8,6 +8,8 @@ On-device adaptation is opt-in and off by default: on the owner protocol it did 
 
 from __future__ import annotations
 
+import html
+
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,7 +194,12 @@ class CapturePage(QWizardPage):
         self._active = False
 
     def initializePage(self) -> None:  # noqa: D102, N802
-        self.restart()
+        # A finished capture is kept when the user comes back through this page (to rename the profile
+        # after Finish found the name taken); the Restart button drops it.
+        if self.session.done:
+            self._show("all faces captured: press Next (or Restart to capture again)")
+        else:
+            self.restart()
         self._activate(True)
 
     def cleanupPage(self) -> None:  # noqa: D102, N802  (Back pressed)
@@ -564,7 +571,6 @@ class EnrollWizard(QWizard):
         self.setWindowTitle("Enroll a face")
         self.setWindowIcon(theme.icon("app"))
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
-        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
         self.consent = ConsentPage(store)
         self.name = NamePage(store)
         self.capture = CapturePage(hub, options)
@@ -635,7 +641,11 @@ class EnrollWizard(QWizard):
         try:
             self.saved = self.store.update(profile.name, change, model_id=profile.model_id, replace_outdated=replace)
         except (ValueError, OSError) as error:
-            self.done_page.summary.setText(f"<p><b>Not saved:</b> {error}</p>")
+            # the captures are kept: Back leads to the name page (another name, or Replace) and Finish again
+            self.done_page.summary.setText(f"<p><b>Not saved:</b> {html.escape(str(error))}</p>"
+                                           "<p>Go <b>Back</b> to the name page to choose another name (or to "
+                                           "replace that profile), then Next to Finish: your captures are kept."
+                                           "</p>")
             return
         self.enrolled.emit(self.saved)
         super().accept()

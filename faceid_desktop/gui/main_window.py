@@ -362,6 +362,7 @@ class MainWindow(QMainWindow):
             return
         self.profile = None if self.profile and self.profile.name == name else self.profile
         self.refresh_profiles()
+        self.show_message(f"profile {name} removed")
 
     def _offer_enroll_again(self, name: str) -> None:
         """A profile of the older face model: say so, and offer the wizard that replaces it (not blocking)."""
@@ -409,5 +410,6 @@ class MainWindow(QMainWindow):
         except SettingsError as error:  # the window closes all the same (a signal may have asked it to)
             print(f"faceid-desktop: {error}", file=sys.stderr)
         self.camera_picker.wait()
+        self.tune.wait()
         self.hub.stop()
         super().closeEvent(event)

@@ -164,7 +164,8 @@ class TuningPanel(QWidget):
         self.last_analysis: FrameAnalysis | None = None
         self._task = None
         self._active = False
-        self._job: Job | None = None
+        self._job: Job | None = None  # the calibration whose result is wanted
+        self._running: set[Job] = set()  # every calibration thread still running (older ones too)
         self._distances: deque[float] = deque(maxlen=LIVE_FRAMES)
         self._frame_numbers: deque[int] = deque(maxlen=LIVE_FRAMES)
         self._frames = 0
@@ -333,9 +334,18 @@ class TuningPanel(QWidget):
             job = Job(lambda p=profile: calibrate_profile(p), self)
             job.done.connect(lambda result, j=job: self._on_calibrated(j, result))
             job.failed.connect(lambda text, j=job: self._on_calibration_failed(j, text))
+            job.finished.connect(lambda j=job: self._running.discard(j))
             job.finished.connect(job.deleteLater)
             self._job = job
+            self._running.add(job)
             job.start()
+
+    def wait(self, msecs: int = 30_000) -> None:
+        """Wait for calibrations under way to end (before the window closes: Qt aborts the whole process
+        when a thread object is destroyed while its thread runs; seen when a window closed during the
+        calibration of an adapted profile)."""
+        for job in list(self._running):
+            job.wait(msecs)
 
     def activate(self) -> None:
         """Become the screen the camera's frames go to."""

@@ -202,6 +202,7 @@ class UnlockScreen(QWidget):
         self.profile = profile
         self.controller = None
         self._task = None
+        self.view.preview.set_boxes([])  # without a task no analysis comes: the last box would stay frozen
         if profile is not None and profile.templates:
             try:
                 scorer = ProfileScorer(profile)
