@@ -272,6 +272,10 @@ def describe_frr(frr: float) -> str:
     """An FRR in words, e.g. ``about 3 in 100 of your attempts would be rejected``."""
     if frr < 0.001:
         return "fewer than 1 in 1,000 of your attempts would be rejected"
+    if frr >= 0.995:
+        return "nearly all of your attempts would be rejected"
+    if frr >= 0.5:
+        return f"most of your attempts would be rejected (about {frr * 100:.0f} in 100)"
     if frr < 0.01:
         return f"about {frr * 1000:.0f} in 1,000 of your attempts would be rejected"
     return f"about {frr * 100:.0f} in 100 of your attempts would be rejected"

@@ -70,6 +70,8 @@ def test_rates_in_words():
     assert describe_far(0.7) == "most strangers would be accepted"
     assert describe_frr(0.034) == "about 3 in 100 of your attempts would be rejected"
     assert describe_frr(0.0004).startswith("fewer than 1 in 1,000")
+    assert describe_frr(1.0) == "nearly all of your attempts would be rejected"  # not "about 100 in 100"
+    assert describe_frr(0.7).startswith("most of your attempts")
 
 
 def test_bad_tables_refused(tmp_path, tables):

@@ -421,9 +421,14 @@ class TrainingPage(QWizardPage):
         xs = [] if x is None else list(x)
         ys = [] if y is None else list(y)
         self.curve.setData(xs + [progress.step], ys + [progress.loss])
-        self.status.setText(f"step {progress.step} of {progress.steps}; loss {progress.loss:.4f}; "
-                            f"{progress.active_triplets:.0%} of triplets still active; "
-                            f"about {progress.remaining:.0f} s left")
+        left = f"about {progress.remaining:.0f} s left" if progress.remaining >= 1 else "under a second left"
+        if progress.active_triplets == 0 and progress.loss == 0:
+            # the usual case with SFace: a flat zero curve would otherwise read as a training that failed
+            self.status.setText(f"step {progress.step} of {progress.steps}: every triplet already meets the "
+                                f"margin (loss 0), the face model tells you from the strangers as it is; {left}")
+        else:
+            self.status.setText(f"step {progress.step} of {progress.steps}; loss {progress.loss:.4f}; "
+                                f"{progress.active_triplets:.0%} of triplets still active; {left}")
 
     def _on_done(self, result: TrainingResult) -> None:
         if result.cancelled:
