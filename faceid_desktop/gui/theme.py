@@ -67,6 +67,8 @@ def dark_palette() -> QPalette:
         p.setColor(role, QColor(value))
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
         p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7f8389"))
+    # a disabled slider's filled part is drawn in Highlight: grey, as the light palette has it, not blue
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Highlight, QColor("#5f6368"))
     return p
 
 
