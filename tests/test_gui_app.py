@@ -489,6 +489,17 @@ def test_missing_camera_shows_a_message_and_retries(qtbot, make_window, tmp_path
     assert window.hub.error is None
 
 
+def test_unlock_screen_says_the_camera_is_not_working(qtbot, make_window, tmp_path, owner_later_frames,
+                                                      owner_profile):
+    window = make_window(tmp_path / "no-such-clip.mp4", owner_profile)
+    window.show_screen("unlock")
+    qtbot.waitUntil(lambda: window.unlock.title.text() == "Camera not working", timeout=10_000)
+    assert "Looking for a face" not in window.unlock.title.text() and "no frames" in window.unlock.details.text()
+    window.hub.spec = str(owner_later_frames)
+    window.unlock.view.error_bar.button.click()  # Retry
+    qtbot.waitUntil(lambda: window.unlock.title.text() != "Camera not working", timeout=10_000)
+
+
 def test_unreadable_file_and_camera_unplugged(qtbot, make_window, tmp_path, owner_later_frames):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all" * 100)

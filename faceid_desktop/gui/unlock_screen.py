@@ -194,6 +194,9 @@ class UnlockScreen(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(panel)
         hub.processed.connect(self._on_processed)
+        # the state text follows the camera: "Looking for a face" while no frame can come misled
+        hub.camera_failed.connect(self._camera_changed)
+        hub.camera_opened.connect(self._camera_changed)
 
     # -- control -------------------------------------------------------------------------------------------
 
@@ -286,11 +289,12 @@ class UnlockScreen(QWidget):
             self.title.setText(f"Locked out: try again in {status.locked_for:.0f} s")
             self.details.setText(locked_out_text(status.outcome))
         else:
-            self.title.setText({SEARCHING: "Looking for a face...", FACE_FOUND: "Face found",
-                                VERIFYING: "Verifying...", CHECKING_LIVENESS: "Checking liveness..."}.get(
-                status.state, "Face found"))
+            camera_down = status.state == SEARCHING and self.hub.error is not None
+            self.title.setText("Camera not working" if camera_down else {
+                SEARCHING: "Looking for a face...", FACE_FOUND: "Face found", VERIFYING: "Verifying...",
+                CHECKING_LIVENESS: "Checking liveness..."}.get(status.state, "Face found"))
             hint = status.hint if status.state in (VERIFYING, CHECKING_LIVENESS, FACE_FOUND) else ""
-            parts = []
+            parts = ["no frames: see the message on the picture"] if camera_down else []
             if decision is not None and decision.distance is not None:
                 parts.append(f"distance {decision.distance:.3f} (threshold {settings.threshold:.3f})")
             elif decision is not None and decision.faces:
@@ -309,6 +313,10 @@ class UnlockScreen(QWidget):
         self._gate_boxes()
         if changed:
             self.state_changed.emit(status.state)
+
+    def _camera_changed(self, _text: str) -> None:
+        if self.profile is not None:  # without one the screen says "No profile yet" whatever the camera does
+            self._show(self.status)
 
     def _set_boxes(self, liveness: LivenessOptions) -> None:
         for box, value in ((self.liveness_box, liveness.enabled), (self.challenge_box, liveness.challenge)):
