@@ -217,6 +217,7 @@ class TuningPanel(QWidget):
         for button in (self.recommended_button, self.revert_button, self.apply_button):
             buttons.addWidget(button)
         controls = QGroupBox("Setting")
+        self._controls = controls
         box = QVBoxLayout(controls)
         box.addLayout(form)
         box.addWidget(self.far_label)
@@ -440,6 +441,19 @@ class TuningPanel(QWidget):
         self._update_lines()
         self._show_live(self.last_analysis)
 
+    def resizeEvent(self, event) -> None:  # noqa: D102, N802
+        super().resizeEvent(event)
+        self._keep_controls_whole()
+
+    def _keep_controls_whole(self) -> None:
+        # Wrapped labels give their group no minimum height of their own: in a small window the lines were
+        # drawn over each other. The group keeps the height its lines need at its width; the preview above
+        # it shrinks instead (and the window's minimum size grows).
+        layout = self._controls.layout()
+        needed = layout.totalHeightForWidth(self._controls.width()) if layout.hasHeightForWidth() else -1
+        if needed > 0 and needed != self._controls.minimumHeight():
+            self._controls.setMinimumHeight(needed)
+
     def _update_lines(self) -> None:
         threshold = self.settings.threshold
         self.live_line.setPos(threshold)
@@ -458,6 +472,7 @@ class TuningPanel(QWidget):
         alpha = (" These estimates leave out the alpha rule, which refuses some more strangers and some more "
                  "of your own attempts." if self.settings.rule == "alpha" else "")
         self.frr_label.setText(f"<b>You:</b> {describe_frr(frr)} (FRR {rate_text(frr)}).{alpha}")
+        self._keep_controls_whole()
         # on the plot's edge when beyond it (an FRR of 3e-6 was drawn below the axis, out of sight)
         self.det_point.setData([np.log10(max(far, _DET_FAR_FLOOR))], [np.log10(max(frr, _DET_FRR_FLOOR))])
 
