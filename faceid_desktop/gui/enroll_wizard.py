@@ -9,7 +9,6 @@ On-device adaptation is opt-in and off by default: on the owner protocol it did 
 from __future__ import annotations
 
 import html
-
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
