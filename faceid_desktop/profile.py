@@ -32,8 +32,11 @@ def check_name(name: str) -> str:
         raise ValueError(f"invalid profile name {name!r}: write accented letters as one character each "
                          "(Unicode NFC form)")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or len(name.encode()) > MAX_NAME_BYTES:
+        # a pasted paragraph is not echoed whole: the one-line error must stay one readable line
+        long = isinstance(name, str) and len(name) > 70
+        shown = f"{name[:60]!r}... ({len(name)} characters)" if long else repr(name)
         raise ValueError(
-            f"invalid profile name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            f"invalid profile name {shown}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter, digit or '_'"
         )
     return name

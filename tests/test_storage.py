@@ -734,3 +734,9 @@ def test_missing_parents_are_made_private_whatever_the_umask(tmp_path):
     for path in (tmp_path / "a", tmp_path / "a" / "b", store.root, store.directory):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
     assert store.names() == ["alice"]
+
+
+def test_a_very_long_name_is_not_echoed_whole():
+    with pytest.raises(ValueError, match=r"\.\.\. \(300 characters\)") as info:
+        check_name("a" * 300)
+    assert len(str(info.value)) < 200
