@@ -15,6 +15,7 @@ class CameraView(QWidget):
 
     Args:
         hub: the camera hub.
+        other_camera: how the user gets to another camera from where the view is shown (ends the error).
 
     Signals:
         frame_shown(object): a frame was shown (the screens use it for timing, not for analysis).
@@ -22,9 +23,11 @@ class CameraView(QWidget):
 
     frame_shown = Signal(object)
 
-    def __init__(self, hub: CameraHub, parent: QWidget | None = None) -> None:
+    def __init__(self, hub: CameraHub, parent: QWidget | None = None,
+                 other_camera: str = "choose another one in the Camera menu at the top") -> None:
         super().__init__(parent)
         self.hub = hub
+        self._other_camera = other_camera  # how to get to another camera from where this view is shown
         self.active = False
         self.preview = PreviewWidget()
         self.error_bar = CameraErrorBar()
@@ -46,8 +49,7 @@ class CameraView(QWidget):
 
     def _on_failed(self, message: str) -> None:
         self.error_bar.show_error(f"Camera problem: {message}")
-        self.preview.show_message(f"{message}\n\nCheck the camera and press Retry, or choose another one in the "
-                                  "Camera menu at the top.")
+        self.preview.show_message(f"{message}\n\nCheck the camera and press Retry, or {self._other_camera}.")
         self.preview.set_boxes([])
         self.preview.set_guidance("")
 

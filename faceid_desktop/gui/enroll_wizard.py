@@ -159,7 +159,8 @@ class CapturePage(QWizardPage):
         self._task = enrollment_task(hub.landmarks)
         self.setTitle("Capture")
         self.setSubTitle("Look at the camera and turn your head slightly left and right when asked.")
-        self.view = CameraView(hub)
+        # the wizard is modal: the main window's Camera menu cannot be reached from it
+        self.view = CameraView(hub, other_camera="cancel the wizard to choose another one in the Camera menu")
         self.ring = ProgressRing()
         self.guidance = QLabel("")
         self.guidance.setWordWrap(True)
@@ -454,7 +455,8 @@ class TestPage(QWizardPage):
         self._wizard = wizard
         self.setTitle("Try it")
         self.setSubTitle("Look at the camera: the new profile should unlock within a second.")
-        self.view = CameraView(hub)
+        # the wizard is modal: the main window's Camera menu cannot be reached from it
+        self.view = CameraView(hub, other_camera="cancel the wizard to choose another one in the Camera menu")
         self.lock = LockIcon(96)
         self.state = QLabel("")
         self.state.setWordWrap(True)
