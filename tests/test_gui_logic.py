@@ -93,6 +93,15 @@ def test_capture_refuses_closed_eyes_and_waits_for_the_open_level():
     assert sum(results) == 2 and narrow.done
 
 
+def test_capture_takes_the_same_picture_once():
+    """A folder of photos looping as the camera offers the same face again: one template, as the CLI keeps."""
+    session = CaptureSession(target=3, min_interval=0.0)
+    assert session.offer(good(0.1, seed=1))[0]
+    assert session.offer(good(0.2, seed=1)) == (False, "the same picture again: move a little")
+    assert session.offer(good(0.3, seed=2))[0] and len(session.templates) == 2
+    assert session.rejected == {"same picture": 1}
+
+
 def test_capture_rejects_bad_target():
     with pytest.raises(ValueError, match="target"):
         CaptureSession(target=1)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..enrollment import drop_duplicates
 from ..profile import Template, frame_source
 from ..verification import COVERED, CUT_BY_EDGE, NO_FACE, SEVERAL_FACES, is_too_small
 from .analysis import FrameAnalysis
@@ -34,6 +35,8 @@ TURNED_YAW = 0.12
 #: Pose bins: yaw below -TURNED_YAW, between, above +TURNED_YAW. A positive yaw puts the nose right of the
 #: eyes' midpoint in the image, which a camera sees when the person turns to their own left.
 POSES = ("right", "front", "left")
+#: A face already captured, to the bit (a folder of photos looping as the camera): not a second template.
+SAME_PICTURE = "same picture"
 
 #: What to tell the person for each problem the core reports (anything else is shown as it is).
 GUIDANCE = {
@@ -48,6 +51,7 @@ GUIDANCE = {
     "eyes closed": "open your eyes",
     CUT_BY_EDGE: "face cut by the image edge: move to the middle",
     COVERED: "face covered below the eyes: uncover your mouth and chin",
+    SAME_PICTURE: "the same picture again: move a little",
 }
 
 #: EAR below which eyes count as closed whoever they belong to.
@@ -189,9 +193,12 @@ class CaptureSession:
         if self._last_capture is not None and now - self._last_capture < self.min_interval:
             return False, "hold still"
         frame = analysis.frame
-        self.templates.append(Template(analysis.face.vector.astype(np.float32), time.time(),
-                                       frame_source(frame.source, frame.timestamp),
-                                       round(float(analysis.quality.score), 4)))
+        template = Template(analysis.face.vector.astype(np.float32), time.time(),
+                            frame_source(frame.source, frame.timestamp), round(float(analysis.quality.score), 4))
+        if not drop_duplicates([template], self.templates):
+            # the same picture again (a folder of photos looping as the camera): one template, as the CLI keeps
+            return False, self._reject(SAME_PICTURE)
+        self.templates.append(template)
         self.chips.append(analysis.face.chip)
         self.poses.append(pose)
         self._last_capture = now
