@@ -132,6 +132,11 @@ def test_wizard_end_to_end_creates_profile(qtbot, make_window, live, adapt):
     wizard.name.edit.setText("bad name!")
     wizard.next()
     assert wizard.currentPage() is wizard.name and "invalid profile name" in wizard.name.error.text()
+    wizard.name.edit.setText("   ")
+    wizard.next()
+    assert wizard.currentPage() is wizard.name and wizard.name.error.text() == "Type a name for the profile."
+    wizard.name.edit.setText("Jose\u0301")  # "José" as an input method may type it: e + combining accent
+    assert wizard.profile_name() == "Jos\u00e9"  # taken in NFC form, which the core accepts
     wizard.name.edit.setText("alex")
     wizard.next()
     assert wizard.currentPage() is wizard.capture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -125,16 +126,25 @@ class NamePage(QWizardPage):
         layout.addStretch(1)
         self.edit.textChanged.connect(self._on_text)
 
-    def _on_text(self, text: str) -> None:
+    def typed_name(self) -> str:
+        """The name as typed, trimmed and in Unicode NFC form: an input method may type "é" as "e" and a
+        combining accent, which the core refuses so that two names that look the same are one."""
+        return unicodedata.normalize("NFC", self.edit.text().strip())
+
+    def _on_text(self, _text: str) -> None:
         self.error.setText("")
+        name = self.typed_name()
         try:
-            exists = bool(text) and self.store.exists(text)
+            exists = bool(name) and self.store.exists(name)
         except (ValueError, OSError):
             exists = False
         self.replace.setVisible(exists)
 
     def validatePage(self) -> bool:  # noqa: D102, N802
-        name = self.edit.text().strip()
+        name = self.typed_name()
+        if not name:
+            self.error.setText("Type a name for the profile.")
+            return False
         try:
             self.store.check_new_name(name)  # also checks the name
             exists = self.store.exists(name)
@@ -597,8 +607,8 @@ class EnrollWizard(QWizard):
         return self.training.result
 
     def profile_name(self) -> str:
-        """The name typed on the name page."""
-        return self.name.edit.text().strip()
+        """The name typed on the name page (see :meth:`NamePage.typed_name`)."""
+        return self.name.typed_name()
 
     def adapter(self) -> Adapter | None:
         """The adapter training made, when adaptation was asked for and training finished; else None."""
