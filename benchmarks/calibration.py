@@ -27,7 +27,6 @@ import owner_protocol  # noqa: E402  (the shared embedding cache)
 
 from faceid_desktop.calibration import (DEFAULT_PATH, SHRINK_TEMPLATES, CalibrationTables,  # noqa: E402
                                         calibrate_templates, leave_one_out)
-from faceid_desktop.datasets import data_dir, lfw_dir  # noqa: E402
 from faceid_desktop.metrics import frr_at_far  # noqa: E402
 from faceid_desktop.profile import DecisionSettings  # noqa: E402
 from faceid_desktop.verification import profile_centre, unit  # noqa: E402
@@ -41,10 +40,7 @@ class Data:
     """The owner protocol's embeddings as unit vectors, with each owner's enrolled and probe rows."""
 
     def __init__(self, root: Path) -> None:
-        people = owner_protocol.list_dataset(root)
-        paths = [p for images in people.values() for p in images]
-        index = {p: i for i, p in enumerate(paths)}
-        embedded = owner_protocol.embed_all("ours", paths, 2, owner_protocol.code_fingerprint())
+        people, _, index, embedded = owner_protocol.load_embedded(root)
         self.usable = (embedded.verify == "") & ~np.isnan(embedded.vectors).any(axis=1)
         templates, self.enrollable = owner_protocol.enrollment(people, index, embedded)
         self.units = unit(np.nan_to_num(embedded.vectors))
@@ -130,9 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", nargs="?", type=Path, const=DEFAULT_PATH, default=None,
                         help=f"fit on everything and write the tables (default path {DEFAULT_PATH})")
     args = parser.parse_args(argv)
-    root = args.dataset or (lfw_dir(data_dir()) if data_dir() else None)
-    if root is None or not root.is_dir():
-        print("calibration: dataset not found (set FACEID_DATA or pass --dataset)", file=sys.stderr)
+    root = owner_protocol.dataset_root(args.dataset, "calibration")
+    if root is None:
         return 2
     started = time.perf_counter()
     data = Data(root)

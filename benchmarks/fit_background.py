@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import owner_protocol  # noqa: E402  (the shared embedding cache)
 
 from faceid_desktop.background import DEFAULT_PATH, fit_background  # noqa: E402
-from faceid_desktop.datasets import data_dir, lfw_dir  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,14 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help=f"where to write (default {DEFAULT_PATH})")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    root = args.dataset or (lfw_dir(data_dir()) if data_dir() else None)
-    if root is None or not root.is_dir():
-        print("fit_background: dataset not found (set FACEID_DATA or pass --dataset)", file=sys.stderr)
+    root = owner_protocol.dataset_root(args.dataset, "fit_background")
+    if root is None:
         return 2
-    people = owner_protocol.list_dataset(root)
-    paths = [p for images in people.values() for p in images]
+    people, paths, _, embedded = owner_protocol.load_embedded(root, args.workers)
     labels = np.array([name for name, images in people.items() for _ in images])
-    embedded = owner_protocol.embed_all("ours", paths, args.workers, owner_protocol.code_fingerprint())
     vectors = embedded.vectors
     usable = (embedded.verify == "") & ~np.isnan(vectors).any(axis=1)
     model = fit_background(vectors[usable], labels[usable], f"{root.name}: {usable.sum()} images")

@@ -55,6 +55,26 @@ CORE_MODULES = ("alignment", "detection", "embedding", "network", "weights", "pi
                 "enrollment", "images")
 
 
+def dataset_root(given: Path | None, program: str) -> Path | None:
+    """The identity/image folder a benchmark reads: ``given`` (its ``--dataset``), else the shared
+    lfw-devtrain; None, after one line on stderr naming ``program``, when there is none."""
+    root = given or (lfw_dir(data_dir()) if data_dir() else None)
+    if root is None or not root.is_dir():
+        print(f"{program}: dataset not found (set FACEID_DATA or pass --dataset)", file=sys.stderr)
+        return None
+    return root
+
+
+def load_embedded(root: Path, workers: int = 2
+                  ) -> tuple[dict[str, list[Path]], list[Path], dict[Path, int], Embedded]:
+    """(people, every image path in identity order, path -> row, :class:`Embedded` of ours) of a dataset,
+    the embeddings from the cache or computed (:func:`embed_all`)."""
+    people = list_dataset(root)
+    paths = [p for images in people.values() for p in images]
+    index = {p: i for i, p in enumerate(paths)}
+    return people, paths, index, embed_all("ours", paths, workers, code_fingerprint())
+
+
 def list_dataset(root: Path) -> dict[str, list[Path]]:
     """identity -> image paths sorted by name, for a folder laid out as identity/image."""
     suffixes = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}

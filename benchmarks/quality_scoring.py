@@ -38,7 +38,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import owner_protocol  # noqa: E402
 
-from faceid_desktop.datasets import data_dir, lfw_dir  # noqa: E402
 from faceid_desktop.metrics import frr_at_far  # noqa: E402
 from faceid_desktop.verification import profile_centre, unit  # noqa: E402
 from faceid_desktop.weights import default_cache_dir  # noqa: E402
@@ -142,15 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, help="identity/image folder (default: the shared lfw-devtrain)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2: one per core)")
     args = parser.parse_args(argv)
-    root = args.dataset or (lfw_dir(data_dir()) if data_dir() else None)
-    if root is None or not root.is_dir():
-        print("quality_scoring: dataset not found (set FACEID_DATA or pass --dataset)", file=sys.stderr)
+    root = owner_protocol.dataset_root(args.dataset, "quality_scoring")
+    if root is None:
         return 2
     started = time.perf_counter()
-    people = owner_protocol.list_dataset(root)
-    paths = [p for images in people.values() for p in images]
-    index = {p: i for i, p in enumerate(paths)}
-    embedded = owner_protocol.embed_all("ours", paths, args.workers, owner_protocol.code_fingerprint())
+    people, paths, index, embedded = owner_protocol.load_embedded(root, args.workers)
     templates, enrollable = owner_protocol.enrollment(people, index, embedded)
     lengths = raw_lengths(paths, args.workers)
     usable = (embedded.verify == "") & ~np.isnan(embedded.vectors).any(axis=1)

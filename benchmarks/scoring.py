@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import owner_protocol  # noqa: E402
 
 from faceid_desktop.background import fit_background  # noqa: E402
-from faceid_desktop.datasets import data_dir, lfw_dir  # noqa: E402
 from faceid_desktop.metrics import eer, eer_value, frr_at_far  # noqa: E402
 from faceid_desktop.verification import COHORT_SIZE, distances, profile_centre, unit  # noqa: E402
 
@@ -65,15 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, help="identity/image folder (default: the shared lfw-devtrain)")
     args = parser.parse_args(argv)
-    root = args.dataset or (lfw_dir(data_dir()) if data_dir() else None)
-    if root is None or not root.is_dir():
-        print("scoring: dataset not found (set FACEID_DATA or pass --dataset)", file=sys.stderr)
+    root = owner_protocol.dataset_root(args.dataset, "scoring")
+    if root is None:
         return 2
     started = time.perf_counter()
-    people = owner_protocol.list_dataset(root)
-    paths = [p for images in people.values() for p in images]
-    index = {p: i for i, p in enumerate(paths)}
-    embedded = owner_protocol.embed_all("ours", paths, 2, owner_protocol.code_fingerprint())
+    people, _, index, embedded = owner_protocol.load_embedded(root)
     usable = (embedded.verify == "") & ~np.isnan(embedded.vectors).any(axis=1)
     templates, enrollable = owner_protocol.enrollment(people, index, embedded)
     raw = np.nan_to_num(embedded.vectors).astype(np.float64)
