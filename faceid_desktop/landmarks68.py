@@ -453,10 +453,6 @@ class Landmarks68:
         if len(box) != 4:
             raise LandmarkError(f"a face box is (left, top, right, bottom), got {box!r}")
         box = tuple(int(v) for v in box)
-        lit = _lit_crop(image, box)
-        if lit is None:
-            shape = self._predictor(np.ascontiguousarray(image), dlib.rectangle(*box))
-            return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        crop, (dx, dy) = lit
+        crop, (dx, dy) = _lit_crop(image, box) or (np.ascontiguousarray(image), (0, 0))
         shape = self._predictor(crop, dlib.rectangle(box[0] - dx, box[1] - dy, box[2] - dx, box[3] - dy))
         return np.array([(p.x + dx, p.y + dy) for p in shape.parts()], dtype=np.float64)

@@ -125,15 +125,11 @@ _MIN_TEMPLATE_LENGTH, _MAX_TEMPLATE_LENGTH = 0.5, 2.0
 
 class _Invalid(Exception):
     """A problem with a profile's content; the caller adds which file or profile it is about, and what to
-    do unless :attr:`remedy` says it already."""
+    do unless ``remedy`` says it (a profile of a newer version: update the app, not enroll again)."""
 
-    remedy = ""
-
-
-class _Newer(_Invalid):
-    """A profile written by a newer version: updating the app, not enrolling again, is the way out."""
-
-    remedy = "written by a newer FaceID Desktop; update it"
+    def __init__(self, problem: str, remedy: str = "") -> None:
+        super().__init__(problem)
+        self.remedy = remedy
 
 
 def default_data_dir() -> Path:
@@ -762,7 +758,7 @@ def _decode(doc: Any, name: str) -> dict[str, Any]:
         raise _Invalid(f"field 'schema' must be an integer, got {_describe(schema)}")
     if schema not in (1, SCHEMA):
         problem = f"schema version {schema} is not supported; this version reads versions 1 and {SCHEMA}"
-        raise (_Newer if schema > SCHEMA else _Invalid)(problem)
+        raise _Invalid(problem, "written by a newer FaceID Desktop; update it" if schema > SCHEMA else "")
     _object(doc, _TOP_KEYS, "")
     stored_name = _string(doc["name"], "'name'")
     if stored_name != name:
