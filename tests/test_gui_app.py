@@ -565,6 +565,20 @@ def test_python_m_dispatches_cli_commands(monkeypatch, tmp_path, capsys):
     assert os.environ.get("QT_QPA_PLATFORM") == "offscreen"
 
 
+def test_an_unknown_platform_plugin_is_one_line_not_an_abort(monkeypatch, capsys):
+    from faceid_desktop.gui import app
+
+    # Qt lists its plugins and then aborts the process (exit 134) when QT_QPA_PLATFORM names none of them
+    monkeypatch.setenv("QT_QPA_PLATFORM", "bogus")
+    assert app.main([]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "'bogus' names no Qt platform plugin" in line and "offscreen" in line and "\n" not in line
+    for fine in ("offscreen", "xcb;offscreen", "wayland-egl", "OFFSCREEN"):
+        assert app.unknown_platform({"QT_QPA_PLATFORM": fine}) is None, fine
+    assert app.unknown_platform({}) is None
+    assert app.unknown_platform({"QT_QPA_PLATFORM": "bogus", "QT_QPA_PLATFORM_PLUGIN_PATH": "/opt/qt"}) is None
+
+
 def test_missing_system_libraries_are_named_in_one_line(monkeypatch, capsys):
     from faceid_desktop.gui import app
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import re
 import sys
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from .. import __version__
@@ -109,6 +111,33 @@ def has_display(environ: Mapping[str, str] | None = None, platform: str | None =
     return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
 
 
+def unknown_platform(environ: Mapping[str, str] | None = None, plugin_dir: Path | None = None) -> str | None:
+    """One line when ``QT_QPA_PLATFORM`` names no platform plugin that Qt has, or None.
+
+    Qt aborts the process (a core dump, exit code 134) after listing the plugins it has, so the names are
+    checked first against the plugin files of the Qt the app runs on (``libq<name>.so``, ``q<name>.dll``,
+    ``libq<name>.dylib``; the Wayland plugin also answers to ``wayland-*``). Skipped when
+    ``QT_QPA_PLATFORM_PLUGIN_PATH`` points Qt at plugins of its own.
+    """
+    environ = os.environ if environ is None else environ
+    wanted = [p.strip() for p in environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0].split(";") if p.strip()]
+    if not wanted or environ.get("QT_QPA_PLATFORM_PLUGIN_PATH"):
+        return None
+    if plugin_dir is None:
+        from PySide6.QtCore import QLibraryInfo
+
+        plugin_dir = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
+    try:
+        names = {re.sub(r"^(lib)?q", "", f.name.split(".")[0]) for f in plugin_dir.iterdir() if f.is_file()}
+    except OSError:
+        return None  # a Qt laid out differently: let Qt itself judge
+    if not names or any(w.lower() in names or w.lower().startswith("wayland") and "wayland" in names
+                        for w in wanted):
+        return None
+    return (f"faceid-desktop: QT_QPA_PLATFORM={environ['QT_QPA_PLATFORM'].strip()[:40]!r} names no Qt platform "
+            f"plugin; unset it, or choose one of: {', '.join(sorted(names))}")
+
+
 def binding_problem() -> str | None:
     """One line saying why the installed Qt binding would crash the app, or None when it is sound.
 
@@ -166,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"faceid-desktop: {error}", file=sys.stderr)
         return 2
 
-    problem = missing_libraries() or binding_problem()
+    problem = unknown_platform() or missing_libraries() or binding_problem()
     if problem:
         print(problem, file=sys.stderr)
         return 2
