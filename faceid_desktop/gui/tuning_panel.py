@@ -567,7 +567,9 @@ class TuningPanel(QWidget):
         ticks = np.asarray(calibration.genuine_distances, dtype=np.float64)
         self.genuine_ticks.setData(ticks, np.zeros_like(ticks))
         self.histogram_plot.setXRange(max(0.0, lo - 0.05), hi + 0.05)
-        self.histogram_plot.enableAutoRange(axis="y")
+        # headroom above the taller peak: the legend sits in the top right corner, over the strangers' peak
+        top = max(float(genuine.max(initial=0.0)), float(impostor.max(initial=0.0)))
+        self.histogram_plot.setYRange(-0.03 * top, 1.7 * top if top > 0 else 1.0, padding=0)
         floor = 1e-9
         far = np.clip(np.asarray(calibration.far, dtype=np.float64), floor, 1.0)
         frr = np.clip(np.asarray(calibration.frr, dtype=np.float64), floor, 1.0)
