@@ -208,6 +208,30 @@ def test_wizard_keeps_the_captures_when_finish_finds_the_name_taken(qtbot, make_
     assert sorted(window.store.names()) == ["bob", "bob2"] and len(window.store.load("bob2").templates) == 5
 
 
+def test_wizard_says_when_the_camera_only_repeats_one_photo(qtbot, make_window, shared, tmp_path):
+    """A folder of one photo as the camera: the second capture can never come; the page says why (moving
+    would not help) instead of "move a little" for ever."""
+    folder = tmp_path / "one-photo"
+    folder.mkdir()
+    (folder / "me.jpg").write_bytes((shared / "faces" / "seed" / "ME" / sorted(
+        p.name for p in (shared / "faces" / "seed" / "ME").iterdir())[0]).read_bytes())
+    window = make_window(folder)
+    wizard = window.open_wizard()
+    wizard.consent.agree.setChecked(True)
+    wizard.next()
+    wizard.name.edit.setText("still")
+    wizard.next()
+    page = wizard.capture
+
+    def told() -> bool:
+        if page.cannot_turn.isVisible():
+            page.cannot_turn.click()
+        return "live camera" in page.guidance.text()
+
+    qtbot.waitUntil(told, timeout=60_000)
+    assert len(page.session.templates) == 1 and not page.isComplete()
+
+
 def _profile_files(store: ProfileStore) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(store.directory.iterdir()) if path.is_file()}
 

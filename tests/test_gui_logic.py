@@ -14,8 +14,8 @@ import pytest
 from faceid_desktop.camera import Frame
 from faceid_desktop.gui.analysis import FrameAnalysis
 from faceid_desktop.gui.camera_worker import LatestFrame
-from faceid_desktop.gui.capture import (EYES_BASELINE_FRAMES, CaptureSession, guidance_for, pose_of, pose_quotas,
-                                        pose_summary)
+from faceid_desktop.gui.capture import (EYES_BASELINE_FRAMES, ONLY_REPEATS, STILL_REPEATS, CaptureSession,
+                                        guidance_for, pose_of, pose_quotas, pose_summary)
 from faceid_desktop.gui.unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, SEARCHING,
                                              UNLOCKED, VERIFYING, LivenessOptions, UnlockController)
 from faceid_desktop.liveness import BLINK, PROMPTS, LivenessSettings
@@ -100,6 +100,12 @@ def test_capture_takes_the_same_picture_once():
     assert session.offer(good(0.2, seed=1)) == (False, "the same picture again: move a little")
     assert session.offer(good(0.3, seed=2))[0] and len(session.templates) == 2
     assert session.rejected == {"same picture": 1}
+    # a folder of too few photos (here one) repeats itself: moving would not help, and the person is told so
+    for i in range(STILL_REPEATS - 1):
+        assert session.offer(good(0.4 + i, seed=2)) == (False, "the same picture again: move a little")
+    assert session.offer(good(9.0, seed=1)) == (False, ONLY_REPEATS)
+    assert "live camera" in ONLY_REPEATS
+    assert session.offer(good(9.5, seed=3))[0] and session.done
 
 
 def test_capture_rejects_bad_target():

@@ -37,6 +37,12 @@ TURNED_YAW = 0.12
 POSES = ("right", "front", "left")
 #: A face already captured, to the bit (a folder of photos looping as the camera): not a second template.
 SAME_PICTURE = "same picture"
+#: Refusals of a picture already captured, with no new capture between, after which the guidance says that
+#: the camera only repeats itself (a folder of too few photos, or one photo): moving would not help.
+STILL_REPEATS = 3
+#: The guidance then.
+ONLY_REPEATS = ("the camera only shows pictures already captured (photos, not a live camera): use a live "
+                "camera, or more photos")
 
 #: What to tell the person for each problem the core reports (anything else is shown as it is).
 GUIDANCE = {
@@ -123,6 +129,7 @@ class CaptureSession:
     _asking_since: float | None = None
     _asking_for: str | None = None
     _ears: deque = field(default_factory=lambda: deque(maxlen=90), repr=False)
+    _repeats: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.target, int) or self.target < 2:
@@ -172,6 +179,16 @@ class CaptureSession:
             return False, "done"
         if analysis.problem is not None or analysis.face is None or analysis.quality is None:
             return False, self._reject(analysis.problem or NO_FACE)
+        frame = analysis.frame
+        template = Template(analysis.face.vector.astype(np.float32), time.time(),
+                            frame_source(frame.source, frame.timestamp), round(float(analysis.quality.score), 4))
+        if not drop_duplicates([template], self.templates):
+            # the same picture again (a folder of photos looping as the camera): one template, as the CLI
+            # keeps; checked before the pose and the eyes, which a repeated picture cannot change
+            self._repeats += 1
+            guidance = self._reject(SAME_PICTURE)
+            return False, ONLY_REPEATS if self._repeats >= STILL_REPEATS else guidance
+        self._repeats = 0
         closed = False
         if analysis.ear is not None:
             level = self.open_level()
@@ -192,12 +209,6 @@ class CaptureSession:
             return False, "hold still"
         if self._last_capture is not None and now - self._last_capture < self.min_interval:
             return False, "hold still"
-        frame = analysis.frame
-        template = Template(analysis.face.vector.astype(np.float32), time.time(),
-                            frame_source(frame.source, frame.timestamp), round(float(analysis.quality.score), 4))
-        if not drop_duplicates([template], self.templates):
-            # the same picture again (a folder of photos looping as the camera): one template, as the CLI keeps
-            return False, self._reject(SAME_PICTURE)
         self.templates.append(template)
         self.chips.append(analysis.face.chip)
         self.poses.append(pose)
@@ -217,4 +228,5 @@ class CaptureSession:
         self.rejected.clear()
         self._ears.clear()
         self.turns_skipped = False
+        self._repeats = 0
         self._last_capture = self._asking_since = self._asking_for = None

@@ -110,10 +110,14 @@ class PreviewWidget(QWidget):
             font.setPointSizeF(font.pointSizeF() * 1.3)
             font.setBold(True)
             painter.setFont(font)
-            band = QRectF(target.x(), target.bottom() - 44, target.width(), 44)
+            # wrapped, the band as tall as the lines need: a long instruction must not run off the picture
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            needed = painter.boundingRect(QRectF(0, 0, max(1.0, target.width() - 16), 1e4), flags, self._guidance)
+            height = min(target.height(), max(44.0, needed.height() + 14))
+            band = QRectF(target.x(), target.bottom() - height, target.width(), height)
             painter.fillRect(band, QColor(0, 0, 0, 150))
             painter.setPen(QColor("#ffffff"))
-            painter.drawText(band, Qt.AlignmentFlag.AlignCenter, self._guidance)
+            painter.drawText(band.adjusted(8, 0, -8, 0), flags, self._guidance)
 
 
 def _round_pen(colour: QColor, width: float) -> QPen:
