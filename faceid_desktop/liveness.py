@@ -170,6 +170,8 @@ SLOW_CAMERA = "Camera too slow to see a blink ({rate:.0f} frames/s)"
 #: Added in secure mode to :data:`EYES_HIDDEN` or :data:`SLOW_CAMERA` while a blink is asked: its head turns
 #: never stand alone (a photo bent along the nose answers them).
 SECURE_NEEDS_BLINK = "secure mode must see you blink"
+#: Why secure mode failed when face recognition found a face that is not the owner's during the challenge.
+ANOTHER_FACE = "another face during the challenge"
 #: Secure mode's ``max_vertical_change`` (rule 5): a photo folded back below the eyes, as an attacker
 #: answering prompts would fold it for "Blink", shrinks the nose's top with the eyes.
 SECURE_MAX_VERTICAL_CHANGE = 0.06
@@ -606,6 +608,7 @@ class LivenessCheck:
         self._times: deque[float] = deque()  # timestamps of the frames of the last second
         self._eyes_off_frame = False  # the latest face's eyes ran off the picture (left out of the blink check)
         self._prompts_from: float | None = None  # when start_challenge was called
+        self._identity_failure: str | None = None  # why the challenge failed on another face (another_face)
         self._blink_settings = self.settings
         if self._secure:
             self._blink_settings = dataclasses.replace(self.settings, max_vertical_change=min(
@@ -827,6 +830,27 @@ class LivenessCheck:
         self._last_face = None
         self._sharpness = []
 
+    def another_face(self, timestamp: float) -> None:
+        """Face recognition found, at ``timestamp``, a face that is not the owner's where the followed face
+        is: what the eyes did so far proves nothing about the owner. The blinks seen are dropped (also a
+        blink that already made the result live: convenience mode keeps waiting for a blink on the owner's
+        face); in secure mode a started challenge fails (a stranger answering the prompts between pictures
+        of the owner, found by trying it: ``faceid auth`` unlocked)."""
+        self._reset_evidence()
+        if self._run is not None and self._run.started and (self._result is None or self._result.live is None):
+            self._identity_failure = ANOTHER_FACE
+        elif self._run is None and self._result is not None and self._result.live:
+            self._result = None
+        if self._result is not None and self._result.live is None:
+            self._result = None
+
+    def drop_blinks(self) -> None:
+        """Forget the blinks seen (convenience mode; one not bound to the owner's face, see
+        :class:`LiveUnlock`): a live result they made becomes pending again."""
+        self._detector = _BlinkDetector(self._blink_settings)
+        if self._run is None and self._result is not None and self._result.live:
+            self._result = None
+
     def _decide(self, t: float, ear: float | None, yaw_now: float | None) -> LivenessResult:
         s = self.settings
         elapsed = 0.0 if self._start is None else t - self._start
@@ -854,7 +878,9 @@ class LivenessCheck:
                 prompt = f"{unseen}: {SECURE_NEEDS_BLINK}"
             if unseen and status.state == FAILED and reason.startswith(f"no {BLINK}"):
                 reason = f"{reason} ({_why(unseen)}: {SECURE_NEEDS_BLINK})"
-            if status.state == PASSED:
+            if self._identity_failure is not None:
+                live, reason, prompt = False, self._identity_failure, ""
+            elif status.state == PASSED:
                 live, satisfied = True, True
             elif status.state == FAILED:
                 live = False
@@ -955,6 +981,8 @@ class LiveUnlock:
         self._matched_at: float | None = None
         self._match: StreamDecision | None = None
         self._final: UnlockState | None = None
+        # (timestamp, matched) of the frames face recognition compared, for binding a blink to the owner
+        self._compared: deque[tuple[float, bool]] = deque(maxlen=256)
 
     def observe(self, timestamp: float, image: np.ndarray) -> UnlockState | None:
         """A frame recognition skipped: liveness follows the face in it (:meth:`LivenessCheck.track_frame`).
@@ -992,9 +1020,15 @@ class LiveUnlock:
         if self._start is None:
             self._start = timestamp
         if self._final is not None:
-            return self._final
+            # decided on a frame only liveness saw (:meth:`observe`): the caller acts on it now, so the
+            # time it took is the time until now
+            return dataclasses.replace(self._final, elapsed=max(self._final.elapsed, timestamp - self._start))
         match = self._stream.update(decision, timestamp)
         self._match = match
+        if decision.distance is not None:
+            self._compared.append((timestamp, bool(decision.accepted)))
+            if not decision.accepted:
+                self.liveness.another_face(timestamp)
         if self._matched_at is None and match.state == "accepted":
             self._matched_at = timestamp
             self.liveness.start_challenge(timestamp)
@@ -1004,7 +1038,22 @@ class LiveUnlock:
             live = self.liveness.update(timestamp, landmarks, None if face is None else face.box)
         return self._judge(timestamp, match, live)
 
+    def _blink_bound(self, live: LivenessResult) -> bool:
+        """Whether the blink that made ``live`` live was the owner's: the last frame face recognition
+        compared before it began matched (frames compared during and after it all matched, or
+        :meth:`LivenessCheck.another_face` would have dropped it). Otherwise a stranger's blink between two
+        pictures of the owner would count when recognition runs slower than the camera."""
+        if not live.blinks:
+            return True  # live by head turns (eyes hidden): bound by the challenge's own rule
+        start = live.blinks[-1].start
+        before = [ok for t, ok in self._compared if t <= start]
+        return bool(before) and before[-1]
+
     def _judge(self, timestamp: float, match: StreamDecision, live: LivenessResult) -> UnlockState:
+        if live.live and self.liveness.challenge is None and not self._blink_bound(live):
+            self.liveness.drop_blinks()
+            live = dataclasses.replace(live, live=None, reason="waiting for a blink", blinks=())
+        latest_matched = bool(self._compared) and self._compared[-1][1]
         elapsed = timestamp - self._start
         if self._matched_at is None:
             if elapsed > self.face_timeout:
@@ -1013,7 +1062,8 @@ class LiveUnlock:
                 return UnlockState(PENDING, "waiting for a match", elapsed, match, live)
         elif live.live is False:
             state = UnlockState(REJECTED, live.reason, elapsed, match, live, matched=True)
-        elif live.live and match.state == "accepted":
+        elif live.live and match.state == "accepted" and latest_matched:
+            # the latest face compared is the owner's: not a stranger who took over after the match
             state = UnlockState(UNLOCKED, "match and live", elapsed, match, live, matched=True)
         elif elapsed > self.timeout:
             why = "no match" if match.state != "accepted" else live.reason

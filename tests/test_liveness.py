@@ -16,7 +16,7 @@ import pytest
 
 from faceid_desktop.landmarks68 import LANDMARKS_68_LICENCE, LandmarkError, eye_aspect_ratio, mean_ear, yaw_ratio
 from faceid_desktop.liveness import (
-    BLINK, PROMPTS, SECURE_NEEDS_BLINK, SLOW_CAMERA, TURN_LEFT, TURN_RIGHT, LiveUnlock, LivenessCheck,
+    ANOTHER_FACE, BLINK, PROMPTS, SECURE_NEEDS_BLINK, SLOW_CAMERA, TURN_LEFT, TURN_RIGHT, LiveUnlock, LivenessCheck,
     LivenessError, LivenessSettings,
 )
 from faceid_desktop.profile import DecisionSettings
@@ -331,8 +331,9 @@ def test_a_stranger_is_told_not_recognised_and_never_asked_to_blink():
     done = next(s for s in states if s.done)
     assert done.state == "rejected" and done.reason == "not recognised within 4 s" and 4.0 < done.elapsed < 4.1
     assert all(s.prompt == "" for s in states)
-    # the eye check saw the blink, but `verify --live`, `auth` and the app report liveness as not asked
-    assert done.liveness.blinks and all(s.reported_liveness is None for s in states)
+    # the blink was a stranger's (every frame of it compared and not matched): dropped; and `verify --live`,
+    # `auth` and the app report liveness as not asked
+    assert not done.liveness.blinks and all(s.reported_liveness is None for s in states)
 
 
 def test_secure_mode_prompts_each_action_after_the_match():
@@ -345,6 +346,54 @@ def test_secure_mode_prompts_each_action_after_the_match():
     assert prompts.index(PROMPTS[TURN_LEFT]) < prompts.index(PROMPTS[BLINK])
     done = next(s for s in states if s.done)
     assert done.state == "unlocked", done.reason
+
+
+BLINK_EARS = [0.2, 0.1, 0.1, 0.15, 0.2, 0.25]
+
+
+def test_a_strangers_blink_before_the_owners_photo_does_not_count():
+    """Convenience mode, found by trying it: a stranger blinks in front of the camera, then holds up the
+    owner's photo: the blink was not the owner's (its frames were compared and did not match)."""
+    unlock = LiveUnlock(DecisionSettings(timeout=4.0), LivenessCheck(LivenessSettings(timeout=6.0)))
+    stranger = [(0.3, False)] * 30 + [(e, False) for e in BLINK_EARS] + [(0.3, False)] * 20
+    photo = [(0.3, True)] * 150
+    states = [unlock.update(i / 30, _decision(ok), landmarks=_face(e)) for i, (e, ok) in enumerate(stranger + photo)]
+    assert not any(s.state == "unlocked" for s in states)
+    assert next(s for s in states if s.done).state == "rejected"
+
+
+@pytest.mark.parametrize("every", [1, 10], ids=["every frame recognised", "recognition at 3 frames/s"])
+def test_a_strangers_blink_between_pictures_of_the_owner_does_not_count(every):
+    """Photo of the owner, the stranger's own blinking face, the photo again: the blink is not bound to the
+    owner, however few frames recognition decides."""
+
+    class Tracked(LivenessCheck):
+        def track_frame(self, timestamp, image):
+            return self.update(timestamp, image)
+
+    unlock = LiveUnlock(DecisionSettings(timeout=4.0), Tracked(LivenessSettings(timeout=6.0)))
+    frames = [(0.3, True)] * 30 + [(0.3, False)] * 12 + [(e, False) for e in BLINK_EARS] \
+        + [(0.3, False)] * 12 + [(0.3, True)] * 150
+    states = []
+    for i, (ear, owner) in enumerate(frames):
+        if i % every == 0:
+            states.append(unlock.update(i / 30, _decision(owner), landmarks=_face(ear)))
+        else:
+            states.append(unlock.observe(i / 30, _face(ear)))
+    assert not any(s is not None and s.state == "unlocked" for s in states)
+
+
+def test_secure_mode_fails_when_another_face_answers_the_prompts():
+    """Secure mode, found by trying it (``faceid auth`` unlocked): the owner's photo matches, a stranger
+    does the prompted actions, the photo comes back for the final match."""
+    unlock = LiveUnlock(DecisionSettings(), LivenessCheck(challenge=(TURN_LEFT, BLINK)))
+    owner = [(_face(0.3), True)] * 20
+    stranger = [(_face(0.3, yaw=0.05 * k), False) for k in range(1, 5)] + [(_face(0.3, yaw=0.2), False)] * 8 \
+        + [(_face(0.3), False)] * 10 + [(_face(e), False) for e in BLINK_EARS] + [(_face(0.3), False)] * 5
+    frames = owner + stranger + owner * 3
+    states = [unlock.update(i / 30, _decision(ok), landmarks=f) for i, (f, ok) in enumerate(frames)]
+    done = next(s for s in states if s.done)
+    assert done.state == "rejected" and done.reason == ANOTHER_FACE
 
 
 def test_frames_recognition_skipped_still_reach_the_eye_check():
