@@ -208,6 +208,32 @@ def test_wizard_keeps_the_captures_when_finish_finds_the_name_taken(qtbot, make_
     assert sorted(window.store.names()) == ["bob", "bob2"] and len(window.store.load("bob2").templates) == 5
 
 
+def test_wizard_asks_before_cancel_discards_captures_and_back_keeps_them(qtbot, make_window, live, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window(live / OWNER_CLIP)
+    wizard = window.open_wizard()
+    wizard.confirm = True
+    wizard.consent.agree.setChecked(True)
+    wizard.next()
+    wizard.name.edit.setText("carol")
+    wizard.next()
+    qtbot.waitUntil(lambda: len(wizard.capture.session.templates) >= 2, timeout=60_000)
+    asked = []
+    answer = QMessageBox.StandardButton.Cancel
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: asked.append(args[2]) or answer)
+    wizard.reject()  # Esc, Cancel or the close box
+    assert asked and "Discard the" in asked[0] and wizard.isVisible() and window.wizard is wizard
+    wizard.back()  # to the name page and back: the captures are kept
+    kept = len(wizard.capture.session.templates)
+    wizard.next()
+    assert wizard.currentPage() is wizard.capture and len(wizard.capture.session.templates) >= kept > 0
+    answer = QMessageBox.StandardButton.Discard
+    wizard.reject()
+    qtbot.waitUntil(lambda: window.wizard is None)
+    assert window.store.names() == []
+
+
 def test_wizard_says_when_the_camera_only_repeats_one_photo(qtbot, make_window, shared, tmp_path):
     """A folder of one photo as the camera: the second capture can never come; the page says why (moving
     would not help) instead of "move a little" for ever."""

@@ -16,7 +16,7 @@ from faceid_desktop.gui.analysis import FrameAnalysis
 from faceid_desktop.gui.camera_worker import LatestFrame
 from faceid_desktop.gui.capture import (EYES_BASELINE_FRAMES, ONLY_REPEATS, STILL_REPEATS, CaptureSession,
                                         guidance_for, pose_of, pose_quotas, pose_summary)
-from faceid_desktop.gui.unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, SEARCHING,
+from faceid_desktop.gui.unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, REJECTED, SEARCHING,
                                              UNLOCKED, VERIFYING, LivenessOptions, UnlockController)
 from faceid_desktop.liveness import BLINK, PROMPTS, LivenessSettings
 from faceid_desktop.lockout import AuditLog, Lockout, LockoutPolicy
@@ -194,6 +194,23 @@ def test_unlock_alpha_rule_uses_the_cohort():
     assert status.decision.nearest_negative == pytest.approx(0.0, abs=1e-6) and status.state == VERIFYING
 
 
+def test_try_again_after_a_failed_attempt_starts_a_new_one(files):
+    lockout, audit, _ = files
+    settings = DecisionSettings(threshold=0.4, timeout=1.0)
+    scorer = _scorer(settings)
+    far, near = probe_at(scorer, 0.9), probe_at(scorer, 0.1)
+    controller = UnlockController(scorer, settings, lockout, audit)
+    t = 0.0
+    while (status := controller.update(far, None, 1, t)).state != REJECTED:
+        t += 0.1
+    assert status.outcome == "last attempt rejected: no match within 1 s"
+    t += 0.1
+    assert controller.update(near, None, 1, t).state == REJECTED  # the owner steps in: waits for Try again
+    controller.reset()  # "Try again"
+    states = [controller.update(near, None, 1, t + 0.1 * i).state for i in range(1, 4)]
+    assert UNLOCKED in states and controller.failures == 0
+
+
 def test_unlock_lockout_persists_and_is_logged(files, tmp_path):
     lockout, audit, clock = files
     settings = DecisionSettings(threshold=0.4, timeout=1.0)
@@ -212,7 +229,20 @@ def test_unlock_lockout_persists_and_is_logged(files, tmp_path):
         raise AssertionError("no attempt ended")
 
     controller = UnlockController(scorer, settings, lockout, audit)
-    assert attempt(controller) == FACE_FOUND and controller.failures == 1
+    assert attempt(controller) == REJECTED and controller.failures == 1
+    # a stranger who stays in front of the screen: no new attempt, so no second failure
+    for _ in range(50):
+        status = controller.update(far, None, 1, t)
+        t += 0.1
+        assert status.state == REJECTED and controller.failures == 1 and "rejected" in status.outcome
+    # the face leaves for less than ABSENCE_TO_RETRY (a detector miss): still the same failed attempt
+    for _ in range(3):
+        assert controller.update(None, "no face", 0, t).state == REJECTED
+        t += 0.1
+    assert controller.update(far, None, 1, t).state == REJECTED
+    t += 0.1
+    while controller.update(None, "no face", 0, t).state == REJECTED:  # gone for good: a new attempt may start
+        t += 0.1
     status_state = attempt(controller)
     assert status_state == LOCKED_OUT and lockout.status("me").locked
     near = probe_at(scorer, 0.1)

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget, QWizard, QWizardPage)
 
 from ..model_files import PRETRAINED_MODEL_ID
@@ -39,7 +39,7 @@ from .camera_worker import CameraHub
 from .capture import DEFAULT_TARGET, CaptureSession, pose_summary
 from .training_worker import TrainingThread
 from .tuning_panel import IntegerAxis
-from .unlock_logic import UNLOCKED, UnlockController
+from .unlock_logic import REJECTED, UNLOCKED, UnlockController
 from .unlock_screen import unlock_task
 from .widgets import LockIcon, ProgressRing
 
@@ -204,10 +204,12 @@ class CapturePage(QWizardPage):
         self._active = False
 
     def initializePage(self) -> None:  # noqa: D102, N802
-        # A finished capture is kept when the user comes back through this page (to rename the profile
-        # after Finish found the name taken); the Restart button drops it.
+        # Captures are kept when the user comes back through this page (Back to fix the name, or to rename
+        # the profile after Finish found the name taken); "Start again" drops them.
         if self.session.done:
-            self._show("all faces captured: press Next (or Restart to capture again)")
+            self._show("all faces captured: press Next (or Start again to capture again)")
+        elif self.session.templates:
+            self._show(f"{len(self.session.templates)} faces kept: look into the camera to go on")
         else:
             self.restart()
         self._activate(True)
@@ -404,7 +406,9 @@ class TrainingPage(QWizardPage):
         thread.failed.connect(lambda text: self._finish(f"{text}; the profile uses the captured faces as they are."))
         self.thread = thread
         self.stop.setEnabled(True)
-        self.status.setText("preparing the training data...")
+        self.status.setText("preparing the training data (augmented copies of your faces and strangers' "
+                            "faces)...")
+        self.bar.setRange(0, 0)  # busy: preparation has no steps to count, and 0% for seconds looks stuck
         thread.start()
 
     def cleanupPage(self) -> None:  # noqa: D102, N802
@@ -426,6 +430,7 @@ class TrainingPage(QWizardPage):
                 self.thread.wait(30000)
 
     def _on_progress(self, progress: Progress) -> None:
+        self.bar.setRange(0, progress.steps)
         self.bar.setValue(progress.step)
         x, y = self.curve.getData()
         xs = [] if x is None else list(x)
@@ -450,6 +455,9 @@ class TrainingPage(QWizardPage):
                      "The live test uses the adapted model; Finish saves it with your faces.")
 
     def _finish(self, text: str) -> None:
+        self.bar.setRange(0, max(1, self.options.training.steps))
+        if self.result is not None:
+            self.bar.setValue(self.bar.maximum())
         self.status.setText(text)
         self.stop.setEnabled(False)
         self._finished = True
@@ -526,7 +534,12 @@ class TestPage(QWizardPage):
         self.lock.set_state(status.state)
         if status.state == UNLOCKED:
             self.unlocked_in = status.elapsed
-            self.state.setText(f"<b>Unlocked in {status.elapsed:.2f} s.</b><br>It works: press Next.")
+            # recognition only: the Unlock screen also asks for liveness, so "it works" would promise more
+            self.state.setText(f"<b>Recognised in {status.elapsed:.2f} s.</b><br>The profile knows you: press "
+                               "Next.")
+        elif status.state == REJECTED:
+            self.state.setText(f"<b>Not recognised</b> ({status.outcome.removeprefix('last attempt rejected: ')})."
+                               "<br>Press Test again.")
         else:
             distance = "" if analysis.distance is None else f" (distance {analysis.distance:.3f})"
             self.state.setText(f"{status.state}{distance}")
@@ -553,8 +566,8 @@ class DonePage(QWizardPage):
             f"<p>Profile <b>{w.profile_name()}</b>: {len(w.capture.session.templates)} faces "
             f"({pose_summary(session.poses, session.turns_skipped)}), "
             + ("with the face model adapted to you.</p>" if adapted else "pretrained face model.</p>")
-            + (f"<p>The live test unlocked in {tested:.2f} s.</p>" if tested is not None else
-               "<p>The live test did not unlock yet; you can go Back and try again.</p>")
+            + (f"<p>The live test recognised you in {tested:.2f} s.</p>" if tested is not None else
+               "<p>The live test did not recognise you yet; you can go Back and try again.</p>")
             + f"<p>Press <b>Finish</b> to save it in <code>{w.store.directory}</code>.</p>")
 
 
@@ -565,6 +578,7 @@ class EnrollWizard(QWizard):
         hub: the camera hub (its pipeline must be loaded before the capture page).
         store: where the profile is saved on Finish.
         options: capture and training options.
+        confirm: ask before Cancel discards captured faces (tests turn it off).
 
     Signals:
         enrolled(object): the saved :class:`~faceid_desktop.profile.Profile` (after Finish).
@@ -578,8 +592,9 @@ class EnrollWizard(QWizard):
     enrolled = Signal(object)
 
     def __init__(self, hub: CameraHub, store: ProfileStore, options: WizardOptions = WizardOptions(),
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, confirm: bool = True) -> None:
         super().__init__(parent)
+        self.confirm = confirm
         self.hub = hub
         self.store = store
         self.options = options
@@ -666,7 +681,19 @@ class EnrollWizard(QWizard):
         self.enrolled.emit(self.saved)
         super().accept()
 
-    def reject(self) -> None:  # noqa: D102  (Cancel at any step: nothing is written)
+    def reject(self) -> None:
+        """Cancel, Esc or the close box: nothing is written; with faces captured, after asking (Esc is also
+        the key that leaves full screen, easy to press by reflex)."""
+        captured = len(self.capture.session.templates)
+        if captured and self.confirm and QMessageBox.question(
+                self, "Cancel enrollment", f"Discard the {captured} face{'s' if captured != 1 else ''} captured? "
+                "Nothing is saved.", QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel) != QMessageBox.StandardButton.Discard:
+            return
+        self.discard()
+
+    def discard(self) -> None:
+        """Close without saving and without asking (the app is closing)."""
         self.training.cancel(wait=True)
         self.capture._activate(False)
         self.test._stop()

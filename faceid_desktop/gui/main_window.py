@@ -58,8 +58,14 @@ class EnrollScreen(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the list (arrows move in it) instead of cell by cell
+        self.table.setAccessibleName("Profiles")
         self.remove = QPushButton("Remove profile")
+        self.remove.setToolTip("Remove the profile selected in the list")
         self.remove.clicked.connect(self._remove)
+        # enabled only with a row selected: a button that looks ready but does nothing misleads
+        self.table.itemSelectionChanged.connect(self._selection_changed)
         row = QHBoxLayout()
         row.addWidget(self.start)
         row.addStretch(1)
@@ -87,7 +93,10 @@ class EnrollScreen(QWidget):
                 cells = [profile.name, str(len(profile.templates)), model, rule, when]
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))
-        self.remove.setEnabled(bool(profiles))
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        self.remove.setEnabled(bool(self.table.selectionModel().selectedRows()))
 
     def _remove(self) -> None:
         row = self.table.currentRow()
@@ -146,11 +155,13 @@ class MainWindow(QMainWindow):
         self.camera_picker.set_current(str(hub.spec))
         self.camera_picker.chosen.connect(self.use_camera)
         self.camera_picker.listed.connect(lambda devices: self._fall_back())
-        bar.addWidget(QLabel("Camera:"))
-        bar.addWidget(self.camera_picker)
-        bar.addSpacing(12)
-        bar.addWidget(QLabel("Profile:"))
-        bar.addWidget(self.picker)
+        for text, box, name in (("&Camera:", self.camera_picker, "Camera"), ("&Profile:", self.picker, "Profile")):
+            label = QLabel(text)
+            label.setBuddy(box)  # Alt+C / Alt+P, and screen readers name the box by its label
+            box.setAccessibleName(name)
+            bar.addWidget(label)
+            bar.addWidget(box)
+            bar.addSpacing(12 if name == "Camera" else 0)
         bar.addWidget(new)
 
         self.enroll = EnrollScreen(store)
@@ -162,9 +173,9 @@ class MainWindow(QMainWindow):
                                    liveness_options(settings.liveness, settings.challenge, liveness_settings))
         self.tune = TuningPanel(hub)
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.enroll, theme.icon("app"), "Enroll")
-        self.tabs.addTab(self.unlock, theme.icon("lock-unlocked"), "Unlock")
-        self.tabs.addTab(self.tune, theme.icon("tune"), "Tune")
+        self.tabs.addTab(self.enroll, theme.icon("app"), "&Enroll")
+        self.tabs.addTab(self.unlock, theme.icon("lock-unlocked"), "&Unlock")
+        self.tabs.addTab(self.tune, theme.icon("tune"), "&Tune")
         self.tabs.currentChanged.connect(self._on_tab)
 
         central = QWidget()
@@ -381,7 +392,7 @@ class MainWindow(QMainWindow):
         profile's name with "replace" ticked (re-enrollment of a profile of the older face model)."""
         self.unlock.deactivate()
         self.tune.deactivate()
-        wizard = EnrollWizard(self.hub, self.store, self.options, self)
+        wizard = EnrollWizard(self.hub, self.store, self.options, self, confirm=self.confirm)
         if replace:
             wizard.name.edit.setText(replace)
             wizard.name.replace.setChecked(True)
@@ -403,7 +414,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: D102, N802
         if self.wizard is not None:
-            self.wizard.reject()
+            self.wizard.discard()
         self.settings.geometry = self.saveGeometry().data()
         try:
             self.settings.sync()

@@ -109,6 +109,8 @@ def _plot(title: str, left: str, bottom: str, integer_x: bool = False) -> pg.Plo
     widget.setMouseEnabled(False, False)
     widget.hideButtons()
     widget.setMinimumSize(260, 180)
+    widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # nothing to do with the keyboard in a plot: no Tab stop
+    widget.setAccessibleName(title)
     for axis in ("left", "bottom"):  # distances are read as they are (0.31), not as "310 (x0.001)"
         widget.getAxis(axis).enableAutoSIPrefix(False)
     return widget

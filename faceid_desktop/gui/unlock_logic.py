@@ -12,7 +12,9 @@ M-of-N rule *and* liveness must pass), else :class:`~faceid_desktop.verification
 A finished attempt is recorded in the core's :class:`~faceid_desktop.lockout.Lockout` (a file in the data
 directory, so a lock-out survives a restart of the app and is shared with the command line) and logged in
 its :class:`~faceid_desktop.lockout.AuditLog`. An attempt in which no face could be compared (too dark, too
-small all along) is logged but is no failure.
+small all along) is logged but is no failure. After a failed attempt the screen stays :data:`REJECTED` until
+the face has left the picture for :data:`ABSENCE_TO_RETRY` seconds or the user asks to try again
+(:meth:`UnlockController.reset`): attempts are not restarted back to back.
 
 :class:`UnlockController` runs in the processing thread (its lock-out and audit writes are file I/O, and the
 68-point landmarks it fits take milliseconds); the GUI thread only calls :meth:`UnlockController.set_settings`,
@@ -41,9 +43,9 @@ from ..lockout import AuditLog, Lockout
 from ..profile import DecisionSettings
 from ..verification import NO_FACE, Decision, ProfileScorer, StreamVerifier
 
-SEARCHING, FACE_FOUND, VERIFYING, CHECKING_LIVENESS, UNLOCKED, LOCKED_OUT = (
-    "searching", "face found", "verifying", "checking liveness", "unlocked", "locked out")
-STATES = (SEARCHING, FACE_FOUND, VERIFYING, CHECKING_LIVENESS, UNLOCKED, LOCKED_OUT)
+SEARCHING, FACE_FOUND, VERIFYING, CHECKING_LIVENESS, UNLOCKED, LOCKED_OUT, REJECTED = (
+    "searching", "face found", "verifying", "checking liveness", "unlocked", "locked out", "rejected")
+STATES = (SEARCHING, FACE_FOUND, VERIFYING, CHECKING_LIVENESS, UNLOCKED, LOCKED_OUT, REJECTED)
 
 #: Failed attempts before the first lock-out, and its length in seconds (the core's LockoutPolicy defaults).
 MAX_ATTEMPTS, BACKOFF = 5, 30.0
@@ -51,6 +53,11 @@ MAX_ATTEMPTS, BACKOFF = 5, 30.0
 #: Seconds of stream time without a frame after which a running attempt is dropped unrecorded: the screen
 #: was not shown (another tab) or the camera stalled, so the attempt's timeout says nothing about the user.
 MAX_FRAME_GAP = 2.0
+#: Seconds of stream time without a face that end the :data:`REJECTED` state after a failed attempt: the next
+#: attempt starts when the face has gone and come back (or on "Try again"), not at once, so that a stranger
+#: who just stays in front of the screen uses one of the owner's attempts, not all of them within 20 s. More
+#: than one frame: a face missed for a frame or two by the detector is not someone stepping away.
+ABSENCE_TO_RETRY = 1.0
 #: Seconds the unlock screen stays locked when the lock-out state cannot be read (then it reads it again).
 UNREADABLE_LOCK_SECONDS = 30.0
 
@@ -190,6 +197,8 @@ class UnlockController:
         self._locked_until = 0.0  # lock-out end, on the lock-out's clock (epoch seconds)
         self._lock_logged = False  # "locked out" was logged for the current lock-out
         self._last_t: float | None = None  # the previous frame's timestamp
+        self._rejected: UnlockStatus | None = None  # the failed attempt shown until the face leaves
+        self._absent_since: float | None = None  # stream time the face left while rejected
         self.failures = 0
         self.outcome = ""
         self.errors: list[str] = []  # lock-out or audit writes that failed (shown, never raised)
@@ -226,7 +235,8 @@ class UnlockController:
             self._requested += 1
 
     def reset(self) -> None:
-        """Lock again after an unlock: look for a face from the next frame on."""
+        """Lock again after an unlock, or try again after a failed attempt: look for a face from the next
+        frame on."""
         with self._lock:
             self._requested += 1
 
@@ -245,7 +255,9 @@ class UnlockController:
             self._generation = requested
             self._attempt = None
             self._unlocked = None
+            self._rejected = None
             self._checked = False
+            self.outcome = ""  # "unlocked in 0.96 s" under "Verifying..." after Lock again read as stale
 
     # -- frames (processing thread) -------------------------------------------------------------------------
 
@@ -300,6 +312,15 @@ class UnlockController:
                 self._lock_logged = True
                 self._log(AUDIT_LOCKED_OUT, None, None, f"locked for {locked:.0f} s")
             return self._status(LOCKED_OUT, decision, locked_for=locked)
+        if self._rejected is not None:
+            if faces:
+                self._absent_since = None
+                return dataclasses.replace(self._rejected, decision=decision, error=self._take_errors())
+            if self._absent_since is None:
+                self._absent_since = timestamp
+            if timestamp - self._absent_since < ABSENCE_TO_RETRY:
+                return dataclasses.replace(self._rejected, decision=decision, error=self._take_errors())
+            self._rejected = self._absent_since = None
         if self._attempt is None:
             if faces == 0:
                 return self._status(SEARCHING, decision)
@@ -326,6 +347,9 @@ class UnlockController:
                 self._log(AUDIT_REJECTED, decision.distance, liveness_state, why)
                 if locked > 0:
                     return self._status(LOCKED_OUT, decision, matches, elapsed, live, locked_for=locked)
+                status = self._status(REJECTED, decision, matches, elapsed, live)
+                self._rejected, self._absent_since = dataclasses.replace(status, error=""), None
+                return status
             else:
                 self._log(AUDIT_REJECTED, None, liveness_state, f"{why} (no face could be compared)")
             return self._status(SEARCHING if faces == 0 else FACE_FOUND, decision, matches, elapsed, live)
@@ -341,10 +365,13 @@ class UnlockController:
 
     def _status(self, state: str, decision: Decision | None, matches: int = 0, elapsed: float = 0.0,
                 live: LivenessResult | None = None, locked_for: float = 0.0, hint: str = "") -> UnlockStatus:
+        return UnlockStatus(state, decision, matches, elapsed, self.failures, locked_for, live, hint,
+                            self.outcome, self._generation, self._take_errors())
+
+    def _take_errors(self) -> str:
         error = "; ".join(self.errors)
         self.errors.clear()
-        return UnlockStatus(state, decision, matches, elapsed, self.failures, locked_for, live, hint,
-                            self.outcome, self._generation, error)
+        return error
 
     def _now(self) -> float:
         return float(self.lockout.clock()) if self.lockout is not None else 0.0

@@ -28,7 +28,7 @@ from . import theme
 from .analysis import FrameAnalysis, analyse_for_verification, frame_rgb
 from .camera_view import CameraView
 from .camera_worker import CameraHub, source_name
-from .unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, SEARCHING, UNLOCKED, VERIFYING,
+from .unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, REJECTED, SEARCHING, UNLOCKED, VERIFYING,
                            LivenessOptions, UnlockController, UnlockStatus)
 from .widgets import LockIcon
 
@@ -74,6 +74,13 @@ def sentence(text: str) -> str:
         return ""
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def rejected_title(outcome: str) -> str:
+    """The title of a failed attempt: ``Not recognised`` when the face never matched (a stranger must not be
+    told to blink), else ``Not unlocked`` (the face matched, liveness did not pass)."""
+    why = outcome.removeprefix("last attempt rejected: ")
+    return "Not recognised" if why.startswith(("not recognised", "no match")) else "Not unlocked"
 
 
 def locked_out_text(outcome: str) -> str:
@@ -247,7 +254,7 @@ class UnlockScreen(QWidget):
         self.view.active = False
 
     def lock_again(self) -> None:
-        """Leave the unlocked state and look for a face again."""
+        """Leave the unlocked state (or a failed attempt: try again) and look for a face again."""
         if self.controller is not None:
             self.controller.reset()
         self._show(UnlockStatus(SEARCHING, failures=self.status.failures))
@@ -285,6 +292,11 @@ class UnlockScreen(QWidget):
             live = " and liveness passed" if status.liveness is not None and status.liveness.live else ""
             self.details.setText(f"Welcome, {name}. {status.matches} of the last {settings.window} frames "
                                  f"matched{live}.")
+        elif status.state == REJECTED:
+            self.title.setText(rejected_title(status.outcome))
+            self.details.setText(" ".join((
+                sentence(status.outcome), "Look away and back, or press Try again.",
+                f"{left} attempt{'s' if left != 1 else ''} left.")))
         elif status.state == LOCKED_OUT:
             self.title.setText(f"Locked out: try again in {status.locked_for:.0f} s")
             self.details.setText(locked_out_text(status.outcome))
@@ -309,7 +321,10 @@ class UnlockScreen(QWidget):
             self.details.setText((f"Profile {name}: " if name else "") + "; ".join(parts))
         self.hint.setText(hint)
         self.hint.setVisible(bool(hint))
-        self.lock_button.setEnabled(status.state == UNLOCKED)
+        # one button: "Lock again" once unlocked, "Try again" after a failed attempt (the next one would
+        # otherwise wait for the face to leave the picture)
+        self.lock_button.setText("Try again" if status.state == REJECTED else "Lock again")
+        self.lock_button.setEnabled(status.state in (UNLOCKED, REJECTED))
         self._gate_boxes()
         if changed:
             self.state_changed.emit(status.state)

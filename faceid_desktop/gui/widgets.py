@@ -46,6 +46,7 @@ class PreviewWidget(QWidget):
         self._guidance = ""
         self._message = "starting the camera..."
         self.frames_shown = 0
+        self.setAccessibleName("Camera picture")
 
     def sizeHint(self) -> QSize:  # noqa: D102
         return QSize(640, 480)
@@ -65,6 +66,7 @@ class PreviewWidget(QWidget):
     def set_guidance(self, text: str) -> None:
         """One line drawn over the bottom of the picture (empty: none)."""
         self._guidance = text
+        self.setAccessibleDescription(text)
         self.update()
 
     def show_message(self, text: str) -> None:
@@ -195,7 +197,8 @@ class LockIcon(QLabel):
     """The lock icon of the unlock screen; :meth:`set_state` picks the icon of a state."""
 
     ICONS = {"searching": "lock-searching", "face found": "lock-face", "verifying": "lock-verifying",
-             "checking liveness": "lock-verifying", "unlocked": "lock-unlocked", "locked out": "lock-lockedout"}
+             "checking liveness": "lock-verifying", "unlocked": "lock-unlocked", "locked out": "lock-lockedout",
+             "rejected": "lock-lockedout"}
     #: States drawn with an eye badge over their icon (liveness is being checked: look and blink).
     EYE_BADGE = ("checking liveness",)
 
@@ -220,6 +223,7 @@ class LockIcon(QLabel):
         else:
             self.setPixmap(picture)
         self.setToolTip(state)
+        self.setAccessibleName(f"lock: {state}")
 
 
 class CameraErrorBar(QFrame):
