@@ -160,11 +160,12 @@ def _read_header(path: Path, f: BinaryIO, max_pixels: int) -> tuple[str, tuple[i
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(f) as image:
                 return image.format or "unknown", image.size
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as error:
         # Pillow refuses headers above twice its own limit before we see the size; such an image is far
-        # beyond any photo, so it is refused as too large whatever max_pixels says
-        raise ImageError(f"{path}: image too large (over {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; "
-                         f"the limit is {max_pixels:,})") from None
+        # beyond any photo, so it is refused as too large whatever max_pixels says. Its message holds the size.
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found.group(1)):,} pixels" if found else f"over {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels"
+        raise ImageError(f"{path}: image too large ({size}; the limit is {max_pixels:,})") from None
     except OSError as error:
         if error.errno is not None and not isinstance(error, UnidentifiedImageError):
             raise  # the disk or file system failed, not the format: reported by the caller

@@ -100,11 +100,12 @@ def make_private(fd: int, info: os.stat_result) -> None:
 
 
 def check_directory(path: Path) -> None:
-    """Refuse a data directory that another account owns or can write, or whose parent lets another account
-    rename it away and put its own in its place.
+    """Refuse a data directory that another account owns or can write, or where a folder above it lets
+    another account rename it (or a folder it is in) away and put its own in its place.
 
-    The parent is safe when it is owned by the user or by root and is writable by no one else, or when it is
-    sticky (like ``/tmp``: only the owner of an entry may rename it).
+    A folder above it is safe when it is owned by the user or by root and is writable by no one else, or when
+    it is sticky (like ``/tmp``: only the owner of an entry may rename it); a symbolic link above it must be
+    the user's or root's.
 
     Raises:
         UntrustedPathError: as described.
@@ -117,20 +118,28 @@ def check_directory(path: Path) -> None:
         check_stat(os.fstat(fd), path, "directory")  # not made private: it may be a folder the user chose
     finally:
         os.close(fd)
-    parent = Path(os.path.abspath(path)).parent
-    info = os.stat(parent)
     uid = os.geteuid()
-    sticky = bool(info.st_mode & stat.S_ISVTX)
-    if info.st_uid not in (uid, 0) and not sticky:
-        raise UntrustedPathError(
-            f"{path}: its parent {parent} belongs to {_owner_name(info.st_uid)}, who could rename your data "
-            f"directory away and put another in its place; refusing to use it. Fix: move the data directory "
-            f"into a folder of yours (--data-dir or FACEID_HOME)", path)
-    if info.st_mode & 0o022 and not sticky:
-        raise UntrustedPathError(
-            f"{path}: its parent {parent} is writable by group or others, who could rename your data "
-            f"directory away and put another in its place; refusing to use it. Fix: chmod go-w "
-            f"{shlex.quote(str(parent))} (or chmod +t it)", path)
+    # every folder above it, not only the parent: whoever may rename an entry of a grandparent can move the
+    # whole branch away and put one of the user's older data directories (a looser threshold, no lock-out
+    # state) in its place (found by trying it)
+    for parent in Path(os.path.abspath(path)).parents:
+        link = os.lstat(parent)
+        if stat.S_ISLNK(link.st_mode) and link.st_uid not in (uid, 0):
+            raise UntrustedPathError(
+                f"{path}: {parent} is a symbolic link of {_owner_name(link.st_uid)}, who could point it "
+                f"elsewhere; refusing to use it. Fix: give the real path (--data-dir or FACEID_HOME)", path)
+        info = os.stat(parent)
+        sticky = bool(info.st_mode & stat.S_ISVTX)
+        if info.st_uid not in (uid, 0) and not sticky:
+            raise UntrustedPathError(
+                f"{path}: {parent} belongs to {_owner_name(info.st_uid)}, who could rename your data "
+                f"directory away and put another in its place; refusing to use it. Fix: move the data directory "
+                f"into a folder of yours (--data-dir or FACEID_HOME)", path)
+        if info.st_mode & 0o022 and not sticky:
+            raise UntrustedPathError(
+                f"{path}: {parent} is writable by group or others, who could rename your data directory "
+                f"away and put another in its place; refusing to use it. Fix: chmod go-w "
+                f"{shlex.quote(str(parent))} (or chmod +t it)", path)
 
 
 def open_regular(path: Path, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:

@@ -337,6 +337,22 @@ class ProfileStore:
             self.check_new_name(profile.name)
             self._save_locked(profile, dir_fd)
 
+    def check_trusted(self) -> None:
+        """Refuse to read a data or profile directory that another account owns or can write, or that a
+        folder above lets another account replace (:func:`~faceid_desktop.safefs.check_directory`), before
+        listing it: the names in it would be that account's. Nothing to check when it does not exist yet.
+
+        Raises:
+            ProfileError: one line naming the folder and the fix.
+        """
+        try:
+            check_directory(self.root)
+            check_stat(os.stat(self.directory), self.directory, "directory")
+        except FileNotFoundError:
+            return
+        except UntrustedPathError as error:
+            raise ProfileError(str(error), error.path) from None
+
     def check_writable(self) -> None:
         """Make sure profiles can be saved here, before any long work whose result would be lost.
 
@@ -346,8 +362,9 @@ class ProfileStore:
         try:
             self._make_directory()
         except OSError as error:
-            raise ProfileError(f"{self.directory}: cannot create the profile directory: {error.strerror}",
-                               self.directory) from None
+            where = Path(error.filename) if error.filename else self.directory  # the folder that could not be made
+            raise ProfileError(f"{where}: cannot create the {'profile' if where == self.directory else 'data'} "
+                               f"directory: {error.strerror}", where) from None
         if not os.access(self.directory, os.W_OK):
             raise ProfileError(f"{self.directory}: cannot write profiles here (read-only or not yours)",
                                self.directory)

@@ -599,6 +599,16 @@ def test_dropping_an_adapter_that_is_not_there_changes_nothing(home, capsys):
     assert code == 2 and "profiles list takes no NAME" in err
 
 
+def test_profiles_list_refuses_a_folder_others_can_write_as_show_does(home, capsys):
+    _synthetic(home, "me")
+    home.chmod(0o777)
+    for command in (("profiles", "list"), ("profiles", "show", "me")):
+        code, out, err = run(capsys, *command)
+        assert code == 2 and out == "" and "writable by group or others" in err and "\n" not in err.strip()
+    home.chmod(0o700)
+    assert run(capsys, "profiles", "list")[1].strip() == "me"
+
+
 def test_a_folder_in_a_live_check_plays_at_a_webcam_rate(tmp_path):
     """At the folders' default of 10 frames/s the liveness check would find the "camera" too slow to see a
     blink and ask for head turns; a live check plays a folder of frames at 30 frames/s."""

@@ -662,6 +662,17 @@ def test_foreign_owned_profile_is_refused(saved, what):
     assert str(targets[0]) in message
 
 
+def test_a_folder_above_the_data_directory_that_others_can_write_is_refused(tmp_path):
+    """Not only the parent: whoever can rename an entry of a grandparent can move the branch away and put
+    one of the owner's older data directories (a looser threshold, no lock-out state) in its place."""
+    store = ProfileStore(tmp_path / "shared" / "mine" / "data")
+    store.save(make_profile())
+    (tmp_path / "shared").chmod(0o777)
+    refused(store, str(tmp_path / "shared"), "writable by group or others", "chmod go-w")
+    (tmp_path / "shared").chmod(0o1777)  # sticky, like /tmp: only an entry's owner may rename it
+    assert_same(store.load("alice"), make_profile())
+
+
 def test_open_data_directory_is_refused(saved):
     saved.root.chmod(0o777)
     refused(saved, str(saved.root), "writable by group or others", "chmod 700")

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         if args.name:
             raise InputError(f"profiles list takes no NAME (got {args.name!r}); to see one: faceid profiles show NAME")
+        store.check_trusted()  # as show and remove do: names in another account's folder are not ours
         names = store.names()
         # where it looked: a mistyped --data-dir or FACEID_HOME must not read as profiles lost
         where = store.directory if store.root.is_dir() else f"{store.root} (it does not exist yet)"
