@@ -880,6 +880,32 @@ def test_a_settings_file_that_is_a_directory_is_one_line(tmp_path):
     assert done.returncode == 2 and len(lines) == 1 and "gui.ini is not a regular file" in lines[0], done.stderr
 
 
+def test_a_camera_chosen_in_the_box_is_remembered_only_once_it_opens(qtbot, make_window, live, tmp_path):
+    window = make_window(live / OWNER_CLIP)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    window.use_camera(str(broken))
+    qtbot.waitUntil(lambda: window.hub.error is not None, timeout=20_000)
+    assert window.settings.camera != str(broken)  # the next start must not come back to a broken file
+    clip = live / "selfie_blinks.mp4"
+    window.use_camera(str(clip))
+    qtbot.waitUntil(lambda: window.settings.camera == str(clip), timeout=20_000)
+
+
+def test_the_wizard_capture_page_agrees_with_a_broken_camera(qtbot, make_window, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    window = make_window(broken)
+    wizard = window.open_wizard()
+    wizard.consent.agree.setChecked(True)
+    wizard.next()
+    wizard.name.edit.setText("dana")
+    wizard.next()
+    window.hub.restart()  # Retry: fails again while the page is shown
+    qtbot.waitUntil(lambda: "no picture from the camera" in wizard.capture.guidance.text(), timeout=20_000)
+    assert "not a readable video" in wizard.capture.view.error_bar.label.text()
+
+
 def test_the_window_closes_when_its_settings_cannot_be_saved(qtbot, make_window, live, tmp_path, capsys):
     window = make_window(live / OWNER_CLIP)
     window.settings.path = tmp_path / "no-such-dir-file" / "gui.ini"

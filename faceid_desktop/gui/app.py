@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--camera", default=None, metavar="SPEC",
                         help="camera index (default: the last one used, else 0; when that one does not work, a "
                         "camera that does), a video file or a folder of photos (files play in real time and loop; "
-                        "remembered as an absolute path); the window's Camera menu chooses too")
+                        "remembered as an absolute path); the window's Camera box chooses too")
     parser.add_argument("--profile", metavar="NAME", help="profile to select at start")
     parser.add_argument("--screen", choices=("enroll", "unlock", "tune"), help="screen to show at start")
     parser.add_argument("--data-dir", type=directory, metavar="DIR",

@@ -24,7 +24,7 @@ class CameraView(QWidget):
     frame_shown = Signal(object)
 
     def __init__(self, hub: CameraHub, parent: QWidget | None = None,
-                 other_camera: str = "choose another one in the Camera menu at the top") -> None:
+                 other_camera: str = "choose another one in the Camera box at the top") -> None:
         super().__init__(parent)
         self.hub = hub
         self._other_camera = other_camera  # how to get to another camera from where this view is shown

@@ -342,7 +342,7 @@ class CameraHub(QObject):
                               source_factory=self._source_factory)
         camera.frame.connect(self._on_frame)
         camera.failed.connect(self._on_failed)
-        camera.opened.connect(self.camera_opened)
+        camera.opened.connect(self._on_opened)
         camera.ended.connect(lambda: self._on_failed(f"{describe_spec(self.spec)} ended"))
         self._camera = camera
         camera.start()
@@ -358,6 +358,11 @@ class CameraHub(QObject):
         finally:
             if isinstance(camera, CameraThread):
                 camera.preview_done()
+
+    def _on_opened(self, text: str) -> None:
+        if self.sender() is not None and self.sender() is not self._camera:
+            return  # a stopped camera's news, delivered after the switch: not about the camera now in use
+        self.camera_opened.emit(text)
 
     def _on_failed(self, message: str) -> None:
         if self.sender() is not None and self.sender() is not self._camera:

@@ -169,8 +169,8 @@ class CapturePage(QWizardPage):
         self._task = enrollment_task(hub.landmarks)
         self.setTitle("Capture")
         self.setSubTitle("Look at the camera and turn your head slightly left and right when asked.")
-        # the wizard is modal: the main window's Camera menu cannot be reached from it
-        self.view = CameraView(hub, other_camera="cancel the wizard to choose another one in the Camera menu")
+        # the wizard is modal: the main window's Camera box cannot be reached from it
+        self.view = CameraView(hub, other_camera="cancel the wizard to choose another one in the Camera box")
         self.ring = ProgressRing()
         self.guidance = QLabel("")
         self.guidance.setWordWrap(True)
@@ -201,6 +201,9 @@ class CapturePage(QWizardPage):
         layout.addWidget(self.view, 1)
         layout.addWidget(panel)
         hub.processed.connect(self._on_processed)
+        # the side panel agrees with the camera's error bar instead of "look into the camera"
+        hub.camera_failed.connect(lambda _text: self._active and self._show("no picture from the camera"))
+        hub.camera_opened.connect(lambda _text: self._active and self._show("look into the camera"))
         self._active = False
 
     def initializePage(self) -> None:  # noqa: D102, N802
@@ -473,8 +476,8 @@ class TestPage(QWizardPage):
         self._wizard = wizard
         self.setTitle("Try it")
         self.setSubTitle("Look at the camera: the new profile should unlock within a second.")
-        # the wizard is modal: the main window's Camera menu cannot be reached from it
-        self.view = CameraView(hub, other_camera="cancel the wizard to choose another one in the Camera menu")
+        # the wizard is modal: the main window's Camera box cannot be reached from it
+        self.view = CameraView(hub, other_camera="cancel the wizard to choose another one in the Camera box")
         self.lock = LockIcon(96)
         self.state = QLabel("")
         self.state.setWordWrap(True)

@@ -194,7 +194,8 @@ class MainWindow(QMainWindow):
         self.unlock.unlocked.connect(lambda name, s: self.statusBar().showMessage(f"{name} unlocked in {s:.2f} s", 10000))
         self.tune.applied.connect(self.apply_settings)
         self.tune.message.connect(self.show_message)
-        hub.camera_opened.connect(lambda text: self.camera_label.setText(f"Camera: {text}"))
+        self._unsaved_camera: str | None = None  # chosen in the Camera box, saved once it opens
+        hub.camera_opened.connect(self._camera_opened)
         hub.camera_failed.connect(lambda text: self.camera_label.setText("Camera: not working"))
         hub.camera_failed.connect(lambda text: self._fall_back())
         hub.model_failed.connect(self.show_message)
@@ -267,14 +268,22 @@ class MainWindow(QMainWindow):
 
     def use_camera(self, spec: str) -> None:
         """Read frames from ``spec`` (a camera index, a video file or a folder of photos) from now on, and
-        remember it (as an absolute path) for the next start."""
+        remember it (as an absolute path) for the next start once it opens."""
         spec = absolute_spec(spec)
         self.camera_fallback = False  # the user chose: never switch away by ourselves
         self.camera_picker.set_current(spec)
         self.hub.restart(spec)
         self.unlock.set_profile(self.profile)  # the audit log names the new source
-        self.settings.camera = spec
-        self.settings.sync()
+        self._unsaved_camera = spec  # remembered once it opens: a broken file must not come back next start
+
+    def _camera_opened(self, text: str) -> None:
+        self.camera_label.setText(f"Camera: {text}")
+        if self._unsaved_camera is not None and self._unsaved_camera == self.hub.spec:
+            self.settings.camera, self._unsaved_camera = self._unsaved_camera, None
+            try:
+                self.settings.sync()
+            except SettingsError as error:
+                self.show_message(str(error))
 
     def _fall_back(self) -> None:
         """The remembered (or default) camera does not work: switch once to a device that does."""
