@@ -46,6 +46,7 @@ import re
 import shlex
 import secrets
 import time
+import unicodedata
 from contextlib import contextmanager, suppress
 from dataclasses import fields
 from pathlib import Path
@@ -196,12 +197,19 @@ class ProfileStore:
 
         Raises:
             ValueError: ``name`` is not a valid profile name.
-            ProfileError: a profile named like ``name`` but for case exists.
+            ProfileError: a profile named like ``name`` but for case exists, or ``name`` mixes letters of
+                several scripts (Latin and Cyrillic: a look-alike of another name).
         """
         check_name(name)
         names = self.names()
         if name in names:
             return
+        # letters of several scripts: a Cyrillic "е" in "mе" passes for "me" beside it (found by trying it)
+        scripts = sorted({unicodedata.name(c, "?").split()[0] for c in name if c.isalpha()})
+        if len(scripts) > 1:
+            raise ProfileError(f"profile name {name!r} mixes letters of several scripts ({', '.join(scripts)}), "
+                               "so it could pass for another name; use letters of one script",
+                               self._json_path(name))
         for other in names:
             if other.casefold() == name.casefold():
                 raise ProfileError(f"a profile named {other!r} already exists (names that differ only in "

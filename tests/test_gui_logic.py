@@ -492,3 +492,10 @@ def test_settings_that_cannot_be_used_or_saved_say_so_in_one_line(tmp_path):
     with pytest.raises(SettingsError, match="could not be saved") as caught:
         settings.sync()
     assert "\n" not in str(caught.value)
+
+
+def test_rates_below_what_an_estimate_can_say_are_shown_as_bounds():
+    from faceid_desktop.gui.tuning_panel import rate_text
+
+    assert rate_text(0.042) == "4.2%" and rate_text(0.0012) == "0.12%" and rate_text(3e-5) == "3.0e-05"
+    assert rate_text(2.9e-9) == "< 1.0e-06" and rate_text(5.7e-8, 1e-4) == "< 0.01%"

@@ -751,3 +751,13 @@ def test_a_very_long_name_is_not_echoed_whole():
     with pytest.raises(ValueError, match=r"\.\.\. \(300 characters\)") as info:
         check_name("a" * 300)
     assert len(str(info.value)) < 200
+
+
+def test_a_new_name_that_passes_for_another_is_refused(saved):
+    with pytest.raises(ProfileError, match="differ only in case"):
+        saved.save(make_profile(name="ALICE"))
+    with pytest.raises(ProfileError, match="mixes letters of several scripts .CYRILLIC, LATIN."):
+        saved.save(make_profile(name="\u0430lice"))  # a Cyrillic "a"
+    saved.save(make_profile(name="\u0430\u043b\u0438\u0441\u0430"))  # all Cyrillic ("Alisa"): one script
+    saved.save(make_profile(name="jos\u00e9_2"))  # accents, digits and '_' are not another script
+    assert saved.names() == ["alice", "josé_2", "алиса"]

@@ -130,8 +130,12 @@ def smoothed(values: np.ndarray, step: float, sigma: float = DISPLAY_SMOOTHING) 
     return np.convolve(values, kernel / kernel.sum(), mode="same")
 
 
-def rate_text(rate: float) -> str:
-    """A rate as a short number: ``4.0%``, ``0.12%``, ``3.0e-05``."""
+def rate_text(rate: float, floor: float = 1e-6) -> str:
+    """A rate as a short number: ``4.0%``, ``0.12%``, ``3.0e-05``; below ``floor``, ``< floor`` (an estimate
+    from one profile's few templates and a background model fitted on about a million impostor comparisons
+    says nothing about 2.9e-09)."""
+    if rate < floor:
+        return "< " + rate_text(floor, 0.0)
     if rate >= 0.01:
         return f"{rate:.1%}"
     if rate >= 1e-4:
@@ -473,7 +477,7 @@ class TuningPanel(QWidget):
         self.far_label.setStyleSheet(f"color: {theme.STATE_COLOURS['locked out']};" if far > FAR_WARN else "")
         alpha = (" These estimates leave out the alpha rule, which refuses some more strangers and some more "
                  "of your own attempts." if self.settings.rule == "alpha" else "")
-        self.frr_label.setText(f"<b>You:</b> {describe_frr(frr)} (FRR {rate_text(frr)}).{alpha}")
+        self.frr_label.setText(f"<b>You:</b> {describe_frr(frr)} (FRR {rate_text(frr, 1e-4)}).{alpha}")
         self._keep_controls_whole()
         # on the plot's edge when beyond it (an FRR of 3e-6 was drawn below the axis, out of sight)
         self.det_point.setData([np.log10(max(far, _DET_FAR_FLOOR))], [np.log10(max(frr, _DET_FRR_FLOOR))])

@@ -195,8 +195,7 @@ class UnlockScreen(QWidget):
         side.addLayout(buttons)
         panel = QWidget()
         panel.setLayout(side)
-        panel.setMinimumWidth(280)
-        panel.setMaximumWidth(380)
+        panel.setFixedWidth(340)  # a width that follows the text made the picture jump when the mode changed
         layout = QHBoxLayout(self)
         layout.addWidget(self.view, 1)
         layout.addWidget(panel)
