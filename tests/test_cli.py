@@ -401,6 +401,33 @@ def test_verify_live_unlocks_the_blinking_owner_not_a_still(aoc, shared, tmp_pat
     assert code == 2 and "single photo cannot show liveness" in err
 
 
+def test_a_strangers_blink_then_the_owners_photo_does_not_unlock(home, seed, shared, tmp_path, capsys):
+    """Found by a red-team try: another person blinks at the camera, then holds up the owner's photo where
+    that face was; the blink was counted (any blink since the attempt began) and convenience mode unlocked."""
+    assert run(capsys, "enroll", "me", *[seed / "ME" / f"ME_{i}.jpg" for i in (1, 2, 3)])[0] == 0
+    clip = cv2.VideoCapture(str(shared / "media" / "live" / "talking_head_aoc.mp4"))  # blinks at about 1.7 s
+    fps = clip.get(cv2.CAP_PROP_FPS)
+    stranger = [clip.read()[1] for _ in range(int(2.6 * fps))]
+    height, width = stranger[0].shape[:2]
+    photo = cv2.imread(str(seed / "ME" / "ME_5.jpg"))
+    scale = min(width, height) / max(photo.shape[:2])
+    photo = cv2.resize(photo, (int(photo.shape[1] * scale), int(photo.shape[0] * scale)))
+    canvas = np.zeros_like(stranger[0])
+    top, left = (height - photo.shape[0]) // 2, (width - photo.shape[1]) // 2
+    canvas[top:top + photo.shape[0], left:left + photo.shape[1]] = photo
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(tmp_path / "splice.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for frame in stranger:
+        writer.write(frame)
+    for i in range(int(3 * fps)):  # held by hand: a little shake and sensor noise
+        shake = np.float32([[1, 0, 2 * np.sin(i / 5)], [0, 1, 2 * np.cos(i / 7)]])
+        moved = cv2.warpAffine(canvas, shake, (width, height), borderMode=cv2.BORDER_REPLICATE)
+        writer.write(np.clip(moved + rng.normal(0, 2, moved.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    code, out, err = run(capsys, "auth", "--profile", "me", "--camera", tmp_path / "splice.mp4", "--mode", "convenience")
+    assert code == 1 and "REJECTED" in out, out + err
+
+
 def test_auth_exit_codes_lockout_and_audit(aoc, shared, tmp_path, capsys, monkeypatch):
     from faceid_desktop.lockout import AuditLog, Lockout
 
