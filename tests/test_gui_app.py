@@ -108,6 +108,17 @@ def make_window(qtbot, tmp_path: Path, pipeline, landmarks):
         window.close()
 
 
+def wizard_to_capture(window: MainWindow, name: str):
+    """Open the wizard, agree, type ``name`` and press Next: the capture page (or the name page when the
+    name is refused); returns the wizard."""
+    wizard = window.open_wizard()
+    wizard.consent.agree.setChecked(True)
+    wizard.next()
+    wizard.name.edit.setText(name)
+    wizard.next()
+    return wizard
+
+
 def capture_all(qtbot, wizard, timeout: int = 60_000) -> None:
     """Wait for the capture page to finish, using its way out ("I can't turn my head") when it is offered:
     the clips do not turn their heads when asked."""
@@ -179,11 +190,7 @@ def test_wizard_end_to_end_creates_profile(qtbot, make_window, live, adapt):
 
 def test_wizard_keeps_the_captures_when_finish_finds_the_name_taken(qtbot, make_window, live):
     window = make_window(live / OWNER_CLIP)
-    wizard = window.open_wizard()
-    wizard.consent.agree.setChecked(True)
-    wizard.next()
-    wizard.name.edit.setText("bob")
-    wizard.next()
+    wizard = wizard_to_capture(window, "bob")
     capture_all(qtbot, wizard)
     captured = list(wizard.capture.session.templates)
     while wizard.currentPage() is not wizard.done_page:
@@ -212,12 +219,8 @@ def test_wizard_asks_before_cancel_discards_captures_and_back_keeps_them(qtbot, 
     from PySide6.QtWidgets import QMessageBox
 
     window = make_window(live / OWNER_CLIP)
-    wizard = window.open_wizard()
+    wizard = wizard_to_capture(window, "carol")
     wizard.confirm = True
-    wizard.consent.agree.setChecked(True)
-    wizard.next()
-    wizard.name.edit.setText("carol")
-    wizard.next()
     qtbot.waitUntil(lambda: len(wizard.capture.session.templates) >= 2, timeout=60_000)
     asked = []
     answer = QMessageBox.StandardButton.Cancel
@@ -242,11 +245,7 @@ def test_wizard_says_when_the_camera_only_repeats_one_photo(qtbot, make_window, 
     (folder / "me.jpg").write_bytes((shared / "faces" / "seed" / "ME" / sorted(
         p.name for p in (shared / "faces" / "seed" / "ME").iterdir())[0]).read_bytes())
     window = make_window(folder)
-    wizard = window.open_wizard()
-    wizard.consent.agree.setChecked(True)
-    wizard.next()
-    wizard.name.edit.setText("still")
-    wizard.next()
+    wizard = wizard_to_capture(window, "still")
     page = wizard.capture
 
     def told() -> bool:
@@ -267,11 +266,7 @@ def test_cancel_during_training_keeps_old_profile(qtbot, make_window, live, owne
         steps=100_000, batch_size=8, negatives_per_batch=16, augmentations_per_image=2, background_negatives=64))
     window = make_window(live / OWNER_CLIP, owner_profile, slow)
     before = _profile_files(window.store)
-    wizard = window.open_wizard()
-    wizard.consent.agree.setChecked(True)
-    wizard.next()
-    wizard.name.edit.setText("owner")
-    wizard.next()
+    wizard = wizard_to_capture(window, "owner")
     assert wizard.currentPage() is wizard.name  # exists: must tick "replace"
     wizard.name.replace.setChecked(True)
     wizard.next()
@@ -896,11 +891,7 @@ def test_the_wizard_capture_page_agrees_with_a_broken_camera(qtbot, make_window,
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     window = make_window(broken)
-    wizard = window.open_wizard()
-    wizard.consent.agree.setChecked(True)
-    wizard.next()
-    wizard.name.edit.setText("dana")
-    wizard.next()
+    wizard = wizard_to_capture(window, "dana")
     window.hub.restart()  # Retry: fails again while the page is shown
     qtbot.waitUntil(lambda: "no picture from the camera" in wizard.capture.guidance.text(), timeout=20_000)
     assert "not a readable video" in wizard.capture.view.error_bar.label.text()
