@@ -177,6 +177,10 @@ ANOTHER_FACE = "another face during the challenge"
 #: motion blur) does not fail the challenge, a stranger's does (benchmarks/live.py at the default 0.95: the
 #: owners' frames reach 0.80, the closest impostor frame 1.18).
 ANOTHER_FACE_MARGIN = 0.1
+#: Seconds of faces that could not be compared (covered, too dark, cut by the edge) after which the face
+#: counts as another person's for :meth:`LivenessCheck.another_face`: longer than an owner's face takes to
+#: come back into view after a turn, shorter than a prompted action.
+UNKNOWN_FACE_SECONDS = 0.5
 #: Secure mode's ``max_vertical_change`` (rule 5): a photo folded back below the eyes, as an attacker
 #: answering prompts would fold it for "Blink", shrinks the nose's top with the eyes.
 SECURE_MAX_VERTICAL_CHANGE = 0.06
@@ -988,6 +992,7 @@ class LiveUnlock:
         self._final: UnlockState | None = None
         # (timestamp, matched) of the frames face recognition compared, for binding a blink to the owner
         self._compared: deque[tuple[float, bool]] = deque(maxlen=256)
+        self._unknown_since: float | None = None  # start of the current run of faces that could not be compared
 
     def observe(self, timestamp: float, image: np.ndarray) -> UnlockState | None:
         """A frame recognition skipped: liveness follows the face in it (:meth:`LivenessCheck.track_frame`).
@@ -1032,8 +1037,20 @@ class LiveUnlock:
         self._match = match
         if decision.distance is not None:
             self._compared.append((timestamp, bool(decision.accepted)))
+            self._unknown_since = None
             if decision.distance > decision.threshold + ANOTHER_FACE_MARGIN:
                 self.liveness.another_face(timestamp)
+        elif decision.faces:
+            # a face that could not be compared (covered below the eyes, too dark, cut by the edge): whose it
+            # is is unknown, so it binds no blink; for longer than UNKNOWN_FACE_SECONDS it counts as another
+            # face (a masked attacker doing the prompts between pictures of the owner is never compared)
+            self._compared.append((timestamp, False))
+            if self._unknown_since is None:
+                self._unknown_since = timestamp
+            if timestamp - self._unknown_since >= UNKNOWN_FACE_SECONDS:
+                self.liveness.another_face(timestamp)
+        else:
+            self._unknown_since = None
         if self._matched_at is None and match.state == "accepted":
             self._matched_at = timestamp
             self.liveness.start_challenge(timestamp)
@@ -1044,8 +1061,8 @@ class LiveUnlock:
         return self._judge(timestamp, match, live)
 
     def _blink_bound(self, live: LivenessResult) -> bool:
-        """Whether the blink that made ``live`` live was the owner's: the last frame face recognition
-        compared before it began matched (frames compared during and after it all matched, or
+        """Whether the blink that made ``live`` live was the owner's: the last frame with a face that face
+        recognition decided before it began was compared and matched (frames compared during and after it all matched, or
         :meth:`LivenessCheck.another_face` would have dropped it). Otherwise a stranger's blink between two
         pictures of the owner would count when recognition runs slower than the camera."""
         if not live.blinks:

@@ -396,6 +396,28 @@ def test_secure_mode_fails_when_another_face_answers_the_prompts():
     assert done.state == "rejected" and done.reason == ANOTHER_FACE
 
 
+COVERED_FACE = Decision(False, "covered below the eyes", None, 0.43, 1)
+
+
+def test_a_face_that_cannot_be_compared_binds_no_liveness():
+    """The same attacks with the attacker's lower face covered, so that recognition never compares it (no
+    distance, so no 'another face' by distance): its blink does not count, its prompts fail the challenge."""
+    unlock = LiveUnlock(DecisionSettings(timeout=4.0), LivenessCheck(LivenessSettings(timeout=6.0)))
+    frames = [(0.3, True)] * 30 + [(0.3, None)] * 12 + [(e, None) for e in BLINK_EARS] \
+        + [(0.3, None)] * 12 + [(0.3, True)] * 150
+    states = [unlock.update(i / 30, COVERED_FACE if ok is None else _decision(ok), landmarks=_face(e))
+              for i, (e, ok) in enumerate(frames)]
+    assert not any(s.state == "unlocked" for s in states)
+    secure = LiveUnlock(DecisionSettings(), LivenessCheck(challenge=(TURN_LEFT, BLINK)))
+    owner = [(_face(0.3), True)] * 20
+    masked = [(_face(0.3, yaw=0.05 * k), None) for k in range(1, 5)] + [(_face(0.3, yaw=0.2), None)] * 8 \
+        + [(_face(0.3), None)] * 10 + [(_face(e), None) for e in BLINK_EARS] + [(_face(0.3), None)] * 5
+    states = [secure.update(i / 30, COVERED_FACE if ok is None else _decision(ok), landmarks=f)
+              for i, (f, ok) in enumerate(owner + masked + owner * 3)]
+    done = next(s for s in states if s.done)
+    assert done.state == "rejected" and done.reason == ANOTHER_FACE
+
+
 def test_an_owners_frame_just_over_the_threshold_does_not_fail_the_challenge():
     """A head turned for a prompt can push one of the owner's frames a little over the threshold: that is
     not another person (ANOTHER_FACE_MARGIN); the challenge goes on."""
