@@ -203,6 +203,7 @@ class UnlockScreen(QWidget):
         # the state text follows the camera: "Looking for a face" while no frame can come misled
         hub.camera_failed.connect(self._camera_changed)
         hub.camera_opened.connect(self._camera_changed)
+        hub.model_ready.connect(lambda: self._camera_changed(""))  # "Starting..." becomes "Looking for a face"
 
     # -- control -------------------------------------------------------------------------------------------
 
@@ -301,11 +302,13 @@ class UnlockScreen(QWidget):
             self.details.setText(locked_out_text(status.outcome))
         else:
             camera_down = status.state == SEARCHING and self.hub.error is not None
-            self.title.setText("Camera not working" if camera_down else {
+            loading = status.state == SEARCHING and self.hub.pipeline is None and not camera_down
+            self.title.setText("Camera not working" if camera_down else "Starting..." if loading else {
                 SEARCHING: "Looking for a face...", FACE_FOUND: "Face found", VERIFYING: "Verifying...",
                 CHECKING_LIVENESS: "Checking liveness..."}.get(status.state, "Face found"))
             hint = status.hint if status.state in (VERIFYING, CHECKING_LIVENESS, FACE_FOUND) else ""
-            parts = ["no frames: see the message on the picture"] if camera_down else []
+            parts = (["no frames: see the message on the picture"] if camera_down else
+                     ["loading the face model (a few seconds)"] if loading else [])
             if decision is not None and decision.distance is not None:
                 parts.append(f"distance {decision.distance:.3f} (threshold {settings.threshold:.3f})")
             elif decision is not None and decision.faces:
