@@ -441,8 +441,10 @@ def test_threshold_slider_changes_the_live_decision(qtbot, make_window, owner_la
     tune = window.tune
     qtbot.waitUntil(lambda: tune.last_decision is True, timeout=30_000)
     assert "MATCH" in tune.live_label.text()
+    assert not tune.apply_button.isEnabled() and not tune.revert_button.isEnabled()  # nothing to apply yet
     tune.set_threshold(0.05)
     assert tune.last_decision is False and "NO MATCH" in tune.live_label.text()
+    assert tune.apply_button.isEnabled() and tune.revert_button.isEnabled()
     saved = window.store.load("owner").settings.threshold
     assert window.unlock.controller.settings.threshold == pytest.approx(saved)  # the unlock rule: only once applied
     frames = tune._frames

@@ -326,8 +326,9 @@ class TuningPanel(QWidget):
         self._set_sliders(self.settings)
         self.live_label.setText("no frame yet" if profile else "no profile: enroll first")
         self.live_label.setStyleSheet("")
-        for widget in (self.threshold_slider, self.alpha_box, self.apply_button, self.revert_button):
+        for widget in (self.threshold_slider, self.alpha_box):
             widget.setEnabled(profile is not None)
+        self._gate_buttons()
         self.alpha_slider.setEnabled(profile is not None and self.settings.rule == "alpha")
         if not (same and self.calibration is not None):
             self.calibration_label.setText("calibrating..." if profile else "not calibrated")
@@ -418,6 +419,7 @@ class TuningPanel(QWidget):
     def saved(self, profile: Profile) -> None:
         """The main window saved ``profile``; keep the sliders where they are."""
         self.profile = profile
+        self._gate_buttons()
 
     # -- internals -----------------------------------------------------------------------------------------
 
@@ -444,8 +446,15 @@ class TuningPanel(QWidget):
         if settings == self.settings:
             return
         self.settings = settings
+        self._gate_buttons()
         self._update_lines()
         self._show_live(self.last_analysis)
+
+    def _gate_buttons(self) -> None:
+        # Apply and Revert only do something when the setting differs from the saved one
+        changed = self.profile is not None and self.settings != self.profile.settings
+        self.apply_button.setEnabled(changed)
+        self.revert_button.setEnabled(changed)
 
     def resizeEvent(self, event) -> None:  # noqa: D102, N802
         super().resizeEvent(event)
