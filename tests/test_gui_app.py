@@ -702,7 +702,7 @@ def test_camera_picker_falls_back_to_a_working_infrared_camera(qtbot, make_windo
     qtbot.waitUntil(lambda: window.hub.spec == "3", timeout=15_000)
     assert "does not work" in window.statusBar().currentMessage()
     assert "camera 3: USB IR Camera (infrared" in window.camera_picker.currentText()
-    assert AppSettings(window.settings.path).camera == "3"
+    qtbot.waitUntil(lambda: AppSettings(window.settings.path).camera == "3", timeout=15_000)  # once it opened
     # grey frames are shown and recognised as colour ones are
     with qtbot.waitSignal(window.unlock.unlocked, timeout=30_000):
         pass
@@ -711,6 +711,7 @@ def test_camera_picker_falls_back_to_a_working_infrared_camera(qtbot, make_windo
     monkeypatch.chdir(live)
     window.camera_picker.choose(OWNER_CLIP)
     # (the current folder is where links lead, so the stored path is compared by what it names)
+    qtbot.waitUntil(lambda: AppSettings(window.settings.path).camera != "3", timeout=15_000)
     stored = AppSettings(window.settings.path).camera
     assert window.hub.spec == stored and os.path.isabs(stored) and os.path.samefile(stored, live / OWNER_CLIP)
     assert window.camera_picker.currentData() == stored
