@@ -1062,9 +1062,10 @@ class LiveUnlock:
 
     def _blink_bound(self, live: LivenessResult) -> bool:
         """Whether the blink that made ``live`` live was the owner's: the last frame with a face that face
-        recognition decided before it began was compared and matched (frames compared during and after it all matched, or
-        :meth:`LivenessCheck.another_face` would have dropped it). Otherwise a stranger's blink between two
-        pictures of the owner would count when recognition runs slower than the camera."""
+        recognition decided before the blink began was compared and matched (the frames decided during and
+        after it matched too, or :meth:`LivenessCheck.another_face` would have dropped it). Otherwise a
+        stranger's blink between two pictures of the owner would count when recognition runs slower than
+        the camera."""
         if not live.blinks:
             return True  # live by head turns (eyes hidden): bound by the challenge's own rule
         start = live.blinks[-1].start
