@@ -169,6 +169,13 @@ def open_regular(path: Path, flags: int = os.O_RDONLY, mode: int = 0o600) -> int
             raise UntrustedPathError(f"{path}: not a regular file (a FIFO or device); remove it", path) from None
         if error.errno == errno.EISDIR:  # a directory opened for writing
             raise UntrustedPathError(f"{path}: is a directory, not a file; remove it", path) from None
+        if error.errno == errno.EACCES:  # another account's private file: say whose, and the fix
+            try:
+                info = os.lstat(path)
+            except OSError:
+                info = None
+            if info is not None:
+                check_stat(info, path, "file")
         raise
     try:
         info = os.fstat(fd)

@@ -197,6 +197,28 @@ def test_a_profile_directory_of_another_user_is_refused(home, capsys, tmp_path):
     assert code == 2 and "owned by" in _one_line(err) and "chown" in err
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file to another user (chown)")
+def test_another_users_private_lockout_file_names_its_owner_and_the_fix(home, capsys, monkeypatch):
+    """A 0600 lockout.json of another account cannot even be opened: "Permission denied" alone said neither
+    whose it is nor what to do (root opens anything, so the refusal the user would meet is simulated)."""
+    from faceid_desktop import safefs
+
+    Lockout(home).record("me", False)
+    state = home / "lockout.json"
+    os.chown(state, 65534, 65534)
+    real_open = os.open
+
+    def as_the_user(path, *args, **kwargs):
+        if Path(path) == state:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(safefs.os, "open", as_the_user)
+    code, _, err = run(capsys, "auth", "--profile", "me")
+    line = _one_line(err)
+    assert code == 2 and "owned by" in line and "chown" in line and "lockout.json" in line
+
+
 def test_an_open_data_directory_is_refused(home, capsys, tmp_path):
     home.chmod(0o777)
     code, _, err = run(capsys, "auth", "--profile", "me")

@@ -331,7 +331,8 @@ class TuningPanel(QWidget):
         self._gate_buttons()
         self.alpha_slider.setEnabled(profile is not None and self.settings.rule == "alpha")
         if not (same and self.calibration is not None):
-            self.calibration_label.setText("calibrating..." if profile else "not calibrated")
+            # without a profile the rates line already says "not calibrated": not a second time here
+            self.calibration_label.setText("calibrating..." if profile else "")
         for text in self._placeholders:
             # short, so the plot never clips it; why a profile is not calibrated goes in the wrapped label
             text.setText("calibrating..." if profile else "not calibrated")
