@@ -347,19 +347,17 @@ class ProfileStore:
 
     def check_trusted(self) -> None:
         """Refuse to read a data or profile directory that another account owns or can write, or that a
-        folder above lets another account replace (:func:`~faceid_desktop.safefs.check_directory`), before
-        listing it: the names in it would be that account's. Nothing to check when it does not exist yet.
+        folder above lets another account replace, before listing it (the same check as :meth:`load`):
+        the names in it would be that account's. Nothing to check when there is no profile directory yet.
 
         Raises:
             ProfileError: one line naming the folder and the fix.
         """
         try:
-            check_directory(self.root)
-            check_stat(os.stat(self.directory), self.directory, "directory")
-        except FileNotFoundError:
-            return
-        except UntrustedPathError as error:
-            raise ProfileError(str(error), error.path) from None
+            with self._locked(exclusive=False) as dir_fd:
+                self._check_directory(dir_fd)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # nothing listed from it: names() finds no profiles there
 
     def check_writable(self) -> None:
         """Make sure profiles can be saved here, before any long work whose result would be lost.

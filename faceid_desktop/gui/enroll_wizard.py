@@ -541,8 +541,8 @@ class TestPage(QWizardPage):
             self.state.setText(f"<b>Recognised in {status.elapsed:.2f} s.</b><br>The profile knows you: press "
                                "Next.")
         elif status.state == REJECTED:
-            self.state.setText(f"<b>Not recognised</b> ({status.outcome.removeprefix('last attempt rejected: ')})."
-                               "<br>Press Test again.")
+            self.state.setText(f"<b>Not recognised</b> within {self.controller.settings.timeout:g} s.<br>"
+                               "Press Test again.")
         else:
             distance = "" if analysis.distance is None else f" (distance {analysis.distance:.3f})"
             self.state.setText(f"{status.state}{distance}")

@@ -313,12 +313,8 @@ class UnlockController:
                 self._log(AUDIT_LOCKED_OUT, None, None, f"locked for {locked:.0f} s")
             return self._status(LOCKED_OUT, decision, locked_for=locked)
         if self._rejected is not None:
-            if faces:
-                self._absent_since = None
-                return dataclasses.replace(self._rejected, decision=decision, error=self._take_errors())
-            if self._absent_since is None:
-                self._absent_since = timestamp
-            if timestamp - self._absent_since < ABSENCE_TO_RETRY:
+            self._absent_since = None if faces else (timestamp if self._absent_since is None else self._absent_since)
+            if faces or timestamp - self._absent_since < ABSENCE_TO_RETRY:
                 return dataclasses.replace(self._rejected, decision=decision, error=self._take_errors())
             self._rejected = self._absent_since = None
         if self._attempt is None:

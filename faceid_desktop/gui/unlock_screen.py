@@ -76,11 +76,11 @@ def sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def rejected_title(outcome: str) -> str:
+def rejected_title(status: UnlockStatus) -> str:
     """The title of a failed attempt: ``Not recognised`` when the face never matched (a stranger must not be
-    told to blink), else ``Not unlocked`` (the face matched, liveness did not pass)."""
-    why = outcome.removeprefix("last attempt rejected: ")
-    return "Not recognised" if why.startswith(("not recognised", "no match")) else "Not unlocked"
+    told to blink), else ``Not unlocked`` (the face matched, liveness did not pass: the liveness result is
+    reported only once the face matched)."""
+    return "Not recognised" if status.liveness is None else "Not unlocked"
 
 
 def locked_out_text(outcome: str) -> str:
@@ -293,7 +293,7 @@ class UnlockScreen(QWidget):
             self.details.setText(f"Welcome, {name}. {status.matches} of the last {settings.window} frames "
                                  f"matched{live}.")
         elif status.state == REJECTED:
-            self.title.setText(rejected_title(status.outcome))
+            self.title.setText(rejected_title(status))
             self.details.setText(" ".join((
                 sentence(status.outcome), "Look away and back, or press Try again.",
                 f"{left} attempt{'s' if left != 1 else ''} left.")))
