@@ -925,7 +925,28 @@ def test_ctrl_c_and_sigterm_close_the_app_cleanly(tmp_path, live, signum):
     finally:
         app.kill()
     assert app.returncode == 0 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert "geometry" in (tmp_path / "home" / "gui.ini").read_text()  # saved by the window on close
+    saved = (tmp_path / "home" / "gui.ini").read_text()
+    assert "geometry" in saved  # saved by the window on close
+    assert OWNER_CLIP in saved  # the --camera that opened is remembered
+
+
+def test_a_command_line_camera_that_does_not_open_is_not_remembered(tmp_path):
+    """``--camera 99`` names a device index that passes the checks made before opening, but there is no
+    such camera: it was saved at start-up, so every later start came back to it."""
+    home = tmp_path / "home"
+    app = subprocess.Popen([sys.executable, "-m", "faceid_desktop.gui.app", "--camera", "99", "--data-dir", str(home)],
+                           env=_app_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not home.is_dir() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(4)  # the window is up and the camera has failed
+        app.send_signal(signal.SIGTERM)
+        _, err = app.communicate(timeout=20)
+    finally:
+        app.kill()
+    assert app.returncode == 0, err
+    assert "camera=99" not in (home / "gui.ini").read_text()
 
 
 def test_dark_theme_shows_an_unticked_check_box(qtbot):

@@ -245,19 +245,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"faceid-desktop: --profile: no profile named {args.profile!r} (profiles: {names})", file=sys.stderr)
             return 2
         settings.profile = args.profile
-    if args.camera:  # saved only once every option has been checked
-        settings.camera = spec
-        try:
-            settings.sync()
-        except SettingsError as error:
-            print(f"faceid-desktop: {error}", file=sys.stderr)
-            return 2
     if args.screen:
         settings.screen = args.screen
     options = WizardOptions(target=args.captures, training=TrainingConfig(steps=max(1, args.training_steps)),
                             train=args.training_steps > 0)
     hub = CameraHub(spec)
     window = MainWindow(hub, store, settings, options, on_unlock=args.on_unlock, camera_fallback=not args.camera)
+    if args.camera:
+        window.remember_once_open(spec)  # not before: a camera that cannot be opened is never remembered
 
     def show_error(text: str) -> None:
         window.show_message(text)

@@ -274,7 +274,12 @@ class MainWindow(QMainWindow):
         self.camera_picker.set_current(spec)
         self.hub.restart(spec)
         self.unlock.set_profile(self.profile)  # the audit log names the new source
-        self._unsaved_camera = spec  # remembered once it opens: a broken file must not come back next start
+        self.remember_once_open(spec)
+
+    def remember_once_open(self, spec: str) -> None:
+        """Save ``spec`` (absolute, as :func:`~faceid_desktop.camera_list.absolute_spec` gives it) as the
+        camera of the next start once the hub opens it: a camera that does not open must not come back."""
+        self._unsaved_camera = spec
 
     def _camera_opened(self, text: str) -> None:
         self.camera_label.setText(f"Camera: {text}")
