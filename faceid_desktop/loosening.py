@@ -9,14 +9,14 @@ Levels (the FAR is the estimated share of strangers' faces accepted):
   explicit confirmation (app), since one stranger in a hundred or more would get in.
 
 The FAR of a profile without an adapter comes from the calibration (population statistics, see
-:mod:`faceid_desktop.calibration`). Those tables describe the pretrained embedding only, so for an adapted
-profile it is measured instead on synthetic strangers drawn from the population model
-(:class:`~faceid_desktop.background.BackgroundModel`) and passed through the profile's own adapter.
+:mod:`faceid_desktop.calibration`). Those tables describe the pretrained embedding only; for an adapted
+profile synthetic strangers drawn from the population model (:class:`~faceid_desktop.background.BackgroundModel`)
+carry them into the adapter's space (:func:`calibrate_adapted`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -104,17 +104,9 @@ def estimate_far(profile: Profile, threshold: float) -> FarEstimate:
     if profile.adapter is None:
         far = float(calibrate(profile).far_at(threshold))
         return FarEstimate(far, "calibration", describe_far(far))
-    from .background import BackgroundModel
-    from .verification import ProfileScorer
-
-    strangers = BackgroundModel.load().sample_images(SYNTHETIC_STRANGERS, np.random.default_rng(_SEED))
-    accepted = int(np.count_nonzero(ProfileScorer(profile, cohort=strangers[:1]).distance(strangers) <= threshold))
-    far = accepted / SYNTHETIC_STRANGERS
-    if accepted == 0:
-        words = f"none of {SYNTHETIC_STRANGERS:,} synthetic strangers accepted (fewer than 1 in {SYNTHETIC_STRANGERS:,})"
-    else:
-        words = f"{describe_far(far)} ({accepted:,} of {SYNTHETIC_STRANGERS:,} synthetic strangers)"
-    return FarEstimate(far, "synthetic strangers", words)
+    far = float(calibrate_adapted(profile).far_at(threshold))
+    return FarEstimate(far, "synthetic strangers",
+                       f"{describe_far(far)} (carried into the adapter's space by {SYNTHETIC_STRANGERS:,} synthetic strangers)")
 
 
 #: Ranks (among the sorted synthetic strangers' distances) between which the slope of the FAR's lower tail is
@@ -124,7 +116,7 @@ TAIL_RANKS = (10, 100)
 
 
 def _stranger_distances(profile: Profile) -> np.ndarray:
-    """Sorted distances of the fixed synthetic strangers to ``profile`` in its own (adapted) space."""
+    """Sorted distances of the fixed synthetic strangers to ``profile`` in its own (adapted or not) space."""
     from .background import BackgroundModel
     from .verification import ProfileScorer
 
@@ -132,13 +124,45 @@ def _stranger_distances(profile: Profile) -> np.ndarray:
     return np.sort(ProfileScorer(profile, cohort=strangers[:1]).distance(strangers))
 
 
+class _StrangerRanks:
+    """The fixed synthetic strangers' sorted distances to a profile as a continuous, increasing map between a
+    distance threshold and the number of strangers within it (linear between the strangers' own distances;
+    below the rank :data:`TAIL_RANKS` [0] the count goes on falling exponentially with the slope between the
+    two ranks of :data:`TAIL_RANKS`, as the shipped calibration's tail does)."""
+
+    def __init__(self, distances: np.ndarray) -> None:
+        self.distances = np.sort(distances)
+        self.ranks = np.arange(1, len(self.distances) + 1, dtype=np.float64)
+        self.low, high = (self.distances[r - 1] for r in TAIL_RANKS)
+        self.slope = np.log(TAIL_RANKS[1] / TAIL_RANKS[0]) / max(high - self.low, 1e-6)
+
+    def rank(self, thresholds: np.ndarray) -> np.ndarray:
+        """(K,) thresholds (distance) -> (K,) float64 strangers within each."""
+        rank = np.interp(thresholds, self.distances, self.ranks)
+        tail = thresholds < self.low
+        rank[tail] = TAIL_RANKS[0] * np.exp(self.slope * (thresholds[tail] - self.low))
+        return rank
+
+    def threshold(self, ranks: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`rank`."""
+        threshold = np.interp(ranks, self.ranks, self.distances)
+        tail = ranks < TAIL_RANKS[0]
+        threshold[tail] = self.low + np.log(ranks[tail] / TAIL_RANKS[0]) / self.slope
+        return threshold
+
+
 def calibrate_adapted(profile: Profile, tables=None):
     """Estimated FAR and FRR over :data:`faceid_desktop.calibration.GRID` for a profile with an adapter
     (the shipped tables describe the pretrained network only).
 
-    * FAR: the share of :data:`SYNTHETIC_STRANGERS` synthetic strangers (drawn from the population model,
-      passed through the profile's adapter) within each threshold; below 1 in 2,000 the measured tail goes
-      on exponentially with the slope between :data:`TAIL_RANKS`, so small targets get a threshold at all.
+    * FAR: the shipped calibration's FAR of the profile without its adapter, carried over by rank through
+      :data:`SYNTHETIC_STRANGERS` synthetic strangers (drawn from the population model): an adapted
+      threshold gets the population's FAR at the plain threshold within which the same share of those
+      strangers lies without the adapter. The synthetic strangers alone lie much farther from a profile than
+      real ones (none of 20,000 within a threshold that accepts about 1 real stranger in 1,900), so their
+      own share would loosen an adapted threshold; carried by rank, an adapter that changes nothing keeps
+      the plain profile's FAR at every threshold. Below 1 in 2,000 both shares go on exponentially
+      (:class:`_StrangerRanks`).
     * FRR: the population's distribution of ``owner distance / leave-one-out spread`` (the tables' ratio)
       scaled by the profile's own leave-one-out spread measured in the adapted space: an assumption that
       the adapter changes the owner's spread, not the shape of its distribution.
@@ -156,7 +180,7 @@ def calibrate_adapted(profile: Profile, tables=None):
             shipped tables cannot be read.
     """
     from .calibration import (DEFAULT_TARGET_FAR, GRID, RATE_FLOOR, Calibration, CalibrationTables,
-                              _survival, _threshold_for, leave_one_out)
+                              _survival, _threshold_for, calibrate, leave_one_out)
     from .verification import ProfileScorer
 
     if profile.adapter is None:
@@ -166,14 +190,11 @@ def calibrate_adapted(profile: Profile, tables=None):
                          "needs 2 or more to measure the owner's spread")
     tables = tables if tables is not None else CalibrationTables.load()
     grid = GRID
-    strangers = _stranger_distances(profile)
-    n = len(strangers)
-    far = np.searchsorted(strangers, grid, side="right") / n
-    low, high = (strangers[r - 1] for r in TAIL_RANKS)
-    slope = np.log(TAIL_RANKS[1] / TAIL_RANKS[0]) / max(high - low, 1e-6)
-    tail = grid < low
-    far[tail] = np.exp(np.log(TAIL_RANKS[0] / n) + slope * (grid[tail] - low))
-    far = np.maximum.accumulate(np.clip(far, RATE_FLOOR, 1.0))
+    plain = replace(profile, adapter=None)
+    within = _StrangerRanks(_stranger_distances(profile)).rank(grid)
+    plain_threshold = _StrangerRanks(_stranger_distances(plain)).threshold(within)
+    population = np.log(np.maximum(calibrate(plain, tables).far, RATE_FLOOR))
+    far = np.maximum.accumulate(np.clip(np.exp(np.interp(plain_threshold, grid, population)), RATE_FLOOR, 1.0))
     owner = leave_one_out(ProfileScorer(profile).space(profile.embeddings))
     spread = float(owner.mean())
     frr = np.minimum.accumulate(_survival(grid / spread, tables.genuine_ratio, tables.genuine_levels))

@@ -304,7 +304,7 @@ def test_train_stores_an_adapter_and_off_drops_it(enrolled, seed, capsys):
     # the calibrated threshold is carried into the adapted space by its estimated FAR
     assert calibrate_any(profile).far_at(profile.settings.threshold) == pytest.approx(far, rel=0.5)
     code, out, err = run(capsys, "calibrate", "me", "--far", "1e-4", "--dry-run")
-    assert code == 0 and "synthetic strangers passed through its adapter" in out, err
+    assert code == 0 and "carried into the adapter's space by synthetic strangers" in out, err
     code, out, _ = run(capsys, "train", "me", "--off")
     profile = ProfileStore().load("me")
     assert code == 0 and profile.adapter is None and "the same estimated FAR as before" in out

@@ -494,7 +494,7 @@ def test_tuning_an_adapted_profile_is_calibrated_on_synthetic_strangers(qtbot, m
     assert len(tune.genuine_curve.getData()[0]) > 100 and np.nanmax(tune.impostor_curve.getData()[1]) > 0
     assert len(tune.det_curve.getData()[0]) > 100
     assert "strangers would be accepted" in tune.far_label.text() and "attempts" in tune.frr_label.text()
-    assert "synthetic strangers passed through its adapter" in tune.calibration_label.text()
+    assert "carried into its adapter's space" in tune.calibration_label.text()
     assert tune.calibration_label.wordWrap() and not any(p.isVisible() for p in tune._placeholders)
     assert tune.recommended_button.isEnabled()
     tune.use_recommended()

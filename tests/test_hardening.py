@@ -324,6 +324,31 @@ def test_an_adapted_profile_gets_an_estimate_too(synthetic, capsys):
     assert code == 0 and "synthetic strangers" in out and "warning" in err
 
 
+def test_an_adapter_that_changes_nothing_changes_no_estimate(synthetic, capsys):
+    """Found by a newcomer's try: training on a clip whose faces SFace already keeps together leaves the
+    identity as the adapter, yet its threshold was carried from 0.948 to 1.06 (about 1 real stranger in
+    1,900), and 1.1 was then set without a warning: the synthetic strangers' own share was the estimate, and
+    they lie much farther from a profile than real strangers."""
+    from dataclasses import replace
+
+    from faceid_desktop.adaptation import with_adapter
+    from faceid_desktop.loosening import calibrate_any
+    from faceid_desktop.profile import Adapter
+
+    store = ProfileStore(synthetic)
+    plain = store.load("syn")
+    plain = replace(plain, settings=replace(plain.settings, threshold=0.948))
+    identity = Adapter(np.eye(128, dtype=np.float32), np.zeros(128, np.float32))
+    adapted = with_adapter(plain, identity)
+    assert adapted.settings.threshold == pytest.approx(0.948, abs=1e-6)
+    for threshold in (0.8, 0.95, 1.1):
+        assert calibrate_any(adapted).far_at(threshold) == pytest.approx(calibrate_any(plain).far_at(threshold), rel=1e-3)
+    store.save(adapted)
+    code, out, err = run(capsys, "threshold", "syn", "1.1")
+    assert code == 0 and "warning" in err  # as it warns without the adapter
+    assert with_adapter(store.load("syn"), None).settings.threshold == pytest.approx(1.1)
+
+
 # --- 2: parallel `faceid auth` processes against a locked profile -----------------------------------------
 
 

@@ -9,7 +9,7 @@ from .common import EXIT_OK, InputError, Parents, emit, open_store
 from .profile_settings import change_settings, check_loosening
 
 #: How an adapted profile's FAR is estimated (the shipped tables describe the pretrained network).
-SYNTHETIC_NOTE = " and, as the profile is adapted, synthetic strangers passed through its adapter"
+SYNTHETIC_NOTE = ", carried into the adapter's space by synthetic strangers"
 
 
 def add_command(commands, parents: Parents) -> None:

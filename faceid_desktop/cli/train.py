@@ -142,6 +142,6 @@ def run(args: argparse.Namespace) -> int:
     note += "".join(f"; {n}" for n in notes)
     emit(args, payload, f"{args.name}: adapted on {plural(len(owner), 'owner chip')}, "
           f"{payload['not_me_chips']} not-me chips, {plural(len(others), 'other profile')} in {result.seconds:.1f} s"
-          f"{note}; threshold {saved.settings.threshold:.2f}. Measured on the owner protocol, adaptation did not "
+          f"{note}; threshold {saved.settings.threshold:.3f}. Measured on the owner protocol, adaptation did not "
           f"lower the error rates: undo with faceid train {args.name} --off\n  {estimate(saved)}")
     return EXIT_OK

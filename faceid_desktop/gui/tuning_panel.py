@@ -43,8 +43,8 @@ LIVE_FRAMES = 150
 #: Estimated FAR above which the FAR is shown in red, and above which Apply asks first: the CLI's limits.
 FAR_WARN, FAR_CONFIRM = WARN_FAR, CONFIRM_FAR
 #: How an adapted profile's error rates are estimated (said under the rates: they are not the tables').
-ADAPTED_NOTE = ("adapted profile: strangers estimated from synthetic strangers passed through its adapter, "
-                "your rejects from its templates' spread in the adapted space")
+ADAPTED_NOTE = ("adapted profile: strangers estimated from the population's rates carried into its adapter's space "
+                "by synthetic strangers, your rejects from its templates' spread in that space")
 
 
 def calibrate_profile(profile: Profile) -> Calibration:
@@ -302,7 +302,7 @@ class TuningPanel(QWidget):
 
     def set_profile(self, profile: Profile | None) -> None:
         """Tune ``profile`` (None: nothing to tune); starts its calibration in a worker thread (an adapted
-        profile's is measured on synthetic strangers through its adapter, see
+        profile's is carried into its adapter's space by synthetic strangers, see
         :func:`~faceid_desktop.loosening.calibrate_adapted`)."""
         old = self.profile
         # the same faces again (the profile was just saved): keep the live history and the calibration
