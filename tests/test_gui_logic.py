@@ -281,6 +281,26 @@ def test_a_gap_in_the_frames_drops_the_attempt_unrecorded(files):
     assert controller.failures == 0 and audit.entries() == ([], 0)
 
 
+def test_frames_skipped_before_the_return_from_another_tab_do_not_resume_the_old_attempt(files):
+    """Found by a newcomer: Unlock, a few seconds on the Enroll tab, back to Unlock: "not recognised within
+    4 s" at once, one attempt used up. The camera frames recognition skipped, fed to liveness before the
+    first frame recognised on return, carried the old attempt over the gap."""
+    lockout, audit, _ = files
+    settings = DecisionSettings(timeout=1.0)
+    scorer = _scorer(settings)
+    options = LivenessOptions(enabled=True, settings=LivenessSettings(timeout=3.0))
+    controller = UnlockController(scorer, settings, lockout, audit, options)
+    far = probe_at(scorer, 1.3)
+    controller.update(far, None, 1, 0.0)
+    controller.update(far, None, 1, 0.5)
+    blank = np.zeros((48, 64, 3), np.uint8)
+    for t in (29.8, 29.9):  # the latest camera frames, skipped by recognition, seen first on return
+        controller.observe(t, blank)
+    status = controller.update(far, None, 1, 30.0)
+    assert status.state == VERIFYING and status.elapsed == 0.0
+    assert controller.failures == 0 and audit.entries() == ([], 0)
+
+
 def test_threshold_change_applies_to_the_next_frame():
     scorer = _scorer()
     controller = UnlockController(scorer, DecisionSettings(threshold=0.4, frames_to_accept=1, window=1))

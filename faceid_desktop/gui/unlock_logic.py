@@ -278,8 +278,13 @@ class UnlockController:
         attempt = self._attempt
         if attempt is None or self._unlocked is not None or (self._last_t is not None and timestamp < self._last_t):
             return
+        if self._last_t is not None and timestamp - self._last_t > MAX_FRAME_GAP:
+            # back from another tab: the frames skipped just before the first one recognised would carry the
+            # old attempt over the gap (its face timeout long past), so the gap drops it here too
+            self._attempt = None
+        else:
+            attempt.observe(timestamp, image)
         self._last_t = timestamp
-        attempt.observe(timestamp, image)
 
     def update(self, vector: np.ndarray | None, reason: str | None, faces: int, timestamp: float,
                image: np.ndarray | None = None, face: Face | None = None,
