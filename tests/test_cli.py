@@ -392,6 +392,8 @@ def test_verify_live_unlocks_the_blinking_owner_not_a_still(aoc, shared, tmp_pat
     [result] = json.loads(out)
     assert code == 0, err
     assert result["accepted"] and result["liveness"] == "live" and result["blinks"] >= 1
+    code, out, _ = run(capsys, "verify", "aoc", aoc, "--live")
+    assert code == 0 and "LIVE MATCH" in out and "UNLOCKED" not in out  # a check: it unlocks nothing (no lockout)
     still = _still_video(shared / "media" / "live" / "talking_head_aoc.mp4", tmp_path / "still.mp4", 5.0)
     code, out, _ = run(capsys, "verify", "aoc", still, "--live", "--timeout", "4", "--json")
     [result] = json.loads(out)

@@ -136,11 +136,12 @@ def live_sources(inputs: Sequence[str]) -> list[Path | int]:
     return items
 
 
-def print_live(args: argparse.Namespace, result: dict) -> None:
-    """Print a live attempt's result in one line (nothing with ``--json``: the caller prints the JSON)."""
+def print_live(args: argparse.Namespace, result: dict, accepted: str = "UNLOCKED") -> None:
+    """Print a live attempt's result in one line (nothing with ``--json``: the caller prints the JSON);
+    ``accepted`` is the verdict word when it passed (``verify --live`` unlocks nothing)."""
     if args.json:
         return
-    verdict = "UNLOCKED" if result["accepted"] else "REJECTED"
+    verdict = accepted if result["accepted"] else "REJECTED"
     distance = "-" if result["distance"] is None else f"{result['distance']:.3f}"
     print(f"{result['input']}: {verdict} ({result['reason']}); liveness {result['liveness']}, "
           f"{plural(result.get('blinks', 0), 'blink')}; distance {distance}, threshold {result['threshold']:.3f}; "

@@ -22,7 +22,8 @@ def add_command(commands, parents: Parents) -> None:
                                  description="Decide whether each input shows the owner of profile NAME. A photo is "
                                  "one decision; a video or camera (N or camera:N) uses the multi-frame rule. Exit code "
                                  "0 when every input matched, 1 when one did not, 2 on an error. Without --live a photo of "
-                                 "the owner matches.")
+                                 "the owner matches. A check, not an unlock: it unlocks nothing and counts towards no "
+                                 "lockout (faceid auth does both).")
     verify.add_argument("name", metavar="NAME", help="profile name")
     verify.add_argument("inputs", nargs="+", metavar="INPUT", help="photos, folders, videos, or a camera index")
     verify.add_argument("--live", action="store_true", help="also require liveness (see --mode) on each video, "
@@ -174,7 +175,7 @@ def verify_live(args: argparse.Namespace, verifier) -> int:
             errors += 1
             continue
         results.append(result)
-        print_live(args, result)
+        print_live(args, result, accepted="LIVE MATCH")
     if args.json:
         emit(args, results, "")
     if errors:
