@@ -337,8 +337,9 @@ class ProfileStore:
             ValueError: the profile cannot be stored faithfully: an embedding that is not a (128,) float
                 array or holds NaN/inf, a non-finite time, a quality outside [0, 1], a mistyped field.
             ProfileError: the profile directory is writable by group or others, or is locked by another
-                process for too long; a new profile's name differs from an existing one's in case only.
-            OSError: the directory or files cannot be written (disk full, read-only, ...).
+                process for too long; a new profile's name differs from an existing one's in case only; the
+                disk is full (the files of the new version are removed again).
+            OSError: the directory or files cannot be written (read-only, ...).
         """
         self._make_directory()
         with self._locked(exclusive=True) as dir_fd:
@@ -460,10 +461,27 @@ class ProfileStore:
             referenced[adapter_name] = adapter
         text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
         self._check_directory(dir_fd)
-        # The referenced files must be durable under their names before the JSON can point to them.
-        for file_name, data in referenced.items():
-            self._write_atomically(name, file_name, data, dir_fd)
-        self._write_atomically(name, f"{name}.json", text.encode("ascii"), dir_fd)
+        before = set(os.listdir(self.directory))
+        try:
+            # The referenced files must be durable under their names before the JSON can point to them.
+            for file_name, data in referenced.items():
+                self._write_atomically(name, file_name, data, dir_fd)
+            self._write_atomically(name, f"{name}.json", text.encode("ascii"), dir_fd)
+        except OSError as error:
+            try:
+                in_place = self._json_path(name).read_bytes() == text.encode("ascii")
+            except OSError:
+                in_place = False
+            if in_place:
+                raise  # the new profile is in place (only the folder's sync failed): its files stay
+            # the old profile (or none) is what load sees: the new files nothing refers to go
+            for file_name in set(referenced) - before:
+                with suppress(OSError):
+                    os.unlink(self.directory / file_name)
+            if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                raise ProfileError(f"{self.directory}: the disk is full; profile {name!r} was not saved "
+                                   "(what was saved before is unchanged)", self.directory) from None
+            raise
         self._collect_garbage(name, keep=set(referenced))
 
     def remove(self, name: str) -> None:

@@ -761,3 +761,25 @@ def test_a_new_name_that_passes_for_another_is_refused(saved):
     saved.save(make_profile(name="\u0430\u043b\u0438\u0441\u0430"))  # all Cyrillic ("Alisa"): one script
     saved.save(make_profile(name="jos\u00e9_2"))  # accents, digits and '_' are not another script
     assert saved.names() == ["alice", "josé_2", "алиса"]
+
+
+def test_a_full_disk_leaves_the_old_profile_and_no_stray_file(store, monkeypatch):
+    """Found by a newcomer on a 12 KB tmpfs: `enroll --add` failed with "[Errno 28] No space left on device"
+    and left the new embeddings file behind, referenced by nothing."""
+    import errno
+
+    old = make_profile("alice", version=1)
+    store.save(old)
+    files = sorted(os.listdir(store.directory))
+    write = ProfileStore._write_atomically
+
+    def full(self, name, target, data, dir_fd):
+        if target.endswith(".json"):  # the embeddings went in; the disk fills up on the profile file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, name, target, data, dir_fd)
+
+    monkeypatch.setattr(ProfileStore, "_write_atomically", full)
+    with pytest.raises(ProfileError, match="disk is full; profile 'alice' was not saved"):
+        store.save(make_profile("alice", version=2, rows=5))
+    assert sorted(os.listdir(store.directory)) == files
+    assert_same(store.load("alice"), old)
