@@ -757,6 +757,11 @@ def test_tune_warns_in_red_and_asks_before_saving_a_loose_threshold(qtbot, make_
     loose = threshold_with(FAR_CONFIRM * 1.5, 0.5)
     tune.set_threshold(loose)
     assert red in tune.far_label.styleSheet()
+    from PySide6.QtGui import QTextDocument
+
+    shown = QTextDocument()
+    shown.setHtml(tune.frr_label.text())  # as the label draws it: a bare "< 0.01%" read as a tag vanished
+    assert "(FRR < 0.01%)." in shown.toPlainText()
     assert not tune.apply()  # refused: nothing saved
     assert len(asked) == 1 and "strangers would be accepted" in asked[0] and "Save this setting anyway?" in asked[0]
     assert window.store.load("owner").settings.threshold == pytest.approx(saved)

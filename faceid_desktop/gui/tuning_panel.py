@@ -6,6 +6,7 @@ the live decision at once (decided by the core, as ``faceid verify`` decides); A
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 import threading
 from collections import deque
@@ -482,12 +483,13 @@ class TuningPanel(QWidget):
             self.det_point.setData([], [])
             return
         far, frr = calibration.far_at(threshold), calibration.frr_at(threshold)
-        self.far_label.setText(f"<b>Strangers:</b> {describe_far(far)} (FAR {rate_text(far)}).")
+        # escaped: "< 0.01%" is the start of a tag to rich text, and the rate vanished from the line
+        self.far_label.setText(f"<b>Strangers:</b> {html.escape(f'{describe_far(far)} (FAR {rate_text(far)}).')}")
         # red from FAR 1e-3: one stranger in a thousand is more than a face lock should let in
         self.far_label.setStyleSheet(f"color: {theme.STATE_COLOURS['locked out']};" if far > FAR_WARN else "")
         alpha = (" These estimates leave out the alpha rule, which refuses some more strangers and some more "
                  "of your own attempts." if self.settings.rule == "alpha" else "")
-        self.frr_label.setText(f"<b>You:</b> {describe_frr(frr)} (FRR {rate_text(frr, 1e-4)}).{alpha}")
+        self.frr_label.setText(f"<b>You:</b> {html.escape(f'{describe_frr(frr)} (FRR {rate_text(frr, 1e-4)}).{alpha}')}")
         self._keep_controls_whole()
         # on the plot's edge when beyond it (an FRR of 3e-6 was drawn below the axis, out of sight)
         self.det_point.setData([np.log10(max(far, _DET_FAR_FLOOR))], [np.log10(max(frr, _DET_FRR_FLOOR))])
