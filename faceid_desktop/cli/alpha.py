@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     """Show the alpha rule, turn it on with a margin, or off."""
     if args.value is None:
         settings = open_store(args).load(args.name).settings
-        state = f"on, alpha {settings.alpha:.3g}" if settings.rule == "alpha" else f"off (alpha {settings.alpha:.3g})"
+        state = f"on, alpha {settings.alpha:.3g}" if settings.rule == "alpha" else f"off (turned on, it keeps alpha {settings.alpha:.3g})"
         emit(args, {"name": args.name, "rule": settings.rule, "alpha": settings.alpha},
               f"{args.name}: alpha rule {state}")
         return EXIT_OK

@@ -9,16 +9,26 @@ import sys
 from ..model_files import PRETRAINED_MODEL_ID
 from .common import InputError, open_store
 
-def estimate(profile) -> str:
-    """The estimated FAR (and, without an adapter, FRR) of a profile's threshold, in words."""
-    from ..calibration import calibrate, describe_frr
+def rates(profile) -> dict:
+    """The estimated error rates of a profile's threshold for ``--json``: ``estimated_far`` and
+    ``estimated_frr`` (None for an adapted profile: its FRR is not estimated here), shares from 0 to 1."""
+    from ..calibration import calibrate
     from ..loosening import estimate_far
 
     t = profile.settings.threshold
-    far = estimate_far(profile, t)
+    return {"estimated_far": estimate_far(profile, t).far,
+            "estimated_frr": None if profile.adapter is not None else calibrate(profile).frr_at(t)}
+
+
+def estimate(profile) -> str:
+    """The estimated FAR (and, without an adapter, FRR) of a profile's threshold, in words."""
+    from ..calibration import describe_frr
+    from ..loosening import estimate_far
+
+    far = estimate_far(profile, profile.settings.threshold)
     if profile.adapter is not None:
         return f"estimated with the adapter: {far.words}"
-    return f"estimated: {far.words}; {describe_frr(calibrate(profile).frr_at(t))}"
+    return f"estimated: {far.words}; {describe_frr(rates(profile)['estimated_frr'])}"
 
 
 def check_loosening(args: argparse.Namespace, profile, threshold: float, apply: bool = True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import EXIT_OK, InputError, Parents, emit, open_store
-from .profile_settings import change_settings, check_loosening, with_estimate
+from .profile_settings import change_settings, check_loosening, rates, with_estimate
 
 
 def add_command(commands, parents: Parents) -> None:
@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     if args.value is None:
         profile = open_store(args).load(args.name)
         old = profile.settings.threshold
-        emit(args, {"name": args.name, "threshold": old}, with_estimate(f"{args.name}: threshold {old:.3g}", profile))
+        emit(args, {"name": args.name, "threshold": old, **rates(profile)},
+             with_estimate(f"{args.name}: threshold {old:.3f}", profile))
         return EXIT_OK
     if not MIN_THRESHOLD <= args.value <= MAX_DISTANCE:
         raise InputError(f"threshold must be a distance from {MIN_THRESHOLD} to {MAX_DISTANCE:g}, got {args.value}")
@@ -40,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
     loosening = check_loosening(args, open_store(args).load(args.name), args.value)
     previous, profile = change_settings(args, threshold=args.value)
     emit(args, {"name": args.name, "threshold": args.value, "previous": previous.settings.threshold,
-                 "estimated_far": loosening.far, "level": loosening.level},
-          with_estimate(f"{args.name}: threshold {previous.settings.threshold:.3g} -> {args.value:.3g}", profile))
+                 **rates(profile), "level": loosening.level},
+          with_estimate(f"{args.name}: threshold {previous.settings.threshold:.3f} -> {args.value:.3f}", profile))
     return EXIT_OK

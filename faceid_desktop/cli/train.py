@@ -11,7 +11,7 @@ import numpy as np
 from ..model_files import PRETRAINED_MODEL_ID
 from . import common
 from .common import EXIT_OK, InputError, Parents, emit, expand_inputs, open_store, plural
-from .profile_settings import estimate
+from .profile_settings import estimate, rates
 
 
 def add_command(commands, parents: Parents) -> None:
@@ -98,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         owner, missing = chips_from_sources(pipeline, profile)
     if len(owner) < 2:
-        raise InputError(f"training needs at least 2 photos of the owner; found {len(owner)} "
-                         f"({len(missing)} enrollment sources cannot be read again: pass the owner's photos)")
+        unreadable = f"; {plural(len(missing), 'enrollment source')} cannot be read again" if missing else ""
+        raise InputError(f"training needs at least 2 photos of the owner; found {len(owner)}{unreadable}: "
+                         f"pass the owner's photos (faceid train {args.name} PHOTO...)")
     notes = []
     not_me = None
     if args.not_me:
@@ -137,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     saved = store.update_existing(args.name, lambda current: with_adapter(current, adapter), pipeline.embedder.model_id)
     payload = {"name": args.name, "adapter": True, "owner_chips": len(owner), "not_me_chips": 0 if not_me is None else len(not_me),
                "other_profiles": len(others), "skipped_sources": missing, "notes": notes, "seconds": round(result.seconds, 2),
-               "final_loss": result.losses[-1] if result.losses else None, "threshold": saved.settings.threshold}
+               "final_loss": result.losses[-1] if result.losses else None, "threshold": saved.settings.threshold,
+               **rates(saved)}
     note = f"; {plural(len(missing), 'source')} not found again" if missing else ""
     note += "".join(f"; {n}" for n in notes)
     emit(args, payload, f"{args.name}: adapted on {plural(len(owner), 'owner chip')}, "
