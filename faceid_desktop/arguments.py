@@ -34,6 +34,21 @@ class OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = self._NEGATIVE_NUMBER  # argparse's attribute for that rule
 
+    def parse_known_args(self, args=None, namespace=None):  # noqa: D102 (argparse's, plus the check below)
+        given = list(sys.argv[1:] if args is None else args)
+        self._refuse_repeated_options(given[:given.index("--")] if "--" in given else given)
+        return super().parse_known_args(args, namespace)
+
+    def _refuse_repeated_options(self, given: list[str]) -> None:
+        # A value option given twice (`--profile me --profile aoc`) was the last one, silently. Each
+        # subcommand's parser sees its own part of the command line here.
+        for action in self._actions:  # argparse offers no public list of a parser's options
+            if not action.option_strings or not isinstance(action, argparse._StoreAction):
+                continue
+            times = sum(1 for a in given if a.split("=", 1)[0] in action.option_strings)
+            if times > 1:
+                self.error(f"{action.option_strings[-1]} given {times} times; give it once")
+
     def error(self, message: str):
         line = f"{self.prog}: {message} (see {self.prog} --help)"
         self._print_message(line + "\n", sys.stderr)

@@ -674,3 +674,19 @@ def test_a_mistyped_data_dir_is_not_created(tmp_path, capsys):
     assert exited.value.code == 2 and "does not exist (create it first" in err and not (tmp_path / "typo").exists()
     code, _, _ = run(capsys, "profiles", "list", "--data-dir", tmp_path / "new")  # a new folder in one that exists
     assert code == 0
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["auth", "--profile", "me", "--profile", "aoc", "--camera", "a.mp4"],
+     "faceid auth: --profile given 2 times; give it once (see faceid auth --help)"),
+    (["verify", "me", "a.jpg", "--timeout=3", "--timeout", "4"],
+     "faceid verify: --timeout given 2 times; give it once (see faceid verify --help)"),
+    (["embed", "a.jpg", "--data-dir", "/tmp"],
+     "faceid embed: unrecognized arguments: --data-dir /tmp (see faceid embed --help)"),
+])
+def test_a_repeated_option_or_one_the_command_lacks_names_the_command(argv, line, capsys):
+    """Found by a newcomer: `auth --profile me --profile aoc --camera A --camera B` ran aoc on B, the last of
+    each, silently; an option the command does not take pointed to `faceid --help`."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [line]

@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parents = Parents(as_json=as_json, data=data, frames=frames)
     for command in COMMANDS:
         command.add_command(commands, parents)
+    for sub in commands.choices.values():
+        sub.set_defaults(command_parser=sub)  # so that a usage error names the command's own --help
     return parser
 
 
@@ -57,11 +59,12 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
         UsageExit: a bad command line (through ``parser.error``).
     """
     args, extra = parser.parse_known_args(argv)
+    command = getattr(args, "command_parser", parser)
     trailing = getattr(args, "trailing", None)
     if extra and trailing and not any(item.startswith("-") for item in extra):
         getattr(args, trailing).extend(extra)
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
 
 
