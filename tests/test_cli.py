@@ -690,3 +690,12 @@ def test_a_repeated_option_or_one_the_command_lacks_names_the_command(argv, line
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [line]
+
+
+def test_a_folder_of_folders_says_subfolders_are_not_searched(home, tmp_path, capsys):
+    """Found by a newcomer: `verify NAME faces/fr-examples` (one folder per person) said only that the folder
+    holds no image."""
+    (tmp_path / "people" / "alex").mkdir(parents=True)
+    (tmp_path / "people" / "sam").mkdir()
+    code, _, err = run(capsys, "embed", tmp_path / "people")
+    assert code == 2 and "subfolders are not searched (it has 2): give them" in err

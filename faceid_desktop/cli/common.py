@@ -75,7 +75,9 @@ def expand_inputs(inputs: Sequence[str], videos: bool = False) -> list[Path | in
             found = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
                            key=name_order)
             if not found:
-                raise InputError(f"{path}: folder holds no image ({', '.join(IMAGE_SUFFIXES)})")
+                inside = sum(1 for p in path.iterdir() if p.is_dir())
+                hint = f"; subfolders are not searched (it has {inside}): give them" if inside else ""
+                raise InputError(f"{path}: folder holds no image ({', '.join(IMAGE_SUFFIXES)}){hint}")
             items.extend(found)
         elif kind == "file":
             if path.suffix.lower() not in accepted:
