@@ -7,6 +7,11 @@ streams unlocked within the timeout, the median time from the first frame with a
 the impostor attempts (one per timeout span of every other clip) that were falsely unlocked. Frames per
 second are measured on the live path (detect, align, embed, decide), with the app's threads (faceid_desktop.threads) or ``--threads``.
 
+Splices (a red-team attack): the owner's photo held up by hand, another clip's person blinking in its place,
+then the photo again, in convenience mode, the stranger's face bare or masked below the eyes (then it cannot
+be compared). Every enrolled owner against every other clip with a blink: the share unlocked is the APCER of
+the attack; liveness must be bound to the face that matched.
+
 ``--dim`` plays every clip as a dim laptop webcam would deliver it: each frame scaled to a mean grey level of
 55 (of 255) with sensor noise (sigma 3), as a real dim 640x480 webcam clip measured 51-62.
 
@@ -18,6 +23,8 @@ A clip whose person cannot be enrolled is reported with the reasons and still se
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import statistics
 import sys
 import time
@@ -35,8 +42,9 @@ from faceid_desktop.enrollment import EnrollmentResult, enroll_frames
 from faceid_desktop.pipeline import default_pipeline
 from faceid_desktop.profile import DecisionSettings
 from faceid_desktop.landmarks68 import Landmarks68
-from faceid_desktop.liveness import LiveUnlock, LivenessCheck
-from faceid_desktop.verification import NO_FACE, Decision, decide_distance, distance_to_profile, find_probe
+from faceid_desktop.liveness import LiveUnlock, LivenessCheck, LivenessSettings
+from faceid_desktop.verification import (NO_FACE, Decision, decide_distance, distance_to_profile, find_probe,
+                                         primary_face)
 
 ENROLL_SHARE, ENROLL_MAX_SECONDS = 0.4, 4.0
 RULES = ((1, 1), (2, 3), (2, 5), (3, 5), (4, 8))
@@ -94,6 +102,63 @@ def live_attempt(pipeline, clip: Path, cut: float, templates: np.ndarray, settin
     if state is None:
         return None, "no frames", frames, wall
     return (state.elapsed if state.state == "unlocked" else None), state.reason, frames, wall
+
+
+def first_blink(clip: Path, pipeline, landmarks: Landmarks68, dim: bool) -> tuple[float, float] | None:
+    """(start, end) seconds of the first blink the convenience check finds in a clip on its own, or None."""
+    check = LivenessCheck(dataclasses.replace(LivenessSettings(), timeout=1e6), landmarks=landmarks)
+    for timestamp, bgr in frames_of(clip, dim):
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        faces = pipeline.detector.detect(image)
+        result = check.update_frame(timestamp, image, primary_face(faces, image.shape) if faces else None)
+        if result.blinks:
+            return result.blinks[0].start, result.blinks[0].end
+    return None
+
+
+def masked(rgb: np.ndarray, face) -> np.ndarray:
+    """The frame with the face covered from just above the nose tip down (a light blue mask)."""
+    left, top, right, bottom = (int(v) for v in face.box)
+    nose_y = int(face.landmarks[2][1])
+    covered = rgb.copy()
+    cv2.rectangle(covered, (left - 4, nose_y - (bottom - top) // 10), (right + 4, bottom + (bottom - top) // 8),
+                  (140, 180, 200), -1)
+    return covered
+
+
+def splice_attempt(pipeline, owner_photo: np.ndarray, stranger: Path, blink: tuple[float, float], templates,
+                   settings: DecisionSettings, landmarks: Landmarks68, dim: bool, mask: bool, seed: int) -> str:
+    """One convenience-mode attempt on: the owner's photo held by hand for 1 s, the stranger from 1 s before
+    their first blink to 0.3 s after it (masked below the eyes with ``mask``), then the photo for 2 s.
+    Returns the final state's reason, prefixed ``UNLOCKED:`` when it unlocked."""
+    from liveness import handheld_frames  # benchmarks/liveness.py: a photo held in a hand
+
+    def photo(seconds: float, offset: float, part: int):
+        for t, bgr in handheld_frames(owner_photo, seconds, seed=seed * 2 + part):
+            yield offset + t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), False
+
+    def stranger_frames(offset: float):
+        for t, bgr in frames_of(stranger, dim):
+            if blink[0] - 1.0 <= t <= blink[1] + 0.3:
+                yield offset + t - (blink[0] - 1.0), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), mask
+
+    length = blink[1] + 0.3 - (blink[0] - 1.0)
+    stream = itertools.chain(photo(1.0, 0.0, 0), stranger_frames(1.0), photo(2.0, 1.0 + length + 1 / 30, 1))
+    attempt = LiveUnlock(settings, LivenessCheck(landmarks=landmarks))
+    state = None
+    for timestamp, image, cover in stream:
+        if cover:
+            faces = pipeline.detector.detect(image)
+            image = masked(image, primary_face(faces, image.shape)) if faces else image
+        probe, reason, faces = find_probe(pipeline, image)
+        decision = (decide_distance(float(distance_to_profile(probe.vector, templates)), settings, faces)
+                    if probe is not None else Decision(False, reason or NO_FACE, None, settings.threshold, faces))
+        state = attempt.update(timestamp, decision, image=image, face=None if probe is None else probe.face)
+        if state.done:
+            break
+    if state is None:
+        return "no frames"
+    return f"UNLOCKED: {state.reason}" if state.state == "unlocked" else state.reason
 
 
 def simulate(stamps, matches, m: int, n: int, timeout: float) -> list[float | None]:
@@ -222,6 +287,31 @@ def main(argv: list[str] | None = None) -> int:
     median = f"{statistics.median(unlocked):.2f} s" if unlocked else "-"
     print(f"unlocked {len(unlocked)}/{len(times)}, median time to unlock {median}; "
           f"frames per second with liveness: {live_frames / live_wall:.1f}")
+
+    print("\nSplices (convenience mode): the owner's photo held up for 1 s, another clip's person blinking in its "
+          "place, the photo again for 2 s")
+    blinks = {clip.name: first_blink(clip, pipeline, landmarks, args.dim) for clip in clips}
+    for clip, blink in blinks.items():
+        if blink is None:
+            print(f"  ({clip}: no blink found, not used as the stranger)")
+    for mask in (False, True):
+        outcomes = []
+        for k, owner in enumerate(clips):
+            templates = data[owner.name][3]
+            if templates is None:
+                continue
+            owner_photo = next(bgr for _, bgr in frames_of(owner, args.dim))
+            for stranger in clips:
+                blink = blinks[stranger.name]
+                if stranger == owner or blink is None:
+                    continue
+                reason = splice_attempt(pipeline, owner_photo, stranger, blink, templates, settings, landmarks,
+                                        args.dim, mask, seed=k)
+                outcomes.append(reason.startswith("UNLOCKED"))
+                if outcomes[-1]:
+                    print(f"  UNLOCKED: {owner.name}'s photo with {stranger.name}{' masked' if mask else ''}")
+        print(f"  stranger {'masked below the eyes' if mask else 'bare-faced'}: APCER "
+              f"{100 * sum(outcomes) / max(len(outcomes), 1):.1f}% ({sum(outcomes)}/{len(outcomes)} unlocked)")
     return 0
 
 
