@@ -12,5 +12,6 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mov", ".mkv")
 
 def name_order(path: Path) -> tuple:
     """Sort key of a folder's files as a person counts them: ``frame_2`` before ``frame_10`` (a folder of
-    frames plays as a camera in this order; as plain text, ``frame_10`` came before ``frame_2``)."""
-    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)), path.name
+    frames plays as a camera in this order; as plain text, ``frame_10`` came before ``frame_2``), and
+    ``obama.jpg`` before ``obama1.jpg`` (the name without its suffix is compared first)."""
+    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.stem)), path.name

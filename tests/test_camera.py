@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -388,3 +389,13 @@ def test_a_folder_plays_in_the_order_people_count(tmp_path):
         cv2.imwrite(str(tmp_path / f"frame_{i}.png"), np.full((8, 8, 3), i, np.uint8))
     with open_source(tmp_path) as source:
         assert [int(frame.image[0, 0, 0]) for frame in source] == [1, 2, 10]
+
+
+def test_a_photo_comes_before_its_numbered_siblings():
+    """Found by a newcomer: fr-examples' obama.jpg came after obama1-3 and obama-240p (the suffix's dot was
+    compared with the digits)."""
+    from faceid_desktop.formats import name_order
+
+    names = ["obama-240p.jpg", "obama2.jpg", "obama.jpg", "obama1.jpg"]
+    assert sorted(names, key=lambda n: name_order(Path(n))) == ["obama.jpg", "obama1.jpg", "obama2.jpg",
+                                                                "obama-240p.jpg"]
