@@ -845,13 +845,10 @@ class LivenessCheck:
         blink that already made the result live: convenience mode keeps waiting for a blink on the owner's
         face); in secure mode a started challenge fails (a stranger answering the prompts between pictures
         of the owner, found by trying it: ``faceid auth`` unlocked)."""
-        self._reset_evidence()
         if self._run is not None and self._run.started and (self._result is None or self._result.live is None):
             self._identity_failure = ANOTHER_FACE
-        elif self._run is None and self._result is not None and self._result.live:
-            self._result = None
-        if self._result is not None and self._result.live is None:
-            self._result = None
+        self._reset_evidence()
+        self.drop_blinks()
 
     def drop_blinks(self) -> None:
         """Forget the blinks seen (convenience mode; one not bound to the owner's face, see
@@ -1069,8 +1066,7 @@ class LiveUnlock:
         if not live.blinks:
             return True  # live by head turns (eyes hidden): bound by the challenge's own rule
         start = live.blinks[-1].start
-        before = [ok for t, ok in self._compared if t <= start]
-        return bool(before) and before[-1]
+        return next((ok for t, ok in reversed(self._compared) if t <= start), False)
 
     def _judge(self, timestamp: float, match: StreamDecision, live: LivenessResult) -> UnlockState:
         if live.live and self.liveness.challenge is None and not self._blink_bound(live):

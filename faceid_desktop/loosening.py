@@ -115,13 +115,18 @@ def estimate_far(profile: Profile, threshold: float) -> FarEstimate:
 TAIL_RANKS = (10, 100)
 
 
-def _stranger_distances(profile: Profile) -> np.ndarray:
-    """Sorted distances of the fixed synthetic strangers to ``profile`` in its own (adapted or not) space."""
+def _synthetic_strangers() -> np.ndarray:
+    """The fixed (:data:`SYNTHETIC_STRANGERS`, 128) synthetic strangers drawn from the population model."""
     from .background import BackgroundModel
+
+    return BackgroundModel.load().sample_images(SYNTHETIC_STRANGERS, np.random.default_rng(_SEED))
+
+
+def _stranger_distances(profile: Profile, strangers: np.ndarray) -> np.ndarray:
+    """(N,) distances of ``strangers`` to ``profile`` in its own (adapted or not) space."""
     from .verification import ProfileScorer
 
-    strangers = BackgroundModel.load().sample_images(SYNTHETIC_STRANGERS, np.random.default_rng(_SEED))
-    return np.sort(ProfileScorer(profile, cohort=strangers[:1]).distance(strangers))
+    return ProfileScorer(profile, cohort=strangers[:1]).distance(strangers)
 
 
 class _StrangerRanks:
@@ -191,8 +196,9 @@ def calibrate_adapted(profile: Profile, tables=None):
     tables = tables if tables is not None else CalibrationTables.load()
     grid = GRID
     plain = replace(profile, adapter=None)
-    within = _StrangerRanks(_stranger_distances(profile)).rank(grid)
-    plain_threshold = _StrangerRanks(_stranger_distances(plain)).threshold(within)
+    strangers = _synthetic_strangers()
+    within = _StrangerRanks(_stranger_distances(profile, strangers)).rank(grid)
+    plain_threshold = _StrangerRanks(_stranger_distances(plain, strangers)).threshold(within)
     population = np.log(np.maximum(calibrate(plain, tables).far, RATE_FLOOR))
     far = np.maximum.accumulate(np.clip(np.exp(np.interp(plain_threshold, grid, population)), RATE_FLOOR, 1.0))
     owner = leave_one_out(ProfileScorer(profile).space(profile.embeddings))

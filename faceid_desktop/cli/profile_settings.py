@@ -9,26 +9,19 @@ import sys
 from ..model_files import PRETRAINED_MODEL_ID
 from .common import InputError, open_store
 
-def rates(profile) -> dict:
-    """The estimated error rates of a profile's threshold for ``--json``: ``estimated_far`` and
-    ``estimated_frr`` (None for an adapted profile: its FRR is not estimated here), shares from 0 to 1."""
-    from ..calibration import calibrate
+def estimate(profile) -> tuple[dict, str]:
+    """The estimated error rates of a profile's threshold: for ``--json`` ``estimated_far`` and
+    ``estimated_frr`` (shares from 0 to 1; the FRR None for an adapted profile: not estimated here), and the
+    same in words."""
+    from ..calibration import calibrate, describe_frr
     from ..loosening import estimate_far
 
     t = profile.settings.threshold
-    return {"estimated_far": estimate_far(profile, t).far,
-            "estimated_frr": None if profile.adapter is not None else calibrate(profile).frr_at(t)}
-
-
-def estimate(profile) -> str:
-    """The estimated FAR (and, without an adapter, FRR) of a profile's threshold, in words."""
-    from ..calibration import describe_frr
-    from ..loosening import estimate_far
-
-    far = estimate_far(profile, profile.settings.threshold)
+    far = estimate_far(profile, t)
     if profile.adapter is not None:
-        return f"estimated with the adapter: {far.words}"
-    return f"estimated: {far.words}; {describe_frr(rates(profile)['estimated_frr'])}"
+        return {"estimated_far": far.far, "estimated_frr": None}, f"estimated with the adapter: {far.words}"
+    frr = calibrate(profile).frr_at(t)
+    return {"estimated_far": far.far, "estimated_frr": frr}, f"estimated: {far.words}; {describe_frr(frr)}"
 
 
 def check_loosening(args: argparse.Namespace, profile, threshold: float, apply: bool = True):
@@ -69,8 +62,3 @@ def change_settings(args: argparse.Namespace, **changes) -> tuple[object, object
     saved = store.update_existing(args.name, change)
     return previous[0], saved
 
-
-def with_estimate(text: str, profile) -> str:
-    """``text``, then the profile's estimated error rates on an indented line."""
-    words = estimate(profile)
-    return f"{text}\n  {words}" if words else text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import EXIT_OK, InputError, Parents, emit, open_store
-from .profile_settings import change_settings, check_loosening, rates, with_estimate
+from .profile_settings import change_settings, check_loosening, estimate
 
 
 def add_command(commands, parents: Parents) -> None:
@@ -32,15 +32,16 @@ def run(args: argparse.Namespace) -> int:
     if args.value is None:
         profile = open_store(args).load(args.name)
         old = profile.settings.threshold
-        emit(args, {"name": args.name, "threshold": old, **rates(profile)},
-             with_estimate(f"{args.name}: threshold {old:.3f}", profile))
+        rates, words = estimate(profile)
+        emit(args, {"name": args.name, "threshold": old, **rates}, f"{args.name}: threshold {old:.3f}\n  {words}")
         return EXIT_OK
     if not MIN_THRESHOLD <= args.value <= MAX_DISTANCE:
         raise InputError(f"threshold must be a distance from {MIN_THRESHOLD} to {MAX_DISTANCE:g}, got {args.value}")
     # Judged before the change, so that a refused loosening writes nothing.
     loosening = check_loosening(args, open_store(args).load(args.name), args.value)
     previous, profile = change_settings(args, threshold=args.value)
+    rates, words = estimate(profile)
     emit(args, {"name": args.name, "threshold": args.value, "previous": previous.settings.threshold,
-                 **rates(profile), "level": loosening.level},
-          with_estimate(f"{args.name}: threshold {previous.settings.threshold:.3f} -> {args.value:.3f}", profile))
+                 **rates, "level": loosening.level},
+          f"{args.name}: threshold {previous.settings.threshold:.3f} -> {args.value:.3f}\n  {words}")
     return EXIT_OK

@@ -11,7 +11,7 @@ import numpy as np
 from ..model_files import PRETRAINED_MODEL_ID
 from . import common
 from .common import EXIT_OK, InputError, Parents, emit, expand_inputs, open_store, plural
-from .profile_settings import estimate, rates
+from .profile_settings import estimate
 
 
 def add_command(commands, parents: Parents) -> None:
@@ -136,14 +136,15 @@ def run(args: argparse.Namespace) -> int:
     adapter = adapter_from_result(result)
     # the profile as it is now (another command may have changed its settings meanwhile), not as read
     saved = store.update_existing(args.name, lambda current: with_adapter(current, adapter), pipeline.embedder.model_id)
+    rates, words = estimate(saved)
     payload = {"name": args.name, "adapter": True, "owner_chips": len(owner), "not_me_chips": 0 if not_me is None else len(not_me),
                "other_profiles": len(others), "skipped_sources": missing, "notes": notes, "seconds": round(result.seconds, 2),
                "final_loss": result.losses[-1] if result.losses else None, "threshold": saved.settings.threshold,
-               **rates(saved)}
+               **rates}
     note = f"; {plural(len(missing), 'source')} not found again" if missing else ""
     note += "".join(f"; {n}" for n in notes)
     emit(args, payload, f"{args.name}: adapted on {plural(len(owner), 'owner chip')}, "
           f"{payload['not_me_chips']} not-me chips, {plural(len(others), 'other profile')} in {result.seconds:.1f} s"
           f"{note}; threshold {saved.settings.threshold:.3f}. Measured on the owner protocol, adaptation did not "
-          f"lower the error rates: undo with faceid train {args.name} --off\n  {estimate(saved)}")
+          f"lower the error rates: undo with faceid train {args.name} --off\n  {words}")
     return EXIT_OK
