@@ -435,6 +435,37 @@ def test_unlock_screen_stays_locked_for_another_person(qtbot, make_window, live,
     assert 50 < again.unlock.status.locked_for <= 60
 
 
+def test_threshold_moves_by_keyboard_alone(qtbot, make_window, owner_later_frames, owner_profile):
+    """Tab reaches the threshold slider, whose arrow and page keys move the setting, and its value box takes
+    a typed value (superqt's slider, used before, ignored every key)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QDoubleSpinBox, QSlider
+
+    window = make_window(owner_later_frames, owner_profile)
+    window.show_screen("tune")
+    tune = window.tune
+    qtbot.waitUntil(lambda: tune.threshold_slider.isEnabled(), timeout=30_000)
+    slider = tune.threshold_slider.focusProxy()  # where Tab (or a click on the row) puts the focus
+    assert isinstance(slider, QSlider) and slider.accessibleName() == "Threshold"
+    assert slider.focusPolicy() & Qt.FocusPolicy.TabFocus
+    before = tune.settings.threshold
+    QTest.keyClick(slider, Qt.Key.Key_Right)
+    assert tune.settings.threshold == pytest.approx(before + 0.005, abs=0.0051)
+    assert tune.settings.threshold > before and tune.apply_button.isEnabled()
+    QTest.keyClick(slider, Qt.Key.Key_PageDown)
+    assert tune.settings.threshold < before
+    box = slider.nextInFocusChain()
+    assert isinstance(box, QDoubleSpinBox) and box.accessibleName() == "Threshold value"
+    assert box.focusPolicy() & Qt.FocusPolicy.TabFocus
+    box.selectAll()
+    QTest.keyClicks(box, "0.912")
+    QTest.keyClick(box, Qt.Key.Key_Return)
+    assert tune.settings.threshold == pytest.approx(0.912)
+    tune.apply()
+    assert window.store.load("owner").settings.threshold == pytest.approx(0.912)
+
+
 def test_threshold_slider_changes_the_live_decision(qtbot, make_window, owner_later_frames, owner_profile):
     window = make_window(owner_later_frames, owner_profile)
     window.show_screen("tune")

@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                                QMessageBox, QPushButton, QVBoxLayout, QWidget)
-from superqt import QLabeledDoubleSlider
 
 from ..loosening import CONFIRM_FAR, WARN_FAR, calibrate_any
 from ..calibration import Calibration, describe_far, describe_frr
@@ -31,6 +30,7 @@ from .analysis import FrameAnalysis, score_frame
 from .camera_view import CameraView
 from .camera_worker import CameraHub
 from .jobs import Job
+from .widgets import DoubleSlider
 
 #: The DET plot's corners (log axes): FAR from 1e-9, FRR from 1e-5; a rate beyond them is drawn on the edge.
 _DET_FAR_FLOOR, _DET_FRR_FLOOR = 1e-9, 1e-5
@@ -189,19 +189,22 @@ class TuningPanel(QWidget):
         font.setBold(True)
         self.live_label.setFont(font)
         self.live_label.setWordWrap(True)
-        self.threshold_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider = DoubleSlider()
         self.threshold_slider.setRange(*THRESHOLD_RANGE)
         self.threshold_slider.setDecimals(3)
         self.threshold_slider.setSingleStep(0.005)
+        self.threshold_slider.setPageStep(0.05)
+        self.threshold_slider.setAccessibleName("Threshold")
         self.alpha_box = QCheckBox("Alpha rule")
         self.alpha_box.setToolTip("Also require distance + alpha <= the distance to the nearest of 1,000 fixed "
                                   "synthetic strangers (the cohort): refuses probes that are near you but nearer "
                                   "to someone else.")
-        self.alpha_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.alpha_slider = DoubleSlider()
         self.alpha_slider.setRange(*ALPHA_RANGE)
         self.alpha_slider.setDecimals(2)
         self.alpha_slider.setSingleStep(ALPHA_STEP)
         self.alpha_slider.setPageStep(0.05)
+        self.alpha_slider.setAccessibleName("Alpha margin")
         self.alpha_slider.setToolTip("Margin of the alpha rule (a distance); used only with the Alpha rule on.")
         self.recommended_button = QPushButton("Recommended")
         self.recommended_button.setToolTip("Set the calibrated threshold for this profile (estimated FAR 1 in "

@@ -1,12 +1,13 @@
-"""Small widgets the screens share: the camera preview with face boxes, a progress ring, the lock icon and
-the camera error bar with its Retry button."""
+"""Small widgets the screens share: the camera preview with face boxes, a progress ring, the lock icon,
+the camera error bar with its Retry button and a float slider with its value box."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import (QDoubleSpinBox, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider,
+                               QWidget)
 
 from ..camera import Frame
 from . import theme
@@ -259,3 +260,100 @@ class CameraErrorBar(QFrame):
         """Hide the bar."""
         self.hide()
 
+
+
+class DoubleSlider(QWidget):
+    """A slider over a float range with a spin box beside it showing (and taking) the exact value.
+
+    Qt's own QSlider and QDoubleSpinBox, both in the Tab order and both driven by the keyboard (arrows,
+    Page Up/Down, Home/End on the slider; typing or arrows in the box). superqt's labeled double slider was
+    used before: its slider ignores every key (a known gap of its generic slider), so the threshold could not
+    be moved without a mouse. The slider moves in :meth:`setSingleStep` steps; the box keeps any value of
+    the range to :meth:`setDecimals` places (a calibrated threshold such as 0.948 stays 0.948, the handle sits
+    at the nearest step).
+
+    Signals:
+        valueChanged(float): the value changed, by the user or by :meth:`setValue`; once per change.
+    """
+
+    valueChanged = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._slider = QSlider(Qt.Orientation.Horizontal)
+        self._box = QDoubleSpinBox()
+        self._box.setKeyboardTracking(False)  # typing "0.9" passes through 0 and 0.9 otherwise
+        self._minimum, self._step = 0.0, 0.01
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._slider, 1)
+        layout.addWidget(self._box)
+        self.setFocusProxy(self._slider)
+        self._slider.valueChanged.connect(self._from_slider)
+        self._box.valueChanged.connect(self._from_box)
+
+    def setRange(self, minimum: float, maximum: float) -> None:  # noqa: N802 (Qt's naming)
+        """The range of values (inclusive)."""
+        self._minimum = float(minimum)
+        self._box.setRange(minimum, maximum)
+        self._reset_steps()
+
+    def setDecimals(self, decimals: int) -> None:  # noqa: N802
+        """Decimal places the box shows and keeps."""
+        self._box.setDecimals(decimals)
+
+    def setSingleStep(self, step: float) -> None:  # noqa: N802
+        """The step of the arrow keys (slider and box) and of the slider's positions."""
+        self._step = float(step)
+        self._box.setSingleStep(step)
+        self._reset_steps()
+
+    def setPageStep(self, step: float) -> None:  # noqa: N802
+        """The slider's Page Up/Down step."""
+        self._slider.setPageStep(max(1, round(step / self._step)))
+
+    def minimum(self) -> float:
+        """The lowest value."""
+        return self._box.minimum()
+
+    def maximum(self) -> float:
+        """The highest value."""
+        return self._box.maximum()
+
+    def value(self) -> float:
+        """The value, to :meth:`setDecimals` places."""
+        return self._box.value()
+
+    def setValue(self, value: float) -> None:  # noqa: N802
+        """Set the value (clamped to the range); emits valueChanged when it changes."""
+        self._box.setValue(value)
+
+    def setAccessibleName(self, name: str) -> None:  # noqa: N802
+        """Name the slider and the box for screen readers."""
+        super().setAccessibleName(name)
+        self._slider.setAccessibleName(name)
+        self._box.setAccessibleName(f"{name} value")
+
+    def setToolTip(self, text: str) -> None:  # noqa: N802
+        """The same tool tip on the slider and the box."""
+        super().setToolTip(text)
+        self._slider.setToolTip(text)
+        self._box.setToolTip(text)
+
+    def _reset_steps(self) -> None:
+        self._slider.blockSignals(True)
+        self._slider.setRange(0, max(1, round((self._box.maximum() - self._minimum) / self._step)))
+        self._slider.blockSignals(False)
+        self._place_handle(self._box.value())
+
+    def _place_handle(self, value: float) -> None:
+        self._slider.blockSignals(True)
+        self._slider.setValue(round((value - self._minimum) / self._step))
+        self._slider.blockSignals(False)
+
+    def _from_slider(self, position: int) -> None:
+        self._box.setValue(self._minimum + position * self._step)
+
+    def _from_box(self, value: float) -> None:
+        self._place_handle(value)
+        self.valueChanged.emit(value)

@@ -17,7 +17,7 @@ py="$venv/bin/python"
 [ -x "$py" ] || { echo "$0: $py not found" >&2; exit 2; }
 
 # Fail before the long analysis when the venv cannot run the app anyway.
-"$py" -c "import torch, torchvision, dlib, cv2, PySide6.QtWidgets, pyqtgraph, superqt, platformdirs, safetensors" || {
+"$py" -c "import torch, torchvision, dlib, cv2, PySide6.QtWidgets, pyqtgraph, platformdirs, safetensors" || {
     echo "$0: $venv lacks FaceID Desktop's dependencies (pip install -e . in the repo)" >&2
     exit 2
 }
