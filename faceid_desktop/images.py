@@ -114,7 +114,9 @@ def read_bgr(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
     except cv2.error:
         image = None
     if image is None or image.ndim != 3 or image.shape[2] != 3:
-        raise ImageError(f"{path}: damaged or truncated {image_format} image (OpenCV cannot decode it)")
+        variant = "" if image_format != "TIFF" else (
+            ", or a kind of TIFF this app cannot read (such as 32-bit float samples); save it as an 8-bit JPEG or PNG")
+        raise ImageError(f"{path}: damaged or truncated {image_format} image{variant}")
     if image_format in _ALPHA_FORMATS:
         image = _over_white(image, buffer)
     return image
@@ -178,6 +180,11 @@ def _read_header(path: Path, f: BinaryIO, max_pixels: int) -> tuple[str, tuple[i
     unidentified = isinstance(problem, UnidentifiedImageError)
     if kind is None and unidentified:
         raise ImageError(f"{path}: not an image (contents not recognised as JPEG, PNG, BMP, WebP, TIFF, ...)")
+    if unidentified and kind == "TIFF":
+        # a TIFF signature that no plugin takes: damaged, or a variant Pillow does not know (three 32-bit
+        # float samples per pixel, as scientific tools write)
+        raise ImageError(f"{path}: damaged TIFF file, or a kind of TIFF this app cannot read (such as 32-bit "
+                         f"float samples); save it as an 8-bit JPEG or PNG")
     # Pillow's own message only helps when a format plugin accepted the file and then failed
     detail = "" if unidentified else ": " + (str(problem).splitlines() or [type(problem).__name__])[0]
     raise ImageError(f"{path}: damaged or truncated {kind or 'image'} file (unreadable header{detail})")

@@ -90,6 +90,16 @@ def test_garbage_after_a_jpeg_signature(tmp_path):
     _expect_error(path, "damaged|truncated")
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_float_tiff_is_named_as_such(tmp_path, channels):
+    # scientific tools write 32-bit float samples; neither Pillow (3 channels) nor OpenCV's IMREAD_COLOR
+    # (1 channel) reads them, and "damaged" alone sent the user looking for a broken copy
+    image = _smooth_rgb().astype(np.float32) / 255
+    path = tmp_path / "float.tiff"
+    assert cv2.imwrite(str(path), image if channels == 3 else image[..., 0])
+    _expect_error(path, r"32-bit float samples\); save it as an 8-bit JPEG or PNG$")
+
+
 @pytest.mark.parametrize("progressive", [False, True])
 @pytest.mark.parametrize("keep", [0.98, 0.5, 0.05])
 def test_truncated_jpeg_is_refused(tmp_path, progressive, keep):
