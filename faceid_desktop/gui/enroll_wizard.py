@@ -79,6 +79,16 @@ def _title(text: str) -> QLabel:
     return label
 
 
+def _beside_camera(page: QWidget, view: QWidget, side: QVBoxLayout) -> None:
+    """Lay ``page`` out as the camera ``view`` with the ``side`` column at its right, 230 pixels wide."""
+    panel = QWidget()
+    panel.setLayout(side)
+    panel.setFixedWidth(230)
+    layout = QHBoxLayout(page)
+    layout.addWidget(view, 1)
+    layout.addWidget(panel)
+
+
 class ConsentPage(QWizardPage):
     """What is stored and where; the user must agree to go on."""
 
@@ -194,12 +204,7 @@ class CapturePage(QWizardPage):
         side.addWidget(self.notes)
         side.addStretch(1)
         side.addWidget(restart)
-        panel = QWidget()
-        panel.setLayout(side)
-        panel.setFixedWidth(230)
-        layout = QHBoxLayout(self)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(panel)
+        _beside_camera(self, self.view, side)
         hub.processed.connect(self._on_processed)
         # the side panel agrees with the camera's error bar instead of "look into the camera"
         hub.camera_failed.connect(lambda _text: self._active and self._show("no picture from the camera"))
@@ -490,12 +495,7 @@ class TestPage(QWizardPage):
         side.addWidget(self.state)
         side.addStretch(1)
         side.addWidget(again)
-        panel = QWidget()
-        panel.setLayout(side)
-        panel.setFixedWidth(230)
-        layout = QHBoxLayout(self)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(panel)
+        _beside_camera(self, self.view, side)
         self.controller: UnlockController | None = None
         self.unlocked_in: float | None = None
         self._task = None
