@@ -24,6 +24,8 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from faceid_desktop.camera import Frame, SourceError, open_source  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QPushButton  # noqa: E402
 from faceid_desktop.enrollment import EnrollmentResult, enroll_frames  # noqa: E402
 from faceid_desktop.gui.camera_worker import CameraHub  # noqa: E402
 from faceid_desktop.gui.enroll_wizard import WizardOptions  # noqa: E402
@@ -235,6 +237,60 @@ def test_wizard_asks_before_cancel_discards_captures_and_back_keeps_them(qtbot, 
     wizard.reject()
     qtbot.waitUntil(lambda: window.wizard is None)
     assert window.store.names() == []
+
+
+def test_wizard_start_again_captures_again_and_return_never_wipes(qtbot, make_window, live):
+    """Found by a keyboard-only try: "Start again" after a finished capture never captured again (the frames'
+    processing had stopped), and focused, it took Return (the key for Next) and dropped every capture; a
+    hidden Retry button was the page's first focus."""
+    window = make_window(live / OWNER_CLIP)
+    wizard = wizard_to_capture(window, "dora")
+    page = wizard.capture
+    restart = next(b for b in page.findChildren(QPushButton) if b.text() == "Start again")
+    assert not restart.autoDefault() and not page.cannot_turn.autoDefault()
+    assert not page.view.error_bar.isVisible()
+    # QWizard focuses a page's first focusable child, visible or not: no hidden button may be one
+    hidden = [b.text() for b in page.findChildren(QPushButton)
+              if not b.isVisible() and b.focusPolicy() & Qt.FocusPolicy.TabFocus]
+    assert hidden == []
+    capture_all(qtbot, wizard)
+    assert page.ring.accessibleName() == f"faces captured: {page.session.target} of {page.session.target}"
+    restart.click()
+    assert page.session.templates == [] and not page.isComplete()
+    capture_all(qtbot, wizard)  # captures again
+
+
+def test_camera_box_arrows_open_the_list_instead_of_choosing(qtbot, monkeypatch):
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QFileDialog
+
+    from faceid_desktop.gui.camera_picker import CameraPicker
+
+    dialogs = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: dialogs.append(a) or ("", ""))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: dialogs.append(a) or "")
+    picker = CameraPicker(lister=lambda skip=(): [])
+    qtbot.addWidget(picker)
+    picker.set_current("/clips/me.mp4")
+    chosen = []
+    picker.chosen.connect(chosen.append)
+    opened = []
+    monkeypatch.setattr(picker, "showPopup", lambda: opened.append(1))
+    for key in (Qt.Key.Key_Down, Qt.Key.Key_Down, Qt.Key.Key_End, Qt.Key.Key_Up):
+        QTest.keyClick(picker, key)
+    assert opened == [1, 1, 1, 1] and dialogs == [] and chosen == []
+    assert picker.currentText() == "me.mp4"
+
+
+def test_removing_a_profile_defaults_to_no(make_window, owner_profile, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window(tmp_path / "no-camera", owner_profile)
+    window.confirm = True
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: asked.append(args) or args[4])
+    window.remove_profile("owner")
+    assert asked[0][4] == QMessageBox.StandardButton.No and window.store.names() == ["owner"]  # Return keeps it
 
 
 def test_wizard_says_when_the_camera_only_repeats_one_photo(qtbot, make_window, shared, tmp_path):

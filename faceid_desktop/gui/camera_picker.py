@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
 
 from ..camera import camera_index
@@ -18,6 +19,9 @@ from .jobs import Job
 DeviceLister = Callable[..., list[CameraDevice]]
 
 _CHOOSE_FILE, _CHOOSE_FOLDER, _REFRESH = "choose file", "choose folder", "refresh"
+#: Keys that open the list rather than choose the next entry of the closed box.
+_BROWSE_KEYS = (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown, Qt.Key.Key_Home,
+                Qt.Key.Key_End)
 
 
 class CameraPicker(QComboBox):
@@ -120,6 +124,19 @@ class CameraPicker(QComboBox):
         found = self.findData(current)
         self.setCurrentIndex(found if found >= 0 else -1)
         self.blockSignals(False)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: D102, N802
+        # On a closed combo box each arrow key activates the next entry at once: a keyboard user looking
+        # through the list switched cameras one after another, and one Down reached "Video file..." and
+        # opened its dialog (found by a keyboard-only try). The keys open the list instead, where arrows only
+        # move and Return chooses.
+        if event.key() in _BROWSE_KEYS and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            self.showPopup()
+            return
+        super().keyPressEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: D102, N802
+        event.ignore()  # scrolling the window past the box must not switch the camera
 
     def _on_activated(self, row: int) -> None:
         data = self.itemData(row)

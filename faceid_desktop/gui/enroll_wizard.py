@@ -41,7 +41,7 @@ from .training_worker import TrainingThread
 from .tuning_panel import IntegerAxis
 from .unlock_logic import REJECTED, UNLOCKED, UnlockController
 from .unlock_screen import unlock_task
-from .widgets import LockIcon, ProgressRing
+from .widgets import LockIcon, ProgressRing, show_button
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,7 @@ class NamePage(QWizardPage):
         self.setSubTitle("A name for your profile: letters, digits, '.', '_' or '-'.")
         self.edit = QLineEdit()
         self.edit.setPlaceholderText("e.g. alice")
+        self.edit.setAccessibleName("Profile name")
         self.registerField("name*", self.edit)
         self.replace = QCheckBox("Replace the existing profile of this name (its old faces are dropped)")
         self.replace.hide()
@@ -190,12 +191,14 @@ class CapturePage(QWizardPage):
         self.notes = QLabel("")
         self.notes.setWordWrap(True)
         restart = QPushButton("Start again")
+        restart.setAutoDefault(False)  # focused, it took Return (the key for Next) and dropped every capture
         restart.clicked.connect(self.restart)
         # the way out for a person who cannot turn their head: offered once a turn was asked for a while
         self.cannot_turn = QPushButton("I can't turn my head")
         self.cannot_turn.setToolTip("Capture the remaining faces looking straight at the camera")
+        self.cannot_turn.setAutoDefault(False)
         self.cannot_turn.clicked.connect(self.skip_turns)
-        self.cannot_turn.hide()
+        show_button(self.cannot_turn, False)
         side = QVBoxLayout()
         side.addWidget(self.ring, 0, Qt.AlignmentFlag.AlignHCenter)
         side.addWidget(self.guidance)
@@ -235,15 +238,17 @@ class CapturePage(QWizardPage):
     def restart(self) -> None:
         """Drop every capture and start again."""
         self.session.reset()
-        self.cannot_turn.hide()
+        show_button(self.cannot_turn, False)
         self.notes.setText("")
         self._show("look into the camera")
+        if self._active:  # a finished capture stopped the frames' processing
+            self.hub.set_task(self._task)
         self.completeChanged.emit()
 
     def skip_turns(self) -> None:
         """Capture the remaining faces frontal (the person cannot turn their head)."""
         self.session.skip_turns()
-        self.cannot_turn.hide()
+        show_button(self.cannot_turn, False)
         self.notes.setText("Turns skipped: the remaining faces are captured looking at the camera.")
         self._show("look into the camera")
 
@@ -273,11 +278,11 @@ class CapturePage(QWizardPage):
                 self._show("only one person, please")
                 return
             self._show("done: press Next")
-            self.cannot_turn.hide()
+            show_button(self.cannot_turn, False)
             self.hub.set_task(None)
             self.completeChanged.emit()
             return
-        self.cannot_turn.setVisible(self.session.waiting_for_turn(analysis.frame.timestamp))
+        show_button(self.cannot_turn, self.session.waiting_for_turn(analysis.frame.timestamp))
         self._show("captured" if captured else guidance)
 
 
@@ -302,6 +307,7 @@ class NotMePage(QWizardPage):
         if not available:
             self.adapt.setToolTip("Training is turned off (--training-steps 0).")
         self.list = QListWidget()
+        self.list.setAccessibleName("Photos of people who are not you")
         self.add_button = QPushButton("Add photos of others...")
         self.remove_button = QPushButton("Remove")
         self.add_button.clicked.connect(self._add)
@@ -371,6 +377,7 @@ class TrainingPage(QWizardPage):
         self.setSubTitle("Adapting the face model to you on this computer. Nothing leaves it.")
         self.bar = QProgressBar()
         self.bar.setRange(0, options.training.steps)
+        self.bar.setAccessibleName("Training steps")
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.plot = pg.PlotWidget(axisItems={"bottom": IntegerAxis("bottom")})
@@ -380,6 +387,8 @@ class TrainingPage(QWizardPage):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setMouseEnabled(False, False)
+        self.plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # nothing to operate
+        self.plot.setAccessibleName("Triplet loss per training step")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.setLimits(yMin=0.0)  # a loss is never negative (a flat zero loss showed -0.5..0.5)
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#3b82f6", width=2))
@@ -488,6 +497,7 @@ class TestPage(QWizardPage):
         self.state.setWordWrap(True)
         self.state.setAlignment(Qt.AlignmentFlag.AlignCenter)
         again = QPushButton("Test again")
+        again.setAutoDefault(False)  # Return is Finish
         again.clicked.connect(self._restart)
         side = QVBoxLayout()
         side.addStretch(1)

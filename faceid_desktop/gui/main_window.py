@@ -49,7 +49,8 @@ class EnrollScreen(QWidget):
                          "good frames from several head poses as 128 numbers each (no photo), and lets you try "
                          "the new profile live before saving it.</p>")
         heading.setWordWrap(True)
-        self.start = QPushButton(theme.icon("app"), "  Enroll a new face...")
+        self.start = QPushButton(theme.icon("app"), "  Enroll a new face...")  # the spaces part it from the icon
+        self.start.setAccessibleName("Enroll a new face...")
         self.start.setMinimumHeight(40)
         self.start.clicked.connect(self.enroll_requested)
         self.table = QTableWidget(0, 5)
@@ -377,8 +378,10 @@ class MainWindow(QMainWindow):
 
     def remove_profile(self, name: str) -> None:
         """Remove profile ``name`` (after asking, when ``confirm``)."""
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
         if self.confirm and QMessageBox.question(
-                self, "Remove profile", f"Remove profile {name}? Its faces are deleted.") != QMessageBox.StandardButton.Yes:
+                self, "Remove profile", f"Remove profile {name}? Its faces are deleted.", buttons,
+                QMessageBox.StandardButton.No) != QMessageBox.StandardButton.Yes:  # Return keeps it
             return
         try:
             self.store.remove(name)

@@ -136,6 +136,7 @@ class ProgressRing(QWidget):
         super().__init__(parent)
         self._value, self._maximum = 0, 1
         self.setMinimumSize(120, 120)
+        self.setAccessibleName("faces captured: 0 of 1")
 
     def sizeHint(self) -> QSize:  # noqa: D102
         return QSize(140, 140)
@@ -143,6 +144,7 @@ class ProgressRing(QWidget):
     def set_progress(self, value: int, maximum: int) -> None:
         """Show ``value`` of ``maximum`` (maximum >= 1)."""
         self._value, self._maximum = value, max(1, maximum)
+        self.setAccessibleName(f"faces captured: {self._value} of {self._maximum}")  # the count is only painted
         self.update()
 
     @property
@@ -227,6 +229,17 @@ class LockIcon(QLabel):
         self.setAccessibleName(f"lock: {state}")
 
 
+def show_button(button: QPushButton, shown: bool) -> None:
+    """Show or hide ``button``, and let it take the keyboard focus only while shown.
+
+    QWizard gives a new page's focus to its first focusable child, visible or not: on the capture and test
+    pages that was the camera's hidden Retry button, where Space or Return restarted the camera (found by a
+    keyboard-only try).
+    """
+    button.setFocusPolicy(Qt.FocusPolicy.StrongFocus if shown else Qt.FocusPolicy.NoFocus)
+    button.setVisible(shown)
+
+
 class CameraErrorBar(QFrame):
     """A red bar with the camera's error message and a Retry button (hidden while the camera works).
 
@@ -249,15 +262,17 @@ class CameraErrorBar(QFrame):
         self.button.clicked.connect(self.retry)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.button)
-        self.hide()
+        self.clear()
 
     def show_error(self, message: str) -> None:
         """Show the bar with ``message``."""
         self.label.setText(message)
+        show_button(self.button, True)
         self.show()
 
     def clear(self) -> None:
         """Hide the bar."""
+        show_button(self.button, False)
         self.hide()
 
 
