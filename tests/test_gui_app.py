@@ -282,6 +282,25 @@ def test_camera_box_arrows_open_the_list_instead_of_choosing(qtbot, monkeypatch)
     assert picker.currentText() == "me.mp4"
 
 
+def test_delete_key_removes_the_selected_photo_of_others(qtbot):
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from faceid_desktop.gui.enroll_wizard import NotMePage
+
+    page = NotMePage()
+    qtbot.addWidget(page)
+    page.adapt.setChecked(True)
+    page.list.addItems(["/photos/ann.jpg", "/photos/ben.jpg"])
+    page.show()
+    page.activateWindow()
+    page.list.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is page.list, timeout=5_000)
+    page.list.setCurrentRow(0)
+    QTest.keyClick(page.list, Qt.Key.Key_Delete)
+    assert [page.list.item(i).text() for i in range(page.list.count())] == ["/photos/ben.jpg"]
+
+
 def test_removing_a_profile_defaults_to_no(make_window, owner_profile, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget, QWizard, QWizardPage)
 
@@ -311,8 +312,10 @@ class NotMePage(QWizardPage):
         self.add_button = QPushButton("Add photos of others...")
         self.remove_button = QPushButton("Remove")
         self.add_button.clicked.connect(self._add)
-        self.remove_button.clicked.connect(
-            lambda: [self.list.takeItem(self.list.row(i)) for i in self.list.selectedItems()])
+        self.remove_button.clicked.connect(self._remove_selected)
+        delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.list)
+        delete.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete.activated.connect(self._remove_selected)
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
@@ -338,6 +341,10 @@ class NotMePage(QWizardPage):
         if self.training_id < 0:
             return super().nextId()
         return self.training_id if self.adapting else self.test_id
+
+    def _remove_selected(self) -> None:
+        for item in self.list.selectedItems():
+            self.list.takeItem(self.list.row(item))
 
     def _on_adapt(self, on: bool) -> None:
         # the photos of others are only used by training
