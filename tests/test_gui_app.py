@@ -301,6 +301,27 @@ def test_delete_key_removes_the_selected_photo_of_others(qtbot):
     assert [page.list.item(i).text() for i in range(page.list.count())] == ["/photos/ben.jpg"]
 
 
+def test_every_screen_has_alt_keys_that_do_not_clash(make_window, owner_profile, tmp_path):
+    import re
+
+    from PySide6.QtWidgets import QAbstractButton, QLabel
+
+    window = make_window(tmp_path / "no-camera", owner_profile)
+
+    def keys(widget) -> list[str]:
+        texts = [b.text() for b in widget.findChildren(QAbstractButton)]
+        texts += [label.text() for label in widget.findChildren(QLabel) if label.buddy() is not None]
+        return [m.group(1).lower() for t in texts for m in [re.search(r"&([^&])", t)] if m]
+
+    tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    bar = [re.search(r"&(.)", t).group(1).lower() for t in tabs] + ["c", "p"]  # the tabs, Camera and Profile
+    for screen, least in ((window.unlock, {"l", "f", "v", "s"}), (window.tune, {"r", "v", "a"})):
+        found = keys(screen)
+        assert least <= set(found), (screen, found)
+        clash = [k for k in set(found + bar) if (found + bar).count(k) > 1]
+        assert clash == [], (screen, found, bar)
+
+
 def test_removing_a_profile_defaults_to_no(make_window, owner_profile, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 

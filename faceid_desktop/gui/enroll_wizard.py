@@ -106,7 +106,7 @@ class ConsentPage(QWizardPage):
             "<p>Nothing is saved until you press <b>Finish</b> at the end; <b>Cancel</b> at any step keeps "
             "everything as it was.</p>")
         text.setTextFormat(Qt.TextFormat.RichText)
-        self.agree = QCheckBox("I understand and want to enroll my face")
+        self.agree = QCheckBox("I &understand and want to enroll my face")
         self.registerField("consent*", self.agree)
         layout = QVBoxLayout(self)
         layout.addWidget(text)
@@ -399,7 +399,7 @@ class TrainingPage(QWizardPage):
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.setLimits(yMin=0.0)  # a loss is never negative (a flat zero loss showed -0.5..0.5)
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#3b82f6", width=2))
-        self.stop = QPushButton("Stop training")
+        self.stop = QPushButton("&Stop training")
         self.stop.setToolTip("Stop and use the captured faces without adaptation")
         self.stop.clicked.connect(self.cancel)
         self.notes = QLabel("")

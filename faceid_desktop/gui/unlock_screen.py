@@ -148,17 +148,17 @@ class UnlockScreen(QWidget):
         self.details = QLabel("")
         self.details.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.details.setWordWrap(True)
-        self.lock_button = QPushButton("Lock again")
+        self.lock_button = QPushButton("&Lock again")
         self.lock_button.clicked.connect(self.lock_again)
         self.lock_button.setEnabled(False)
-        self.fullscreen_button = QPushButton("Full screen")
+        self.fullscreen_button = QPushButton("&Full screen")
         self.fullscreen_button.setToolTip("Full screen (F11; Esc leaves it)")
         self.fullscreen_button.clicked.connect(self.fullscreen_requested)
 
-        self.liveness_box = QCheckBox("Check liveness before unlocking")
+        self.liveness_box = QCheckBox("Check li&veness before unlocking")
         self.liveness_box.setToolTip("Refuse photos and still images of you: once your face is recognised, "
                                      f"blink within {self.liveness.settings.timeout:g} s (or do what you are asked).")
-        self.challenge_box = QCheckBox("Secure mode: three prompted actions")
+        self.challenge_box = QCheckBox("&Secure mode: three prompted actions")
         self.challenge_box.setToolTip("Each attempt asks, one after the other and in a random order: blink, turn your "
                                       "head left, turn it right; each within 4 s of its prompt.")
         self.mode_text = QLabel("")
@@ -325,7 +325,7 @@ class UnlockScreen(QWidget):
         self.hint.setVisible(bool(hint))
         # one button: "Lock again" once unlocked, "Try again" after a failed attempt (the next one would
         # otherwise wait for the face to leave the picture)
-        self.lock_button.setText("Try again" if status.state == REJECTED else "Lock again")
+        self.lock_button.setText("T&ry again" if status.state == REJECTED else "&Lock again")
         self.lock_button.setEnabled(status.state in (UNLOCKED, REJECTED))
         self._gate_boxes()
         if changed:
