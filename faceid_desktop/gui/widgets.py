@@ -143,6 +143,8 @@ class ProgressRing(QWidget):
 
     def set_progress(self, value: int, maximum: int) -> None:
         """Show ``value`` of ``maximum`` (maximum >= 1)."""
+        if (value, max(1, maximum)) == (self._value, self._maximum):
+            return  # called with every processed frame: no repaint, and no name-changed event to a screen reader
         self._value, self._maximum = value, max(1, maximum)
         self.setAccessibleName(f"faces captured: {self._value} of {self._maximum}")  # the count is only painted
         self.update()
