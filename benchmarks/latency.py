@@ -36,9 +36,10 @@ import dlib  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from faceid_desktop.alignment import face_chip  # noqa: E402
+from faceid_desktop.alignment import face_chip, five_landmarks  # noqa: E402
 from faceid_desktop.datasets import data_dir  # noqa: E402
 from faceid_desktop.images import IMAGE_SUFFIXES, read_rgb  # noqa: E402
+from faceid_desktop.landmarks68 import predictor_box  # noqa: E402
 from faceid_desktop.model_files import package_models_dir  # noqa: E402
 from faceid_desktop.pipeline import default_pipeline  # noqa: E402
 from faceid_desktop.profile import DecisionSettings  # noqa: E402
@@ -94,7 +95,7 @@ def onnxruntime_reference(pipeline, frames: list[bytes], repeats: int) -> None:
         image = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         faces = pipeline.detector.detect(image)
         if faces:
-            chips.append(face_chip(image, faces[0].landmarks)[None])
+            chips.append(pipeline.chip(image, faces[0])[None])
     network = pipeline.embedder.network
     exported = io.BytesIO()
     with warnings.catch_warnings():
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = DecisionSettings()
 
     columns = {
-        "ours (YuNet + SFace)": ["decode", "detect", "align", "embed", "decide"],
+        "ours (YuNet + SFace)": ["decode", "detect", "landmarks", "align", "embed", "decide"],
         "dlib + Howdy": ["decode", "detect", "landmarks", "embed", "decide"],
         "seed tutorial": ["decode", "resize", "embed"],
     }
@@ -165,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             times[column, "detect"].append(ms)
             if faces:
                 faces_seen[column] += 1
-                chip, ms = timed(face_chip, image, faces[0].landmarks)
+                points, ms = timed(pipeline.landmarks.fit, image, predictor_box(faces[0].landmarks))
+                times[column, "landmarks"].append(ms)
+                chip, ms = timed(lambda p: face_chip(image, five_landmarks(p)), points)
                 times[column, "align"].append(ms)
                 vector, ms = timed(pipeline.embedder.embed, chip[None])
                 times[column, "embed"].append(ms)

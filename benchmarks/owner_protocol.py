@@ -52,7 +52,7 @@ DLIB_THRESHOLD = 0.6  # dlib's documented same-person threshold for this model
 #: Sizeable faces of a group photo kept in the cache (see ``Embedded``); no LFW image has more.
 GROUP_FACES = 4
 CORE_MODULES = ("alignment", "detection", "embedding", "network", "weights", "pipeline", "quality", "verification",
-                "enrollment", "images")
+                "enrollment", "images", "landmarks68")
 
 
 def dataset_root(given: Path | None, program: str) -> Path | None:

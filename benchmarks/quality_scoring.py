@@ -88,7 +88,6 @@ def probe_with_length(image: np.ndarray) -> tuple[np.ndarray, float] | None:
     image, or None without a usable face."""
     import torch
 
-    from faceid_desktop.alignment import face_chip
     from faceid_desktop.network import chips_to_tensor
     from faceid_desktop.verification import find_probe
 
@@ -97,7 +96,7 @@ def probe_with_length(image: np.ndarray) -> tuple[np.ndarray, float] | None:
     if probe is None:
         return None
     with torch.inference_mode():
-        raw = pipeline.embedder.network(chips_to_tensor(face_chip(image, probe.face.landmarks)[None])).numpy()[0]
+        raw = pipeline.embedder.network(chips_to_tensor(probe.chip[None])).numpy()[0]
     return probe.vector.astype(np.float64), float(np.linalg.norm(raw))
 
 

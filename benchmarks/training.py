@@ -104,17 +104,15 @@ _STATE: dict = {}
 
 
 def _init(threads: int) -> None:
-    from faceid_desktop.detection import FaceDetector
-
+    from faceid_desktop.pipeline import default_pipeline
     from faceid_desktop.threads import configure_threads
 
     configure_threads(threads)
-    _STATE["detector"] = FaceDetector()
+    _STATE["pipeline"] = default_pipeline()
 
 
 def _chip(path: str) -> np.ndarray | None:
     """The chip of the face ``faceid verify`` compares (as verification.find_probe picks it), or None."""
-    from faceid_desktop.alignment import face_chip
     from faceid_desktop.images import ImageError, read_rgb
     from faceid_desktop.pipeline import Embedding
     from faceid_desktop.verification import face_problem, primary_face
@@ -123,12 +121,12 @@ def _chip(path: str) -> np.ndarray | None:
         image = read_rgb(path)
     except ImageError:
         return None
-    faces = _STATE["detector"].detect(image)
+    faces = _STATE["pipeline"].detector.detect(image)
     if not faces:
         return None
     face = primary_face(faces, image.shape)
     # face_problem looks at the box and the chip only: no embedding is needed to rule a face out.
-    probe = Embedding(face, np.zeros(128, np.float32), face_chip(image, face.landmarks))
+    probe = Embedding(face, np.zeros(128, np.float32), _STATE["pipeline"].chip(image, face))
     return None if face_problem(probe) else probe.chip
 
 

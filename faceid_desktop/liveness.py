@@ -174,7 +174,7 @@ SECURE_NEEDS_BLINK = "secure mode must see you blink"
 ANOTHER_FACE = "another face during the challenge"
 #: Distance beyond the threshold from which a recognised face counts as another person's for
 #: :meth:`LivenessCheck.another_face`: an owner's frame just over the threshold (a head turned for a prompt,
-#: motion blur) does not fail the challenge, a stranger's does (benchmarks/live.py at the default 0.95: the
+#: motion blur) does not fail the challenge, a stranger's does (benchmarks/live.py at 0.95, the default then: the
 #: owners' frames reach 0.80, the closest impostor frame 1.18).
 ANOTHER_FACE_MARGIN = 0.1
 #: Seconds of faces that could not be compared (covered, too dark, cut by the edge) after which the face

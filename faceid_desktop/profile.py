@@ -87,9 +87,9 @@ class Template:
 RULES = ("threshold", "alpha")
 
 #: Default distance threshold of a profile without an adapter: FAR about 1e-5 (1 stranger's photo in
-#: 100,000 accepted) on the owner protocol, where it rejects about 1.2% of the owners' photos
-#: (benchmarks/owner_protocol.py, distance of the unit-length probe to the profile's centre).
-DEFAULT_THRESHOLD = 0.95
+#: 100,000 accepted; the threshold there is 0.933) on the owner protocol, where it rejects about 0.8% of the
+#: owners' photos (benchmarks/owner_protocol.py, distance of the unit-length probe to the profile's centre).
+DEFAULT_THRESHOLD = 0.93
 #: Largest distance between unit vectors (opposite directions).
 MAX_DISTANCE = 2.0
 #: Smallest distance threshold a profile may have (a stricter one would reject its owner every time).

@@ -13,7 +13,7 @@ Layout of the profile directory (``<data dir>/profiles``, mode 0700; every file 
 
     {"schema": 2, "name": "alice", "model_id": "<sha-256 of the weights>",
      "created_at": 1700000000.0, "updated_at": 1700000100.0,
-     "settings": {"threshold": 0.95, "alpha": 0.2, "rule": "threshold", "frames_to_accept": 2, "window": 5,
+     "settings": {"threshold": 0.93, "alpha": 0.2, "rule": "threshold", "frames_to_accept": 2, "window": 5,
                   "timeout": 4.0},
      "templates": [{"captured_at": 1700000000.0, "source": "camera:0", "quality": 0.9}, ...],
      "files": {"embeddings": {"file": "alice.3f2a9c0d1b4e5f67.npy", "sha256": "<64 hex>",

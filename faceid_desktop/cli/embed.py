@@ -13,7 +13,7 @@ def add_command(commands, parents: Parents) -> None:
     """Define ``embed`` on the subcommand group ``commands``."""
     embed = commands.add_parser("embed", parents=[parents.as_json], help="print the 128-d embedding of the largest face of each photo",
                                 description="Detect faces in photos and print the 128-d embedding of the largest one "
-                                "(unit length, SFace: distances below about 0.95 mean the same person).")
+                                "(unit length, SFace: distances below about 0.93 mean the same person).")
     embed.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files or folders of photos")
     embed.set_defaults(run=run)
 

@@ -13,7 +13,7 @@ def add_command(commands, parents: Parents) -> None:
     threshold = commands.add_parser("threshold", parents=[parents.data], help="show or set a profile's distance threshold",
                                     description="Show the distance threshold of profile NAME, or set it to VALUE "
                                     "(a distance between unit-length embeddings; smaller is stricter: fewer strangers accepted, more "
-                                    "retries for the owner; the default 0.95 accepts about 1 in 100,000 strangers' photos).")
+                                    "retries for the owner; the default 0.93 accepts about 1 in 100,000 strangers' photos).")
     threshold.add_argument("name", metavar="NAME", help="profile name")
     threshold.add_argument("value", nargs="?", type=float, metavar="VALUE", help="new threshold (distance, 0.05-2)")
     threshold.add_argument("--yes", action="store_true",

@@ -16,9 +16,8 @@ def not_me_chips(pipeline: FacePipeline, paths: list[Path]) -> tuple[np.ndarray,
     """Aligned chips of the largest face of each "not me" photo.
 
     Returns:
-        ((M, 150, 150, 3) uint8 RGB chips, one line per photo that was skipped and why).
+        ((M, 112, 112, 3) uint8 RGB chips, one line per photo that was skipped and why).
     """
-    from ..alignment import face_chip
     from ..images import ImageError, read_rgb
 
     chips, skipped = [], []
@@ -32,8 +31,8 @@ def not_me_chips(pipeline: FacePipeline, paths: list[Path]) -> tuple[np.ndarray,
         if not faces:
             skipped.append(f"{Path(path).name}: no face found")
             continue
-        chips.append(face_chip(image, faces[0].landmarks))
-    return (np.stack(chips) if chips else np.zeros((0, 150, 150, 3), np.uint8)), skipped
+        chips.append(pipeline.chip(image, faces[0]))
+    return (np.stack(chips) if chips else np.zeros((0, 112, 112, 3), np.uint8)), skipped
 
 
 class TrainingThread(QThread):
@@ -42,7 +41,7 @@ class TrainingThread(QThread):
     Args:
         pipeline: the loaded face pipeline (its network is read, never modified; its detector cuts the
             "not me" chips).
-        owner_chips: (N, 150, 150, 3) uint8 RGB chips, N >= 2.
+        owner_chips: (N, 112, 112, 3) uint8 RGB chips, N >= 2.
         not_me_paths: photos of other people the user added.
         negative_embeddings: (K, 128) templates of the other profiles, or None.
         config: training hyper-parameters.
