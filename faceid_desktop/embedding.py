@@ -69,10 +69,7 @@ class InferenceSFace:
                     scale, shift = _affine(bn)
                     weight = conv.weight * scale[:, None, None, None]
                     bias = shift if conv.bias is None else conv.bias * scale + shift
-                    if weight.shape[2:] == (1, 1) and conv.groups == 1 and conv.stride == (1, 1):
-                        weight = weight.flatten(1).to(dtype).contiguous()  # a matrix product: see __call__
-                    else:
-                        weight = weight.to(dtype).contiguous(memory_format=torch.channels_last)
+                    weight = weight.to(dtype).contiguous(memory_format=torch.channels_last)
                     self.layers.append((weight, bias.to(dtype), conv.stride, conv.padding, conv.groups,
                                         prelu.weight.detach().to(dtype)))
             tail = network.tail
@@ -88,15 +85,7 @@ class InferenceSFace:
         """(N, 3, 112, 112) float32 from :func:`chips_to_tensor` -> (N, 128) float32, SFace's raw output."""
         x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
         for weight, bias, stride, padding, groups, slopes in self.layers:
-            if weight.dim() == 2:
-                # A 1x1 convolution on a channels-last tensor is a (pixels, in) x (in, out) product; oneDNN's
-                # convolution took 4x longer than this GEMM for 128 channels at 56x56 (AVX2, one thread).
-                n, _, height, width = x.shape
-                x = F.linear(x.permute(0, 2, 3, 1).reshape(-1, weight.shape[1]), weight, bias)
-                x = x.view(n, height, width, -1).permute(0, 3, 1, 2)
-            else:
-                x = F.conv2d(x, weight, bias, stride, padding, 1, groups)
-            x = F.prelu(x, slopes)
+            x = F.prelu(F.conv2d(x, weight, bias, stride, padding, 1, groups), slopes)
         return F.linear(x.permute(0, 2, 3, 1).flatten(1), *self.head).float()
 
 

@@ -158,16 +158,14 @@ def run(args: argparse.Namespace) -> int:
 def verify_live(args: argparse.Namespace, verifier) -> int:
     """``verify --live``: one live attempt per video, folder of frames or camera."""
     from ..camera import SourceError
-    from ..landmarks68 import Landmarks68
 
-    landmarks = Landmarks68()  # loaded once for every input
     results, errors = [], 0
     for item in live_sources(args.inputs):
         name = input_name(item)
         try:
             challenge = pick_challenge(args.mode or "convenience")
             source = open_live(item, attempt_limit(verifier, args.timeout, challenge), args.dark_threshold)
-            result = live.live_attempt(verifier, source, name, args.timeout, challenge, landmarks,
+            result = live.live_attempt(verifier, source, name, args.timeout, challenge,
                                        on_prompt=None if args.json else say_prompt)
         except SourceError as error:
             print(f"faceid: {one_line(str(error))}", file=sys.stderr)

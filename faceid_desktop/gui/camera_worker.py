@@ -275,7 +275,7 @@ class CameraHub(QObject):
         spec: camera index, video path or image folder.
         pipeline_factory: builds the face pipeline in the processing thread (default: the pretrained one).
         loop, speed, folder_fps, source_factory: see :class:`CameraThread`.
-        landmarks_factory: loads the 68-point landmark model (default: the shipped one), once per hub.
+        landmarks_factory: loads the 68-point landmark model (default: the pipeline's own), once per hub.
 
     Attributes:
         landmarks: the :class:`SharedLandmarks` the unlock screen's liveness check uses.
@@ -302,7 +302,7 @@ class CameraHub(QObject):
                  landmarks_factory: Callable[[], Landmarks68] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.spec = spec
-        self.landmarks = SharedLandmarks(landmarks_factory)
+        self.landmarks = SharedLandmarks(landmarks_factory or self._pipeline_landmarks)
         self.loop, self.speed, self.folder_fps = loop, speed, folder_fps
         self._source_factory = source_factory
         self.slot = LatestFrame()
@@ -313,6 +313,11 @@ class CameraHub(QObject):
         self._processor.failed.connect(self.model_failed)
         self._processor.processed.connect(self.processed)
         self._started = False
+
+    def _pipeline_landmarks(self) -> Landmarks68:
+        """The loaded pipeline's 68-point model (one copy: about 70 MB and 2 s to load), a new one before
+        the pipeline is loaded."""
+        return getattr(self.pipeline, "landmarks", None) or Landmarks68()
 
     @property
     def pipeline(self) -> FacePipeline | None:
