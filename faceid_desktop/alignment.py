@@ -59,6 +59,13 @@ def similarity_transform(landmarks: np.ndarray) -> np.ndarray:
     return matrix
 
 
+def check_image(image: np.ndarray) -> None:
+    """Raise ValueError (one line) unless ``image`` is an (H, W, 3) uint8 array."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be an (H, W, 3) uint8 array, got {getattr(image, 'dtype', type(image).__name__)} "
+                         f"{getattr(image, 'shape', '')}")
+
+
 def face_chip(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Aligned face chip for SFace.
 
@@ -72,9 +79,7 @@ def face_chip(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: ``image`` is not an (H, W, 3) uint8 array, or bad landmarks (see :func:`similarity_transform`).
     """
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be an (H, W, 3) uint8 array, got {getattr(image, 'dtype', type(image).__name__)} "
-                         f"{getattr(image, 'shape', '')}")
+    check_image(image)
     matrix = similarity_transform(landmarks)
     return cv2.warpAffine(image, matrix, (CHIP_SIZE, CHIP_SIZE), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .alignment import face_chip, five_landmarks
+from .alignment import check_image, face_chip, five_landmarks
 from .detection import DETECTION_SIDE, Face, FaceDetector
 from .embedding import Embedder
 from .landmarks68 import Landmarks68, predictor_box
@@ -76,9 +76,7 @@ class FacePipeline:
         Raises:
             ValueError: ``image`` is not (H, W, 3) uint8, or the face's landmarks are degenerate.
         """
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image must be an (H, W, 3) uint8 array, got {getattr(image, 'dtype', type(image).__name__)} "
-                             f"{getattr(image, 'shape', '')}")
+        check_image(image)
         points68 = self.landmarks.fit(image, predictor_box(face.landmarks))
         return face_chip(image, five_landmarks(points68))
 
