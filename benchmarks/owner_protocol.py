@@ -34,6 +34,7 @@ import numpy as np
 
 import faceid_desktop
 from faceid_desktop.datasets import data_dir, lfw_dir
+from faceid_desktop.embedding import fast_dtype
 from faceid_desktop.metrics import eer, eer_value, frr_at_far, rates_at
 from faceid_desktop.profile import DecisionSettings
 from faceid_desktop.verification import distances
@@ -95,6 +96,7 @@ def code_fingerprint() -> str:
     digest = hashlib.sha1()
     for name in CORE_MODULES:
         digest.update((package / f"{name}.py").read_bytes())
+    digest.update(str(fast_dtype()).encode())  # bfloat16 on some CPUs: other embeddings than float32's
     return digest.hexdigest()[:12]
 
 
