@@ -13,7 +13,7 @@ import pytest
 
 from faceid_desktop.camera import Frame
 from faceid_desktop.gui.analysis import FrameAnalysis
-from faceid_desktop.gui.camera_worker import LatestFrame
+from faceid_desktop.newest_frame import LatestFrame
 from faceid_desktop.gui.capture import (EYES_BASELINE_FRAMES, ONLY_REPEATS, STILL_REPEATS, CaptureSession,
                                         guidance_for, pose_of, pose_quotas, pose_summary)
 from faceid_desktop.gui.unlock_logic import (CHECKING_LIVENESS, FACE_FOUND, LOCKED_OUT, REJECTED, SEARCHING,

@@ -59,9 +59,11 @@ def live_attempt(verifier, source, source_name: str, timeout: float | None = Non
     must match (the profile's M-of-N rule) and liveness must pass (a blink, or the ``challenge``'s actions),
     within the attempt's time (see :func:`make_attempt`), on the stream's clock (a camera's is the wall
     clock); the source's own ``wall_timeout`` may end it earlier. ``on_prompt(text)`` is called each time
-    the prompt changes to a new one (after the face matched)."""
+    the prompt changes to a new one (after the face matched). On a camera, recognition takes the newest frame
+    and liveness also sees the frames it skipped (:func:`~faceid_desktop.newest_frame.live_frames`)."""
     import cv2
 
+    from ..newest_frame import live_frames
     from ..verification import NO_FACE, Decision, find_probe
 
     attempt = make_attempt(verifier, timeout, challenge, landmarks)
@@ -69,8 +71,10 @@ def live_attempt(verifier, source, source_name: str, timeout: float | None = Non
     started = time.perf_counter()
     state = None
     prompt = ""
-    with source:
-        for frame in source:
+    with source, live_frames(source) as frames:
+        for frame, skipped in frames:
+            for older in skipped:
+                attempt.observe(older.timestamp, cv2.cvtColor(older.image, cv2.COLOR_BGR2RGB))
             rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
             probe, reason, faces = find_probe(verifier.pipeline, rgb)
             decision = (verifier.scorer.decide(probe.vector, faces) if probe is not None

@@ -1,6 +1,6 @@
 """Frames from the core's frame source to the screens, off the GUI thread.
 
-Two worker threads, joined by a one-frame slot (:class:`LatestFrame`):
+Two worker threads, joined by a one-frame slot (the core's :class:`~faceid_desktop.newest_frame.LatestFrame`):
 
 * :class:`CameraThread` reads the source (camera, video or image folder; files are paced at their own rate
   and loop, so a recorded clip plays like a camera), puts every frame into the slot, and sends frames to the
@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,56 +24,12 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from ..camera import LIVE_FOLDER_FPS, Frame, FrameSource, SourceError, camera_index, open_source
 from ..landmarks68 import Landmarks68
+from ..newest_frame import LatestFrame
 from ..pipeline import FacePipeline
 
 #: A task run on the newest frame in the processing thread: (pipeline, frame) -> result.
 Task = Callable[[FacePipeline, Frame], Any]
 SourceFactory = Callable[[Any], FrameSource]
-
-
-#: Frames the slot keeps besides the newest (1.6 s at 30 frames/s), for the liveness check of frames the
-#: processing thread skipped; at 640x480 they hold about 44 MB.
-RECENT_FRAMES = 48
-
-
-class LatestFrame:
-    """A thread-safe slot holding the newest frame (and a sequence number to tell new from seen), and the
-    last :data:`RECENT_FRAMES` frames for :meth:`between`."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._frame: Frame | None = None
-        self._sequence = 0
-        self._recent: deque[Frame] = deque(maxlen=RECENT_FRAMES)
-
-    def put(self, frame: Frame) -> None:
-        """Replace the frame held (the older one is only kept among the recent frames)."""
-        with self._condition:
-            self._frame = frame
-            self._sequence += 1
-            self._recent.append(frame)
-            self._condition.notify_all()
-
-    def between(self, after: float, before: float) -> list[Frame]:
-        """The recent frames with ``after < timestamp < before`` (seconds), oldest first: the frames the
-        processing thread skipped between two it processed."""
-        with self._condition:
-            return [f for f in self._recent if after < f.timestamp < before]
-
-    def newer_than(self, sequence: int, timeout: float) -> tuple[int, Frame] | None:
-        """The newest frame if it is newer than ``sequence``, waiting up to ``timeout`` seconds; else None."""
-        with self._condition:
-            if self._sequence <= sequence:
-                self._condition.wait(timeout)
-            if self._sequence > sequence and self._frame is not None:
-                return self._sequence, self._frame
-            return None
-
-    def clear(self) -> None:
-        """Forget the frames held."""
-        with self._condition:
-            self._frame = None
-            self._recent.clear()
 
 
 class SharedLandmarks:

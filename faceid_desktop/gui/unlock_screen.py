@@ -40,7 +40,7 @@ def unlock_task(controller: UnlockController, skipped: Callable[[float, float], 
     Args:
         controller: the unlock state machine.
         skipped: (after, before) -> the camera frames between two processed ones
-            (:meth:`~faceid_desktop.gui.camera_worker.LatestFrame.between`); the liveness check sees them
+            (:meth:`~faceid_desktop.newest_frame.LatestFrame.between`); the liveness check sees them
             first, so a blink is not missed when recognition is slower than the camera.
     """
     last: list[float | None] = [None]
