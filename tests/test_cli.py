@@ -311,6 +311,17 @@ def test_train_stores_an_adapter_and_off_drops_it(enrolled, seed, capsys):
     assert profile.settings.threshold == calibrated.settings.threshold  # exactly: no drift per carry
 
 
+def test_train_on_a_one_template_profile_writes_nothing(home, seed, capsys):
+    """Found by a newcomer: the adapter was saved and the threshold changed, then the command failed (exit 2)
+    because an adapted profile of one template has no spread to calibrate on."""
+    assert run(capsys, "enroll", "solo", seed / "ME" / "ME_4.jpg")[0] == 0
+    directory = ProfileStore().directory
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+    code, _, err = run(capsys, "train", "solo", seed / "ME" / "ME_4.jpg", seed / "ME" / "ME_5.jpg")
+    assert code == 2 and "has 1 template" in err and "--add" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
+
+
 def test_train_off_restores_the_threshold_the_user_chose(enrolled, capsys):
     assert run(capsys, "threshold", "me", "0.9")[0] == 0
     assert run(capsys, "train", "me")[0] == 0

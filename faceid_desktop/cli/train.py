@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     """Train and store an adapter, or drop it with --off.
 
     Raises:
-        InputError: fewer than 2 owner photos, owner photos of someone else, or --off with photos.
+        InputError: a profile of fewer than 2 templates, fewer than 2 owner photos, owner photos of someone
+            else, or --off with photos.
     """
     from ..adaptation import (adapter_from_result, chips_from_sources, default_threshold, largest_face_chips,
                               with_adapter)
@@ -85,6 +86,13 @@ def run(args: argparse.Namespace) -> int:
     store.check_writable()
     pipeline = common.load_pipeline()
     profile = store.load(args.name, pipeline.embedder.model_id)
+    if len(profile.templates) < 2:
+        # checked before anything is trained or written: an adapted profile's threshold is calibrated on the
+        # spread of its templates, and with one there is none (the adapter used to be saved, then refused)
+        raise InputError(f"profile {args.name} has {plural(len(profile.templates), 'template')}: training needs 2 or "
+                         f"more to calibrate the adapted threshold; add photos first (faceid enroll {args.name} "
+                         "PHOTO... --add)")
+
     def far_from_owner(vectors: np.ndarray) -> np.ndarray:
         # The enrollment's own test for "a different person".
         return distances(vectors, profile.embeddings, "mean") > SAME_PERSON_DISTANCE
