@@ -664,6 +664,20 @@ def test_a_folder_in_a_live_check_plays_at_a_webcam_rate(tmp_path):
     assert LIVE_FOLDER_FPS == 30.0 and np.allclose(np.diff(times), 1 / 30)
 
 
+def test_profiles_takes_its_name_after_an_option(capsys):
+    """Found by a newcomer: ``profiles show --json me`` said "unrecognized arguments: me"."""
+    from faceid_desktop.arguments import UsageExit
+    from faceid_desktop.cli.main import build_parser, parse
+
+    args = parse(build_parser(), ["profiles", "show", "--json", "me"])
+    assert (args.action, args.name, args.json) == ("show", "me", True)
+    args = parse(build_parser(), ["profiles", "remove", "--data-dir", "/tmp/x", "me"])
+    assert (args.action, args.name) == ("remove", "me")
+    with pytest.raises(UsageExit):
+        parse(build_parser(), ["profiles", "show", "--json", "me", "you"])
+    assert "unrecognized arguments: me you" in capsys.readouterr().err
+
+
 def test_train_takes_photos_after_an_option_and_checks_its_seed(capsys):
     from faceid_desktop.arguments import UsageExit
     from faceid_desktop.cli.main import build_parser, parse

@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """``parser.parse_args(argv)``, except that a command whose last positional takes any number of values
     (``set_defaults(trailing=NAME)``: ``train NAME [INPUT...]``) also takes those given after an option
-    (``faceid train me --seed 5 photos/``), as a command whose positional needs one or more already does.
+    (``faceid train me --seed 5 photos/``), as a command whose positional needs one or more already does;
+    so does an optional last positional (``profiles show --json me``: argparse gives ``name`` nothing when an
+    option follows ``show``).
 
     Raises:
         UsageExit: a bad command line (through ``parser.error``).
@@ -61,8 +63,13 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
     args, extra = parser.parse_known_args(argv)
     command = getattr(args, "command_parser", parser)
     trailing = getattr(args, "trailing", None)
-    if extra and trailing and not any(item.startswith("-") for item in extra):
-        getattr(args, trailing).extend(extra)
+    value = getattr(args, trailing, None) if trailing else None
+    if extra and trailing and not any(item.startswith("-") for item in extra) and (
+            isinstance(value, list) or (value is None and len(extra) == 1)):
+        if isinstance(value, list):
+            value.extend(extra)
+        else:
+            setattr(args, trailing, extra[0])
     elif extra:
         command.error(f"unrecognized arguments: {' '.join(extra)}")
     return args

@@ -13,7 +13,7 @@ def add_command(commands, parents: Parents) -> None:
                                    description="List the profiles, show one, or remove one.")
     profiles.add_argument("action", choices=("list", "show", "remove"))
     profiles.add_argument("name", nargs="?", metavar="NAME", help="profile name (show, remove)")
-    profiles.set_defaults(run=run)
+    profiles.set_defaults(run=run, trailing="name")
 
 
 def describe_profile(profile) -> str:
