@@ -38,6 +38,7 @@ only read and write files.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -289,17 +290,29 @@ def _wait_for_lock(fd: int, path: Path, operation: int) -> None:
             time.sleep(0.005)
 
 
+def _named(error: OSError, path: Path, unchanged: str) -> OSError:
+    """``error`` naming ``path`` (a failed write() names no file: "[Errno 28] No space left on device"
+    alone left the user guessing which disk), saying what stayed as it was."""
+    reason = "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+    return OSError(error.errno, f"{reason}; {unchanged}", str(path))
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
+    except OSError as error:
+        raise _named(error, path, "the lockout state was not changed") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            raise _named(error, path, "the lockout state was not changed") from None
         raise
     if os.name == "posix":
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -650,7 +663,10 @@ class AuditLog:
         try:
             if fcntl is not None:
                 _wait_for_lock(fd, self.path, fcntl.LOCK_EX)
-            written = os.write(fd, line)
+            try:
+                written = os.write(fd, line)
+            except OSError as error:
+                raise _named(error, self.path, "the attempt was not logged") from None
             if written != len(line):
                 raise OSError(f"{self.path}: short write to the audit log")
         finally:

@@ -296,3 +296,28 @@ def test_a_schema_1_state_file_is_still_read(tmp_path):
     assert status.locked and status.failures == 5 and lockout.recovered is None
     lockout.record("other", False)
     assert json.loads((tmp_path / "lockout.json").read_text())["schema"] == 2
+
+
+def test_a_full_disk_is_named_and_changes_nothing(tmp_path, monkeypatch):
+    """Found by a newcomer: `faceid auth` on a full disk said only "[Errno 28] No space left on device"."""
+    import errno
+
+    from faceid_desktop import lockout as module
+
+    clock = Clock()
+    lockout, log = Lockout(tmp_path, clock=clock), AuditLog(tmp_path, clock=clock)
+    lockout.record("me", False)
+    state = lockout.path.read_bytes()
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(module.os, "fsync", full)
+    with pytest.raises(OSError) as raised:
+        lockout.record("me", False)
+    assert raised.value.filename == str(lockout.path) and "the disk is full" in str(raised.value)
+    assert lockout.path.read_bytes() == state and sorted(p.name for p in tmp_path.iterdir() if ".tmp" in p.name) == []
+    monkeypatch.setattr(module.os, "write", full)
+    with pytest.raises(OSError) as raised:
+        log.log("me", "rejected", None, None, "test", "camera:0")
+    assert raised.value.filename == str(log.path) and "the attempt was not logged" in str(raised.value)
