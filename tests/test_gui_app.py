@@ -943,6 +943,21 @@ def test_a_profile_of_the_older_model_is_offered_for_enrollment_again(make_windo
     assert sorted(p.name for p in window.store.directory.iterdir()) == files
 
 
+def test_a_damaged_profile_is_named_as_such_not_as_no_profile(qtbot, make_window, live, owner_profile):
+    """Found by a newcomer: a profile whose embeddings file was damaged showed "No profile yet / Enroll
+    yourself first", the reason cut off in the status bar."""
+    window = make_window(live / OWNER_CLIP, owner_profile)
+    [embeddings] = window.store.directory.glob(f"{owner_profile.name}.*.npy")
+    data = bytearray(embeddings.read_bytes())
+    data[-1] ^= 0xFF
+    embeddings.write_bytes(bytes(data))
+    window.refresh_profiles(owner_profile.name)
+    assert window.profile is None
+    assert window.unlock.title.text() == "Profile cannot be read"
+    assert "damaged" in window.unlock.details.text() and "remove" in window.unlock.details.text()
+    assert window.tune.live_label.text() == "profile cannot be read: see the Unlock tab"
+
+
 @pytest.mark.parametrize("problem", ["covered", "cut", "small"])
 def test_unlock_screen_says_why_a_face_is_not_recognised(qtbot, make_window, shared, pipeline, owner_profile,
                                                          tmp_path, problem):

@@ -333,17 +333,19 @@ class MainWindow(QMainWindow):
             self._on_pick("")
 
     def _on_pick(self, name: str) -> None:
-        profile = None
+        profile, problem = None, None
         if name:
             try:
                 profile = self.store.load(name, PRETRAINED_MODEL_ID)
-            except OutdatedProfileError:
+            except OutdatedProfileError as error:
+                problem = str(error)
                 self._offer_enroll_again(name)
             except (ValueError, OSError) as error:
-                self.show_message(str(error))
+                problem = str(error)
+                self.show_message(problem)
         self.profile = profile
-        self.unlock.set_profile(profile)
-        self.tune.set_profile(profile)
+        self.unlock.set_profile(profile, problem)
+        self.tune.set_profile(profile, problem)
         if profile is not None:
             self.settings.profile = profile.name
 

@@ -304,8 +304,9 @@ class TuningPanel(QWidget):
 
     # -- control -------------------------------------------------------------------------------------------
 
-    def set_profile(self, profile: Profile | None) -> None:
-        """Tune ``profile`` (None: nothing to tune); starts its calibration in a worker thread (an adapted
+    def set_profile(self, profile: Profile | None, problem: str | None = None) -> None:
+        """Tune ``profile`` (None: nothing to tune, because of ``problem`` when given: a chosen profile that
+        cannot be read); starts its calibration in a worker thread (an adapted
         profile's is carried into its adapter's space by synthetic strangers, see
         :func:`~faceid_desktop.loosening.calibrate_adapted`)."""
         old = self.profile
@@ -328,7 +329,8 @@ class TuningPanel(QWidget):
             except ValueError as error:
                 self.message.emit(str(error))
         self._set_sliders(self.settings)
-        self.live_label.setText("no frame yet" if profile else "no profile: enroll first")
+        self.live_label.setText("no frame yet" if profile else
+                                "profile cannot be read: see the Unlock tab" if problem else "no profile: enroll first")
         self.live_label.setStyleSheet("")
         for widget in (self.threshold_slider, self.alpha_box):
             widget.setEnabled(profile is not None)

@@ -207,8 +207,10 @@ class UnlockScreen(QWidget):
 
     # -- control -------------------------------------------------------------------------------------------
 
-    def set_profile(self, profile: Profile | None) -> None:
-        """Unlock with ``profile`` (its templates, adapter and settings) from the next frame; None: nothing."""
+    def set_profile(self, profile: Profile | None, problem: str | None = None) -> None:
+        """Unlock with ``profile`` (its templates, adapter and settings) from the next frame; None: nothing,
+        and the screen says why: ``problem`` (the one-line reason a chosen profile cannot be read, with its
+        remedy) or that there is no profile yet."""
         self.profile = profile
         self.controller = None
         self._task = None
@@ -223,7 +225,10 @@ class UnlockScreen(QWidget):
                                                    self.liveness, self.hub.landmarks, source_name(self.hub.spec))
                 self._task = unlock_task(self.controller, self.hub.slot.between)
         self._show(UnlockStatus(SEARCHING))
-        if profile is None:
+        if profile is None and problem:
+            self.title.setText("Profile cannot be read")
+            self.details.setText(problem)
+        elif profile is None:
             self.title.setText("No profile yet")
             self.details.setText("Enroll yourself first (Enroll tab).")
         if self._active:
