@@ -120,7 +120,7 @@ def onnxruntime_reference(pipeline, frames: list[bytes], repeats: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--repeats", type=int, default=5, help="passes over all frames (default 5)")
     parser.add_argument("--threads", type=int, help="torch and OpenCV threads (default: the app's, "
                         "faceid_desktop.threads: 1 and 2)")

@@ -271,7 +271,7 @@ def accuracy(network, people, paths, index, vectors, usable, enrollable, owners,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--every", type=int, default=3, help="every N-th owner by name (default 3; 1 = all 111)")
     parser.add_argument("--workers", type=int, default=2, help="processes for face detection (default 2)")
     parser.add_argument("--skip-timing", action="store_true")

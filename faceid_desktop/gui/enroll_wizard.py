@@ -301,7 +301,7 @@ class NotMePage(QWizardPage):
         super().__init__()
         self.setTitle("Adapt to me (optional)")
         self.setSubTitle("The pretrained face model works well as it is. Adapting it trains it on your faces "
-                         "for a minute on this computer; photos of people who are not you (e.g. people who use "
+                         "for a few seconds on this computer; photos of people who are not you (e.g. people who use "
                          "this computer) help it keep them apart from you.")
         self.adapt = QCheckBox(self.ADAPT_TEXT)
         self.adapt.setEnabled(available)
