@@ -261,7 +261,7 @@ class TuningPanel(QWidget):
         self.histogram_line = pg.InfiniteLine(angle=90, pen=accent)
         self.histogram_plot.addItem(self.histogram_line)
 
-        self.det_plot = _plot("DET: false rejects vs false accepts", "FRR", "FAR")
+        self.det_plot = _plot("DET: FRR vs FAR", "FRR", "FAR")
         self.det_plot.setLogMode(x=True, y=True)
         self.det_curve = self.det_plot.plot([], [], pen=pg.mkPen("#3b82f6", width=2))
         self.det_point = pg.ScatterPlotItem(size=12, pen=pg.mkPen("#ffffff" if dark else "#202124"),
