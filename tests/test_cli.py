@@ -587,6 +587,9 @@ def test_auth_json_prints_an_object_when_refused(home, capsys, monkeypatch):
     unknown = json.loads(out)
     assert code == 2 and unknown["state"] == "error" and "nobody" in unknown["reason"] and err.count("\n") == 1
     assert unknown["error"] == unknown["reason"] == err.strip().removeprefix("faceid: ")  # as every command's
+    assert "existing profiles" not in err  # a login prompt must not list who is enrolled
+    code, _, err = run(capsys, "auth", "--profile", "../me")
+    assert code == 2 and "invalid profile name" in err
     for _ in range(5):
         Lockout(home).record("me", False)
     code, out, _ = run(capsys, "auth", "--profile", "me", "--json")

@@ -10,8 +10,8 @@ import sys
 
 from ..model_files import PRETRAINED_MODEL_ID
 from . import common, live
-from .common import (EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_REFUSED, Parents, describe_error, emit,
-                     input_name, open_store, seconds)
+from .common import (EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_REFUSED, InputError, Parents, describe_error,
+                     emit, input_name, open_store, seconds)
 from .live import MODE_HELP, MODES, attempt_limit, live_sources, open_live, pick_challenge, print_live, say_prompt
 
 #: Environment variables that mark a remote (SSH) session, where the camera is not the person's.
@@ -129,6 +129,7 @@ def _refusal(args: argparse.Namespace, state: str, reason: str) -> None:
 def _auth(args: argparse.Namespace) -> int:
     from ..camera import SourceError
     from ..lockout import AuditLog, Lockout
+    from ..profile import check_name
     from ..storage import default_data_dir
 
     store = open_store(args)
@@ -142,7 +143,13 @@ def _auth(args: argparse.Namespace) -> int:
         print(f"faceid: refusing face authentication in a remote session ({remote[0]} is set); "
               "use your password", file=sys.stderr)
         return EXIT_REFUSED
-    store.load(args.profile, PRETRAINED_MODEL_ID)  # an unknown or damaged profile: its clear error before the camera opens
+    check_name(args.profile)
+    if args.profile not in store.names():
+        # not the store's own message, which lists the enrolled names: a login prompt shows this line to
+        # whoever typed the user name
+        raise InputError(f"unknown profile {args.profile!r}: nobody is enrolled under that name "
+                         f"(faceid enroll {args.profile} PHOTO...)")
+    store.load(args.profile, PRETRAINED_MODEL_ID)  # a damaged profile: its clear error before the camera opens
     lockout = Lockout(root)
     [source] = live_sources([spec])
     source_name = input_name(source)
