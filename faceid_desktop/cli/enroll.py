@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         InputError: the profile exists (without --add), no usable new face, or inputs of different people.
     """
     from ..enrollment import collect_templates, drop_duplicates, strangers
-    from ..profile import Profile, check_name
+    from ..profile import Profile, check_name, split_source
 
     name = check_name(args.name)
     store = open_store(args)
@@ -79,6 +79,12 @@ def run(args: argparse.Namespace) -> int:
             dropped = ", ".join(f"{n} x {r}" for r, n in result.dropped.most_common()) or "none"
             raise InputError(f"no usable new face in the inputs (dropped: {dropped}); nothing enrolled")
         odd = strangers(new, existing)
+        flagged = {split_source(source)[0] for source, _ in odd}
+        inputs = list(dict.fromkeys(split_source(t.source)[0] for t in new))  # in the order given
+        if odd and not existing and len(inputs) == 2 and len(flagged) == 2:
+            # two inputs that differ: each is as far from the other, and naming the first blamed a good photo
+            raise InputError(f"{inputs[0]} and {inputs[1]} look like two different people (distance "
+                             f"{odd[0][1]:.2f}); nothing enrolled")
         if odd:
             source, distance = odd[0]
             whom = f"profile {name}" if existing else "the other inputs"
