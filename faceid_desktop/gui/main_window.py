@@ -31,6 +31,9 @@ from .unlock_screen import UnlockScreen, liveness_options
 SCREENS = ("enroll", "unlock", "tune")
 
 
+#: The window's least height in pixels (see MainWindow.__init__).
+MIN_HEIGHT = 560
+
 class EnrollScreen(QWidget):
     """The profiles enrolled, and the button that starts the enrollment wizard.
 
@@ -210,6 +213,9 @@ class MainWindow(QMainWindow):
         leave.triggered.connect(lambda: self.isFullScreen() and self.showNormal())
         self.addActions([full, leave])
 
+        # Qt's own minimum (from the layouts) ignores word wrap: at 516 px the unlock screen's column squeezed
+        # its heading over the lock icon; 560 px fits it and any screen of 600 px or more
+        self.setMinimumHeight(MIN_HEIGHT)
         geometry = settings.geometry
         if not (geometry and self.restoreGeometry(QByteArray(geometry))):
             self.resize(1100, 720)
