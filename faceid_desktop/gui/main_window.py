@@ -30,9 +30,9 @@ from .unlock_screen import UnlockScreen, liveness_options
 
 SCREENS = ("enroll", "unlock", "tune")
 
-
 #: The window's least height in pixels (see MainWindow.__init__).
 MIN_HEIGHT = 560
+
 
 class EnrollScreen(QWidget):
     """The profiles enrolled, and the button that starts the enrollment wizard.
