@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             "PLDA LLR (unit)": lambda p, t: plda_unit(unit(p), unit(t)),
             "alpha rule 0.05": alpha_rule(0.05),
             "alpha rule 0.10": alpha_rule(0.10),
+            "alpha rule 0.20": alpha_rule(0.20),
         }
         in_fold = np.isin(identity, np.flatnonzero(fold == f))
         scores = {name: ([], []) for name in rules}
