@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Each system takes its own pass over the frames, as in its own app: interleaved frame by frame, the
     # seed's 464 MiB network and dlib's ResNet evicted SFace's head (12 MiB) from the caches before every
-    # embed, which no app of ours would see (ours' embed 10.7 -> 8.x ms on an Intel Xeon with AMX).
+    # embed, which no app of ours would see (ours' embed 10.7 -> 8.7 ms on an Intel Xeon with AMX).
     for _ in range(args.repeats):
         for system in (ours, dlib_howdy, seed):
             for jpeg in frames:

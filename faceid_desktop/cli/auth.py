@@ -129,7 +129,6 @@ def _refusal(args: argparse.Namespace, state: str, reason: str) -> None:
 def _auth(args: argparse.Namespace) -> int:
     from ..camera import SourceError
     from ..lockout import AuditLog, Lockout
-    from ..profile import check_name
     from ..storage import default_data_dir
 
     store = open_store(args)
@@ -143,8 +142,7 @@ def _auth(args: argparse.Namespace) -> int:
         print(f"faceid: refusing face authentication in a remote session ({remote[0]} is set); "
               "use your password", file=sys.stderr)
         return EXIT_REFUSED
-    check_name(args.profile)
-    if args.profile not in store.names():
+    if not store.exists(args.profile):
         # not the store's own message, which lists the enrolled names: a login prompt shows this line to
         # whoever typed the user name
         raise InputError(f"unknown profile {args.profile!r}: nobody is enrolled under that name "

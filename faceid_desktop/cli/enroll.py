@@ -79,13 +79,12 @@ def run(args: argparse.Namespace) -> int:
             dropped = ", ".join(f"{n} x {r}" for r, n in result.dropped.most_common()) or "none"
             raise InputError(f"no usable new face in the inputs (dropped: {dropped}); nothing enrolled")
         odd = strangers(new, existing)
-        flagged = {split_source(source)[0] for source, _ in odd}
-        inputs = list(dict.fromkeys(split_source(t.source)[0] for t in new))  # in the order given
-        if odd and not existing and len(inputs) == 2 and len(flagged) == 2:
-            # two inputs that differ: each is as far from the other, and naming the first blamed a good photo
-            raise InputError(f"{inputs[0]} and {inputs[1]} look like two different people (distance "
-                             f"{odd[0][1]:.2f}); nothing enrolled")
         if odd:
+            inputs = list(dict.fromkeys(split_source(t.source)[0] for t in new))  # in the order given
+            if not existing and len(inputs) == 2 and len({split_source(src)[0] for src, _ in odd}) == 2:
+                # two inputs that differ: each is as far from the other, and naming the first blamed a good photo
+                raise InputError(f"{inputs[0]} and {inputs[1]} look like two different people (distance "
+                                 f"{odd[0][1]:.2f}); nothing enrolled")
             source, distance = odd[0]
             whom = f"profile {name}" if existing else "the other inputs"
             raise InputError(f"{source} looks like a different person from {whom} (distance {distance:.2f}); "
